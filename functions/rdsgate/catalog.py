@@ -1,0 +1,77 @@
+"""The connection catalog: definitions read from DynamoDB, validated and cached with a TTL."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .caching import TtlCache
+from .definitions import ConnectionDefinition, parse_definition
+from .errors import ConnectionNotFound, DatabaseUnavailable
+
+_LIST_KEY = "\0all"  # cache key of the full listing; no definition name contains NUL
+
+
+class DefinitionCatalog:
+    """Looks up connection definitions by name; a warm lookup reads DynamoDB at most once per TTL."""
+
+    def __init__(self, table_name: str, *, ttl_seconds: float = 30.0, client_factory: Callable[[], Any] | None = None) -> None:
+        self.table_name = table_name
+        self._client_factory = client_factory or _default_dynamodb_client
+        self._client: Any = None
+        self._items: TtlCache[dict[str, Any] | None] = TtlCache(ttl_seconds)
+        self._listing: TtlCache[list[dict[str, Any]]] = TtlCache(ttl_seconds)
+
+    def get(self, name: str) -> ConnectionDefinition:
+        """The definition called ``name``; ``ConnectionNotFound`` when there is none."""
+        item = self._items.get(name, lambda: self._get_item(name))
+        if item is None:
+            raise ConnectionNotFound(f"connection {name!r} does not exist")
+        return parse_definition(item, name=name)
+
+    def list(self) -> list[ConnectionDefinition]:
+        """Every valid definition, sorted by name; malformed items are left out of the listing."""
+        definitions = []
+        for item in self._listing.get(_LIST_KEY, self._scan_items):
+            try:
+                definitions.append(parse_definition(item))
+            except Exception:  # one bad item must not hide the others; get() reports it by name
+                continue
+        return sorted(definitions, key=lambda d: d.name)
+
+    def _get_item(self, name: str) -> dict[str, Any] | None:
+        response = self._call("get_item", TableName=self.table_name, Key={"name": {"S": name}}, ConsistentRead=False)
+        item = response.get("Item")
+        return None if item is None else _from_dynamodb(item)
+
+    def _scan_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            response = self._call("scan", **kwargs)
+            items.extend(_from_dynamodb(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        if self._client is None:
+            self._client = self._client_factory()
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except Exception as exc:  # botocore errors: report without internals
+            raise DatabaseUnavailable(f"the connections table could not be read ({type(exc).__name__})") from exc
+
+
+def _default_dynamodb_client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
+def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain Python values from DynamoDB's typed attribute values (numbers as int where whole)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    plain = {key: deserializer.deserialize(value) for key, value in item.items()}
+    return plain

@@ -1,0 +1,239 @@
+"""Connection definitions: parsing and validating one stored item.
+
+An item is a plain mapping, as stored in DynamoDB or written in the deploy
+configuration file. It uses rdsgate's own fields or Hoop's env-style keys
+(``HOST``, ``PORT``, ``USER``, ``PASS``, ``DB``, ``SSLMODE``). Unknown fields
+are kept in ``extras`` and otherwise ignored, so later features can add fields
+without breaking older definitions. Validation errors name the connection and
+the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+
+from .errors import InvalidDefinition
+
+IAM_USER_PREFIX = "_aws_iam_rds:"
+IAM_PASSWORD_MARKER = "_aws_iam_rds:authtoken"
+
+ENGINES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
+TLS_MODES = ("verify-full", "require")
+
+# DbiResourceId of an instance, resource id of an Aurora cluster, or id of an RDS Proxy.
+RESOURCE_ID_PATTERN = re.compile(r"^(db|cluster|prx)-[A-Za-z0-9]+$")
+
+# Hoop's env-style keys and the fields they stand for.
+HOOP_KEYS = {"HOST": "host", "PORT": "port", "USER": "user", "PASS": "password", "DB": "database", "SSLMODE": "tls"}
+
+KNOWN_FIELDS = frozenset(
+    {
+        "name", "engine", "host", "port", "database", "user", "password", "description", "region",
+        "iam_host", "tls", "ca_bundle", "resource_id", "read_only", "statement_timeout_ms", "max_rows",
+    }
+)
+
+
+@dataclass(frozen=True)
+class IamAuth:
+    """Connect as ``db_user`` with a freshly signed RDS IAM auth token."""
+
+    db_user: str
+
+
+@dataclass(frozen=True)
+class PasswordAuth:
+    """Connect as ``db_user`` with a literal password (development databases)."""
+
+    db_user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConnectionDefinition:
+    """One validated connection definition; equal definitions share a cached connection."""
+
+    name: str
+    engine: str
+    host: str
+    port: int
+    database: str | None
+    auth: IamAuth | PasswordAuth
+    region: str | None = None
+    iam_host: str | None = None
+    tls: str = "verify-full"
+    ca_bundle: str | None = None
+    resource_id: str | None = None
+    description: str | None = None
+    read_only: bool = False
+    statement_timeout_ms: int | None = None
+    max_rows: int | None = None
+    extras: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def db_user(self) -> str:
+        return self.auth.db_user
+
+    @property
+    def uses_iam(self) -> bool:
+        return isinstance(self.auth, IamAuth)
+
+    @property
+    def token_host(self) -> str:
+        """The endpoint the IAM token is signed for."""
+        return self.iam_host or self.host
+
+    def public_view(self) -> dict[str, Any]:
+        """The definition as shown to callers: every field but the secret."""
+        view: dict[str, Any] = {
+            "name": self.name,
+            "engine": self.engine,
+            "host": self.host,
+            "port": self.port,
+            "database": self.database,
+            "user": self.db_user,
+            "auth": "iam" if self.uses_iam else "password",
+            "region": self.region,
+            "iam_host": self.iam_host,
+            "tls": self.tls,
+            "resource_id": self.resource_id,
+            "description": self.description,
+            "read_only": self.read_only,
+            "statement_timeout_ms": self.statement_timeout_ms,
+            "max_rows": self.max_rows,
+        }
+        return {key: value for key, value in view.items() if value is not None}
+
+    def summary(self) -> dict[str, Any]:
+        """The short form used when listing connections."""
+        return {"name": self.name, "engine": self.engine, "description": self.description}
+
+
+def parse_definition(item: Mapping[str, Any], *, name: str | None = None) -> ConnectionDefinition:
+    """Validate one stored item and return its definition.
+
+    ``name`` overrides the item's own ``name`` (useful when the item is keyed
+    elsewhere). Raises ``InvalidDefinition`` naming the first bad field.
+    """
+    fields = _merge_hoop_keys(item)
+    conn_name = name if name is not None else fields.get("name")
+    if not isinstance(conn_name, str) or not conn_name:
+        raise InvalidDefinition("connection definition: 'name' is required", field="name")
+    check = _FieldReader(conn_name, fields)
+
+    engine_raw = check.text("engine", required=True)
+    engine = ENGINES.get(engine_raw.lower())
+    if engine is None:
+        raise check.error("engine", f"must be one of postgres, mysql (got {engine_raw!r})")
+
+    tls = check.text("tls") or "verify-full"
+    if tls not in TLS_MODES:
+        raise check.error("tls", f"{tls!r} is not accepted; use verify-full or require")
+
+    resource_id = check.text("resource_id")
+    if resource_id is not None and not RESOURCE_ID_PATTERN.match(resource_id):
+        raise check.error("resource_id", "must look like db-…, cluster-… or prx-…")
+
+    return ConnectionDefinition(
+        name=conn_name,
+        engine=engine,
+        host=check.text("host", required=True),
+        port=check.integer("port", minimum=1, maximum=65535) or DEFAULT_PORTS[engine],
+        database=check.text("database"),
+        auth=_parse_auth(check),
+        region=check.text("region"),
+        iam_host=check.text("iam_host"),
+        tls=tls,
+        ca_bundle=check.text("ca_bundle"),
+        resource_id=resource_id,
+        description=check.text("description"),
+        read_only=check.boolean("read_only"),
+        statement_timeout_ms=check.integer("statement_timeout_ms", minimum=1),
+        max_rows=check.integer("max_rows", minimum=1),
+        extras=tuple(sorted((k, _freeze(v)) for k, v in fields.items() if k not in KNOWN_FIELDS)),
+    )
+
+
+def _parse_auth(check: _FieldReader) -> IamAuth | PasswordAuth:
+    user = check.text("user", required=True)
+    password = check.text("password")
+    if user.startswith(IAM_USER_PREFIX):
+        db_user = user[len(IAM_USER_PREFIX):]  # a db user may itself contain ':'
+        if not db_user:
+            raise check.error("user", f"names no database user after {IAM_USER_PREFIX!r}")
+        if password != IAM_PASSWORD_MARKER:
+            raise check.error("password", f"must be {IAM_PASSWORD_MARKER!r} for an IAM user")
+        return IamAuth(db_user)
+    if password == IAM_PASSWORD_MARKER:
+        raise check.error("user", f"must be '{IAM_USER_PREFIX}<db_user>' when the password is the IAM marker")
+    if not password:
+        raise check.error("password", "is required for a non-IAM user")
+    return PasswordAuth(user, password)
+
+
+def _merge_hoop_keys(item: Mapping[str, Any]) -> dict[str, Any]:
+    fields = dict(item)
+    for hoop_key, own_key in HOOP_KEYS.items():
+        if hoop_key in fields:
+            value = fields.pop(hoop_key)
+            fields.setdefault(own_key, value)
+    return fields
+
+
+def _freeze(value: Any) -> Any:
+    """Make an extra field hashable so that definitions compare by value."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+class _FieldReader:
+    """Reads typed fields of one item, raising errors that name the connection and field."""
+
+    def __init__(self, conn_name: str, fields: Mapping[str, Any]) -> None:
+        self.conn_name = conn_name
+        self.fields = fields
+
+    def error(self, field_name: str, problem: str) -> InvalidDefinition:
+        return InvalidDefinition(f"connection {self.conn_name!r}: '{field_name}' {problem}", field=field_name)
+
+    def text(self, field_name: str, *, required: bool = False) -> Any:
+        value = self.fields.get(field_name)
+        if value is None or value == "":
+            if required:
+                raise self.error(field_name, "is required")
+            return None
+        if not isinstance(value, str):
+            raise self.error(field_name, "must be a string")
+        return value
+
+    def integer(self, field_name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+        value = self.fields.get(field_name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise self.error(field_name, "must be a whole number")
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, Decimal) and value == value.to_integral_value():
+            value = int(value)
+        if not isinstance(value, int):
+            raise self.error(field_name, "must be a whole number")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise self.error(field_name, f"must be {bound} (got {value})")
+        return value
+
+    def boolean(self, field_name: str) -> bool:
+        value = self.fields.get(field_name, False)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise self.error(field_name, "must be true or false")
+        return value

@@ -1,0 +1,237 @@
+"""MySQL and MariaDB through PyMySQL over TLS, text results to JSON.
+
+PyMySQL binds parameters by escaping them client-side (the server has no say), so
+only ``%(name)s`` placeholders produced by ``sqltext`` reach it, always with a
+mapping. The connection runs in autocommit: each statement is its own
+transaction. MariaDB and MySQL differ in the statement-timeout variable and in
+JSON (MariaDB's is LONGTEXT with a ``json_valid`` check); the server is told
+apart by its version string. Driver errors are mapped to rdsgate's in ``_map_error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import socket
+import ssl
+import uuid
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import pymysql
+from pymysql.constants import FIELD_TYPE, FLAG
+
+from .. import errors
+from ..encoding import MAX_SAFE_INTEGER
+from ..sqltext import PreparedSql
+from . import ConnectParams, StatementResult, socket_is_idle
+
+TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK"})
+
+BINARY_CHARSET = 63
+_LONGTEXT_LENGTH = 4294967295
+
+TYPE_NAMES = {
+    FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal", FIELD_TYPE.TINY: "tinyint",
+    FIELD_TYPE.SHORT: "smallint", FIELD_TYPE.LONG: "int", FIELD_TYPE.FLOAT: "float", FIELD_TYPE.DOUBLE: "double",
+    FIELD_TYPE.NULL: "null", FIELD_TYPE.TIMESTAMP: "timestamp", FIELD_TYPE.LONGLONG: "bigint",
+    FIELD_TYPE.INT24: "mediumint", FIELD_TYPE.DATE: "date", FIELD_TYPE.TIME: "time",
+    FIELD_TYPE.DATETIME: "datetime", FIELD_TYPE.YEAR: "year", FIELD_TYPE.NEWDATE: "date",
+    FIELD_TYPE.BIT: "bit", FIELD_TYPE.JSON: "json", FIELD_TYPE.ENUM: "enum", FIELD_TYPE.SET: "set",
+    FIELD_TYPE.GEOMETRY: "geometry",
+}
+_SIZED = ((255, "tiny"), (65535, ""), (16777215, "medium"))  # BLOB/TEXT family by byte length
+
+
+def _int(text: str) -> int | str:
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
+
+
+def _datetime(text: str) -> str:
+    return text.replace(" ", "T", 1)
+
+
+def _bit(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _binary_or_text(value: bytes | str) -> str:
+    return value if type(value) is str else base64.b64encode(value).decode("ascii")
+
+
+# PyMySQL hands each converter the column's text (bytes for binary columns).
+# Absent types (DECIMAL, DATE, TIME, ENUM, …) stay as the exact text the server sent.
+_DECODERS: dict[int, Callable[[Any], Any]] = {
+    FIELD_TYPE.TINY: int, FIELD_TYPE.SHORT: int, FIELD_TYPE.LONG: int, FIELD_TYPE.INT24: int,
+    FIELD_TYPE.YEAR: int, FIELD_TYPE.LONGLONG: _int, FIELD_TYPE.FLOAT: float, FIELD_TYPE.DOUBLE: float,
+    FIELD_TYPE.DATETIME: _datetime, FIELD_TYPE.TIMESTAMP: _datetime, FIELD_TYPE.BIT: _bit,
+    FIELD_TYPE.JSON: json.loads, FIELD_TYPE.BLOB: _binary_or_text, FIELD_TYPE.TINY_BLOB: _binary_or_text,
+    FIELD_TYPE.MEDIUM_BLOB: _binary_or_text, FIELD_TYPE.LONG_BLOB: _binary_or_text,
+    FIELD_TYPE.STRING: _binary_or_text, FIELD_TYPE.VAR_STRING: _binary_or_text,
+    FIELD_TYPE.VARCHAR: _binary_or_text, FIELD_TYPE.GEOMETRY: _binary_or_text,
+}
+
+
+class MysqlConnection:
+    """One PyMySQL connection, TLS required before any credential is sent."""
+
+    engine = "mysql"
+
+    def __init__(self, params: ConnectParams) -> None:
+        self._iam = params.iam
+        try:
+            # An explicit SSLContext makes PyMySQL refuse a server without TLS before
+            # authenticating, which matters: the IAM token goes as mysql_clear_password.
+            self._conn = pymysql.connections.Connection(
+                host=params.host,
+                port=params.port,
+                user=params.user,
+                password=params.password,
+                database=params.database,
+                ssl=params.ssl_context,
+                connect_timeout=params.connect_timeout,
+                autocommit=True,
+                charset="utf8mb4",
+                conv=_DECODERS,
+                program_name="rdsgate",
+            )
+            self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
+            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms))
+        except Exception as exc:
+            raise _map_error(exc, login=True, iam=self._iam) from None
+        self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
+
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
+        if prepared.statement_type in TRANSACTION_CONTROL:
+            raise errors.InvalidRequest(
+                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
+            )
+        args = {name: _to_python(values[name]) for name in prepared.names}
+        cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows past max_rows are never kept
+        try:
+            cursor.execute(prepared.text, args)  # always a mapping: sqltext doubled every literal '%'
+            fields = cursor._result.fields if cursor.description else []
+            rows = [list(row) for row in (cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1))]
+            columns = [self._column(field) for field in fields]
+            updated = None if fields else cursor.rowcount
+            cursor.close()  # drains what is left of a truncated result
+        except Exception as exc:
+            raise _map_error(exc, login=False, iam=self._iam) from None
+        truncated = max_rows is not None and len(rows) > max_rows
+        if truncated:
+            del rows[max_rows:]
+        post = [_post_converter(column["type"]) for column in columns]
+        if any(post):
+            rows = [[v if f is None or v is None else f(v) for f, v in zip(post, row)] for row in rows]
+        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
+
+    def is_usable(self) -> bool:
+        return self._conn.open and socket_is_idle(self._conn._sock)
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except Exception:  # the server may already be gone
+            pass
+
+    def _column(self, field: Any) -> dict[str, str]:
+        return {"name": field.name, "type": self._type_name(field)}
+
+    def _type_name(self, field: Any) -> str:
+        code = field.type_code
+        if code in (FIELD_TYPE.STRING, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR):
+            if field.flags & FLAG.ENUM:
+                return "enum"
+            if field.flags & FLAG.SET:
+                return "set"
+            binary = field.charsetnr == BINARY_CHARSET
+            if code == FIELD_TYPE.STRING:
+                return "binary" if binary else "char"
+            return "varbinary" if binary else "varchar"
+        if code in (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB):
+            binary = field.charsetnr == BINARY_CHARSET
+            if not binary and self.is_mariadb and field.length == _LONGTEXT_LENGTH and self._is_json(field):
+                return "json"
+            size = next((prefix for limit, prefix in _SIZED if field.length <= limit), "long")
+            return size + ("blob" if binary else "text")
+        return TYPE_NAMES.get(code, "unknown")
+
+    def _is_json(self, field: Any) -> bool:
+        """MariaDB's JSON is LONGTEXT checked by json_valid(); look the table up once."""
+        if not field.org_table or not field.db:
+            return False
+        key = (field.db, field.org_table)
+        if key not in self._json_columns:
+            with self._conn.cursor() as lookup:
+                lookup.execute(
+                    "SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS "
+                    "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s AND CHECK_CLAUSE LIKE 'json_valid(%%'",
+                    key,
+                )
+                self._json_columns[key] = frozenset(row[0] for row in lookup.fetchall())
+        return field.org_name in self._json_columns[key]
+
+
+def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None) -> str:
+    settings = ["time_zone = '+00:00'"]
+    if statement_timeout_ms:
+        if is_mariadb:
+            settings.append(f"SESSION max_statement_time = {statement_timeout_ms / 1000:.3f}")
+        else:  # MySQL: applies to SELECT statements
+            settings.append(f"SESSION max_execution_time = {int(statement_timeout_ms)}")
+    return "SET " + ", ".join(settings)
+
+
+def _post_converter(type_name: str) -> Callable[[Any], Any] | None:
+    if type_name == "set":
+        return lambda text: [] if text == "" else text.split(",")
+    if type_name == "json":  # MariaDB JSON arrives as text
+        return json.loads
+    return None
+
+
+def _to_python(value: Any) -> Any:
+    """A value PyMySQL can escape: JSON objects and arrays become JSON text."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)  # the session is in UTC
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# --- errors: the one place PyMySQL's exceptions become rdsgate's ------------------------------
+
+_AUTH_ERRNOS = {1044, 1045, 1698, 1251}
+_BUSY_ERRNOS = {1040, 1203, 1226}
+_TIMEOUT_ERRNOS = {1969, 3024, 1317}
+_GONE_ERRNOS = {2002, 2003, 2005, 2006, 2013, 2055, 1053, 1927}
+
+
+def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateError:
+    if isinstance(exc, errors.RdsgateError):
+        return exc
+    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
+        errno, message = exc.args[0], str(exc.args[1])
+        if errno in _AUTH_ERRNOS:
+            hint = errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT
+            return errors.AuthenticationFailed(f"the database refused the login: {message}", errno=errno, hint=hint)
+        if errno in _BUSY_ERRNOS:
+            return errors.DatabaseUnavailable(f"the database is busy: {message}", errno=errno, retry_after=1)
+        if errno in _TIMEOUT_ERRNOS:
+            return errors.QueryTimeout(f"the statement was cancelled: {message}", errno=errno)
+        if errno == 2026 or isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
+            return errors.DatabaseUnavailable(f"the TLS connection to the database failed: {message}", errno=errno)
+        if errno in _GONE_ERRNOS or login:
+            return errors.DatabaseUnavailable(f"the database could not be reached: {message}", errno=errno, retry_after=1)
+        return errors.SqlError(message, errno=errno)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
+    if isinstance(exc, (socket.timeout, TimeoutError, OSError, ssl.SSLError, EOFError)):
+        return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
+    return errors.DatabaseUnavailable(f"unexpected driver failure ({type(exc).__name__})")

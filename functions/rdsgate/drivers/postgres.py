@@ -1,0 +1,357 @@
+"""PostgreSQL through pg8000's core protocol: one round trip per statement, text values to JSON.
+
+Session settings are sent in the startup packet (no extra round trip): UTC, ISO
+dates and ISO 8601 intervals, and the statement timeout. Each statement runs as
+Parse/Bind/Describe/Execute/Sync, an implicit transaction that commits on success
+and rolls back on error. Values arrive as text and are converted once, per column,
+straight to their JSON form; driver errors are mapped to rdsgate's in ``_map_error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import socket
+import ssl
+import uuid
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from pg8000.core import (
+    DESCRIBE,
+    EXECUTE,
+    IDLE,
+    NULL_BYTE,
+    PORTAL,
+    SYNC_MSG,
+    Context,
+    CoreConnection,
+    _flush,
+    _write,
+    i_pack,
+)
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from .. import errors
+from ..encoding import MAX_SAFE_INTEGER
+from ..params import JsonText
+from ..sqltext import PreparedSql
+from . import ConnectParams, StatementResult, socket_is_idle
+
+# Built-in type OIDs and names (pg_type.typname); others are looked up once per connection.
+TYPE_NAMES = {
+    16: "bool", 17: "bytea", 18: "char", 19: "name", 20: "int8", 21: "int2", 23: "int4", 25: "text",
+    26: "oid", 114: "json", 142: "xml", 199: "_json", 650: "cidr", 700: "float4", 701: "float8",
+    705: "unknown", 790: "money", 829: "macaddr", 869: "inet", 1000: "_bool", 1001: "_bytea",
+    1005: "_int2", 1007: "_int4", 1009: "_text", 1014: "_bpchar", 1015: "_varchar", 1016: "_int8",
+    1021: "_float4", 1022: "_float8", 1042: "bpchar", 1043: "varchar", 1082: "date", 1083: "time",
+    1114: "timestamp", 1115: "_timestamp", 1182: "_date", 1183: "_time", 1184: "timestamptz",
+    1185: "_timestamptz", 1186: "interval", 1187: "_interval", 1231: "_numeric", 1266: "timetz",
+    1270: "_timetz", 1560: "bit", 1562: "varbit", 1700: "numeric", 2249: "record", 2278: "void",
+    2950: "uuid", 2951: "_uuid", 3802: "jsonb", 3807: "_jsonb",
+}
+ARRAY_ELEMENTS = {
+    199: 114, 1000: 16, 1001: 17, 1005: 21, 1007: 23, 1009: 25, 1014: 1042, 1015: 1043, 1016: 20,
+    1021: 700, 1022: 701, 1115: 1114, 1182: 1082, 1183: 1083, 1185: 1184, 1187: 1186, 1231: 1700,
+    1270: 1266, 2951: 2950, 3807: 3802,
+}
+TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"})
+
+OID_BOOL, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 20, 701, 1700, 3802, 2950
+OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
+INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
+
+
+class PostgresConnection:
+    """One pg8000 connection over TLS, with the statement timeout set at login."""
+
+    engine = "postgres"
+
+    def __init__(self, params: ConnectParams) -> None:
+        self._iam = params.iam
+        startup = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "iso_8601", "extra_float_digits": "1"}
+        if params.statement_timeout_ms:
+            startup["statement_timeout"] = str(params.statement_timeout_ms)
+        try:
+            self._wire = _Wire(
+                params.user,
+                host=params.host,
+                port=params.port,
+                database=params.database,
+                password=params.password,
+                ssl_context=params.ssl_context,
+                timeout=params.connect_timeout,
+                application_name="rdsgate",
+                startup_params=startup,
+            )
+        except Exception as exc:
+            raise _map_error(exc, login=True, iam=self._iam) from None
+        # After login, wait for slow statements: the server's statement_timeout ends them first.
+        self._wire._usock.settimeout(None if not params.statement_timeout_ms else params.statement_timeout_ms / 1000 + 30)
+        self._type_names = dict(TYPE_NAMES)
+        self._array_elements = dict(ARRAY_ELEMENTS)
+
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
+        if prepared.statement_type in TRANSACTION_CONTROL:
+            raise errors.InvalidRequest(
+                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
+            )
+        texts, oids = [], []
+        for name in prepared.names:
+            text, oid = _to_wire(values[name])
+            texts.append(text)
+            oids.append(oid)
+        row_limit = 0 if max_rows is None else max_rows + 1
+        try:
+            context = self._wire.run(prepared.text, texts, oids, row_limit)
+            columns = context.columns or []
+            self._learn_types([column["type_oid"] for column in columns])
+        except Exception as exc:
+            raise _map_error(exc, login=False, iam=self._iam) from None
+        finally:
+            self._ensure_idle()
+        rows = context.rows or []
+        truncated = max_rows is not None and len(rows) > max_rows
+        if truncated:
+            del rows[max_rows:]
+        converters = [self._converter(column["type_oid"]) for column in columns]
+        if any(converter is not _identity for converter in converters):
+            rows = [[None if v is None else f(v) for f, v in zip(converters, row)] for row in rows]
+        tag = getattr(context, "tag", b"")
+        return StatementResult(
+            columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns],
+            rows=rows,
+            truncated=truncated,
+            updated_rows=context.row_count if tag in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
+        )
+
+    def is_usable(self) -> bool:
+        return self._wire._sock is not None and socket_is_idle(self._wire._usock)
+
+    def close(self) -> None:
+        try:
+            self._wire.close()
+        except Exception:  # closing a dead connection may fail; it is gone either way
+            pass
+
+    def _ensure_idle(self) -> None:
+        # A statement that left a transaction open must not leak into the next request.
+        if self._wire._sock is not None and self._wire._transaction_status not in (None, IDLE):
+            try:
+                self._wire.execute_simple("ROLLBACK")
+            except Exception:
+                self.close()
+
+    def _learn_types(self, oids: list[int]) -> None:
+        unknown = sorted({oid for oid in oids if oid not in self._type_names})
+        if not unknown:
+            return
+        context = self._wire.run(
+            "SELECT oid::int8, typname::text, typelem::int8 FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])",
+            ["{" + ",".join(map(str, unknown)) + "}"],
+            [0],
+            0,
+        )
+        for oid, name, element in context.rows or []:
+            self._type_names[int(oid)] = name
+            if int(element) and name.startswith("_"):
+                self._array_elements[int(oid)] = int(element)
+
+    def _converter(self, oid: int) -> Callable[[str], Any]:
+        element = self._array_elements.get(oid)
+        if element is not None:
+            return _array_converter(_SCALAR_CONVERTERS.get(element, _identity))
+        return _SCALAR_CONVERTERS.get(oid, _identity)
+
+
+class _Wire(CoreConnection):
+    """pg8000's core connection plus a one-round-trip extended-protocol execute."""
+
+    def run(self, statement: str, params: list[str | None], oids: list[int], row_limit: int) -> Context:
+        context = Context(statement)
+        self.send_PARSE(NULL_BYTE, statement, oids)
+        self.send_BIND(NULL_BYTE, params)
+        self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
+        # A row limit suspends the portal after max_rows + 1 rows: the rest is never sent.
+        self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
+        _write(self._sock, SYNC_MSG)
+        _flush(self._sock)
+        self.handle_messages(context)
+        return context
+
+    def handle_COMMAND_COMPLETE(self, data: bytes, context: Context) -> None:
+        context.tag = data[:-1].split(b" ", 1)[0]
+        super().handle_COMMAND_COMPLETE(data, context)
+
+
+# --- values in: JSON parameters to text plus a type OID -------------------------------------
+
+def _to_wire(value: Any) -> tuple[str | None, int]:
+    if value is None:
+        return None, 0
+    if value is True or value is False:
+        return ("true" if value else "false"), OID_BOOL
+    if isinstance(value, JsonText):
+        return str(value), OID_JSONB
+    if isinstance(value, str):
+        return value, 0  # unknown: the server infers the type from the context
+    if isinstance(value, int):
+        return str(value), (OID_INT8 if INT8_MIN <= value <= INT8_MAX else OID_NUMERIC)
+    if isinstance(value, float):
+        return repr(value), OID_FLOAT8
+    if isinstance(value, Decimal):
+        return str(value), OID_NUMERIC
+    if isinstance(value, dt.datetime):
+        return value.isoformat(), (OID_TIMESTAMP if value.tzinfo is None else OID_TIMESTAMPTZ)
+    if isinstance(value, dt.date):
+        return value.isoformat(), OID_DATE
+    if isinstance(value, dt.time):
+        return value.isoformat(), (OID_TIME if value.tzinfo is None else OID_TIMETZ)
+    if isinstance(value, uuid.UUID):
+        return str(value), OID_UUID
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":")), OID_JSONB
+    if isinstance(value, list):
+        return _array_literal(value), 0
+    raise errors.InvalidRequest(f"parameters: unsupported value of type {type(value).__name__}", field="parameters")
+
+
+def _array_literal(items: list[Any]) -> str:
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("NULL")
+        elif isinstance(item, list):
+            parts.append(_array_literal(item))
+        else:
+            text = json.dumps(item, separators=(",", ":")) if isinstance(item, dict) else _to_wire(item)[0]
+            parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
+# --- values out: text to JSON, once per value -------------------------------------------------
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _int(text: str) -> int | str:
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
+
+
+def _float(text: str) -> float | str:
+    return text if text in ("NaN", "Infinity", "-Infinity") else float(text)
+
+
+def _bool(text: str) -> bool:
+    return text == "t"
+
+
+def _bytea(text: str) -> str:
+    return base64.b64encode(bytes.fromhex(text[2:])).decode("ascii")  # text is \x<hex>
+
+
+def _with_offset(text: str, start: int) -> str:
+    """ISO 8601 wants ±hh:mm; PostgreSQL writes a whole-hour offset as ±hh."""
+    sign = max(text.rfind("+", start), text.rfind("-", start))
+    return text + ":00" if sign != -1 and len(text) - sign == 3 else text
+
+
+def _timetz(text: str) -> str:
+    return _with_offset(text, 0)
+
+
+def _timestamp(text: str) -> str:
+    return text.replace(" ", "T", 1) if text[:1].isdigit() else text  # 'infinity' stays as it is
+
+
+def _timestamptz(text: str) -> str:
+    return _with_offset(_timestamp(text), 10) if text[:1].isdigit() else text
+
+
+_SCALAR_CONVERTERS: dict[int, Callable[[str], Any]] = {
+    16: _bool, 17: _bytea, 20: _int, 21: int, 23: int, 26: int, 114: json.loads, 3802: json.loads,
+    700: _float, 701: _float, 1114: _timestamp, 1184: _timestamptz, 1266: _timetz,
+}
+
+
+def _array_converter(element: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        return _parse_array(text, element)
+
+    return convert
+
+
+def _parse_array(text: str, element: Callable[[str], Any]) -> list[Any]:
+    """Parse PostgreSQL's array text form ``{1,"a b",NULL,{2,3}}`` into nested lists."""
+    if text[:1] == "[":  # explicit bounds prefix such as [0:1]={...}
+        text = text[text.index("=") + 1:]
+    stack: list[list[Any]] = []
+    result: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == "{":
+            stack.append([])
+            i += 1
+        elif char == "}":
+            done = stack.pop()
+            if stack:
+                stack[-1].append(done)
+            else:
+                result = done
+            i += 1
+        elif char == ",":
+            i += 1
+        elif char == '"':
+            i += 1
+            chunk = []
+            while text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                chunk.append(text[i])
+                i += 1
+            stack[-1].append(element("".join(chunk)))
+            i += 1
+        else:
+            end = i
+            while text[end] not in ",}":
+                end += 1
+            token = text[i:end]
+            stack[-1].append(None if token == "NULL" else element(token))
+            i = end
+    return result
+
+
+# --- errors: the one place pg8000's exceptions become rdsgate's -------------------------------
+
+def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateError:
+    if isinstance(exc, errors.RdsgateError):
+        return exc
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        fields = exc.args[0]
+        sqlstate, message, hint = fields.get("C", ""), fields.get("M", "database error"), fields.get("H")
+        if sqlstate.startswith("28"):
+            return errors.AuthenticationFailed(
+                f"the database refused the login: {message}",
+                sqlstate=sqlstate,
+                hint=errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT,
+            )
+        if sqlstate == "57014":
+            return errors.QueryTimeout(f"the statement was cancelled: {message}", sqlstate=sqlstate)
+        if sqlstate in ("53300", "53400", "57P03") or sqlstate.startswith(("08", "57P")):
+            return errors.DatabaseUnavailable(f"the database is unavailable: {message}", sqlstate=sqlstate, retry_after=1)
+        if login:
+            return errors.DatabaseUnavailable(f"the database refused the connection: {message}", sqlstate=sqlstate)
+        return errors.SqlError(message, sqlstate=sqlstate, hint=hint)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return errors.DatabaseUnavailable("the database did not answer in time", retry_after=1)
+    if isinstance(exc, InterfaceError) and "refuses SSL" in str(exc):
+        return errors.DatabaseUnavailable("the database does not offer TLS; rdsgate never connects without it")
+    if isinstance(exc, (InterfaceError, OSError, ssl.SSLError, EOFError)):
+        return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
+    return errors.DatabaseUnavailable(f"unexpected driver failure ({type(exc).__name__})")

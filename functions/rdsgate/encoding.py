@@ -1,0 +1,89 @@
+"""JSON encoding of result values without loss of precision.
+
+Drivers convert most values on the way in (see the driver modules); this module
+handles what is left, in one pass per row: exact decimals and out-of-range
+integers as strings, non-finite floats as strings, temporal values as ISO 8601,
+binary as base64, UUIDs as strings, arrays recursively.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_PASSTHROUGH = (str, bool, type(None))
+
+
+def json_value(value: Any) -> Any:
+    """The JSON-safe form of one database value."""
+    kind = type(value)
+    if kind in _PASSTHROUGH:
+        return value
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if kind is list or kind is tuple:
+        return [json_value(item) for item in value]
+    if kind is dict:
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return iso_duration(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, int):  # bool handled above; int subclasses such as enums
+        return json_value(int(value))
+    return str(value)
+
+
+def json_row(row: list[Any]) -> list[Any]:
+    """One row of values made JSON-safe."""
+    return [json_value(value) for value in row]
+
+
+def iso_duration(delta: dt.timedelta) -> str:
+    """An ISO 8601 duration such as ``P1DT2H3M4.5S`` (negative durations start with ``-``)."""
+    sign = "-" if delta < dt.timedelta(0) else ""
+    delta = abs(delta)
+    hours, remainder = divmod(delta.seconds, 3600)
+    minutes, seconds = divmod(remainder, 60)
+    text = f"{sign}P{delta.days}D" if delta.days else f"{sign}P"
+    seconds_text = f"{seconds}.{delta.microseconds:06d}".rstrip("0").rstrip(".") if delta.microseconds else str(seconds)
+    time_part = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{seconds_text}S" if seconds or delta.microseconds else "")
+    if time_part:
+        text += "T" + time_part
+    return text if text not in ("P", "-P") else "PT0S"
+
+
+def dumps(document: Any) -> str:
+    """Compact JSON, as sent over the wire."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_within(document: Any, limit_bytes: int, transport: str) -> str:
+    """The document as JSON text, or ``ResultTooLarge`` when it exceeds the transport's limit."""
+    from .errors import ResultTooLarge
+
+    text = dumps(document)
+    size = len(text.encode("utf-8")) if len(text) * 4 > limit_bytes else len(text)
+    if size > limit_bytes:
+        raise ResultTooLarge(
+            f"the result is {size} bytes, over {transport}'s limit of {limit_bytes} bytes; "
+            "ask for fewer rows with maxRows or select fewer columns"
+        )
+    return text

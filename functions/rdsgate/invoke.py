@@ -1,0 +1,44 @@
+"""Step Functions and direct-invoke entry point.
+
+Input ``{"connection", "sql", "parameters", "typeHints", "shape", "maxRows"}``;
+returns the result document. Failures raise exceptions whose class names are the
+documented error names, so a state machine's Retry and Catch can match them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .encoding import encode_within
+from .request import QUERY_FIELDS, parse_query
+from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
+
+INVOKE_FIELDS = QUERY_FIELDS | {"connection"}
+_BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Run one statement; raise InvalidRequest, ConnectionNotFound, SqlError, … on failure."""
+    try:
+        return _run(event)
+    except errors.RdsgateError as exc:
+        raise _as_step_functions_error(exc) from None
+
+
+def _run(event: Any) -> dict[str, Any]:
+    request = parse_query(event, allowed=INVOKE_FIELDS)
+    name = event.get("connection")
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidRequest("connection: the connection name is required", field="connection")
+    result = SERVICE.get().query(name, request)
+    encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
+    return result
+
+
+def _as_step_functions_error(exc: errors.RdsgateError) -> errors.RdsgateError:
+    """The same error under its documented Step Functions name (RequestTooLarge → InvalidRequest)."""
+    cls = _BY_NAME.get(exc.step_functions_name, type(exc))
+    if cls is type(exc):
+        return exc
+    return cls(exc.message, **exc.details)

@@ -1,0 +1,265 @@
+"""SQL text handling: named parameters, statement boundaries and statement type.
+
+Callers write ``:name`` parameters (the RDS Data API convention) for both
+engines. This module owns turning that text into what each driver expects:
+``$1, $2 ...`` for PostgreSQL, ``%(name)s`` for PyMySQL (with every other ``%``
+doubled, because PyMySQL applies Python ``%`` formatting to the whole query),
+while leaving string literals, quoted identifiers, comments, dollar quotes,
+``::`` casts, ``:=`` and ``arr[1:2]`` slices untouched. The same single pass
+enforces one statement per request (a trailing ``;`` is allowed and stripped),
+rejects empty SQL and unterminated literals or comments, and reports the first
+keyword. The scanner jumps between significant characters with one compiled
+character class and ``str.find``, so plain SQL costs a few C-level searches.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import InvalidRequest
+
+DIALECTS = ("postgres", "mysql")
+
+# Characters that can start something the scanner must look at; everything else is copied.
+_SPECIAL = {
+    "postgres": re.compile(r"[-'\"$/:;]"),
+    "mysql": re.compile(r"[-'\"`#/:;]"),
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Za-z]+")
+_SPACE = re.compile(r"\s*")
+# A dollar-quote delimiter: $$ or $tag$, the tag not starting with a digit ($1 is a parameter).
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+# Next backslash or closing quote inside a string with backslash escapes.
+_ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
+
+# Only short statements are cached, so the cache's memory stays bounded.
+_CACHE_MAX_SQL = 8192
+
+_MULTIPLE = "sql must contain exactly one statement; found more than one"
+
+
+@dataclass(frozen=True)
+class PreparedSql:
+    """SQL rewritten for one driver, and what the scan learned about it."""
+
+    text: str  # SQL for the driver, without a trailing ';'
+    names: tuple[str, ...]  # distinct parameter names in driver order (postgres: index i is $i+1)
+    statement_type: str  # first keyword upper-cased, e.g. "SELECT"; "" if it does not start with a word
+
+
+def prepare(sql: str, dialect: str) -> PreparedSql:
+    """Rewrite ``:name`` parameters for ``dialect`` and validate the statement.
+
+    Raises InvalidRequest (field "sql") for empty SQL, more than one statement,
+    or an unterminated string literal, quoted identifier, dollar quote or block
+    comment. For MySQL, pass a mapping (``{}`` when there are no parameters,
+    never None) to ``cursor.execute`` so PyMySQL undoes the ``%%`` doubling.
+    """
+    if dialect not in _SPECIAL:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {DIALECTS}")
+    if not isinstance(sql, str):
+        raise InvalidRequest("sql must be a string", field="sql")
+    if len(sql) <= _CACHE_MAX_SQL:
+        return _prepare_cached(sql, dialect)
+    return _prepare(sql, dialect)
+
+
+def parameter_names(sql: str, dialect: str) -> tuple[str, ...]:
+    """The distinct ``:name`` parameters of ``sql``, in order of first appearance."""
+    return prepare(sql, dialect).names
+
+
+@lru_cache(maxsize=256)
+def _prepare_cached(sql: str, dialect: str) -> PreparedSql:
+    return _prepare(sql, dialect)
+
+
+def _prepare(sql: str, dialect: str) -> PreparedSql:
+    pg = dialect == "postgres"
+    n = len(sql)
+    start = _skip_blank(sql, 0, pg, False)
+    search = _SPECIAL[dialect].search
+    double_percent = not pg and "%" in sql
+    pieces: list[str] = []
+    placeholders: dict[str, str] = {}
+    copied = 0  # sql[:copied] is already in pieces
+    end = n  # where the statement ends: the first top-level ';' or the end of the text
+    positional = False  # a caller-written $n, which our $1, $2 ... would collide with
+    i = start
+    while True:
+        match = search(sql, i)
+        if match is None:
+            break
+        i = match.start()
+        c = sql[i]
+        if c == ":":
+            nxt = sql[i + 1 : i + 2]
+            if nxt == ":" or nxt == "=":  # a ::type cast or := assignment
+                i += 2
+                continue
+            name_match = _NAME.match(sql, i + 1)
+            if name_match is None:  # a slice bound like [1:2], or a lone ':'
+                i += 1
+                continue
+            name = name_match.group()
+            placeholder = placeholders.get(name)
+            if placeholder is None:
+                placeholder = f"${len(placeholders) + 1}" if pg else f"%({name})s"
+                placeholders[name] = placeholder
+            chunk = sql[copied:i]
+            pieces.append(chunk.replace("%", "%%") if double_percent else chunk)
+            pieces.append(placeholder)
+            i = copied = name_match.end()
+        elif c == ";":
+            end = i
+            break
+        elif c == "'":
+            if pg and not _is_escape_string(sql, i):
+                i = _skip_doubled(sql, i, "'", "string literal")
+            else:
+                i = _skip_escaped(sql, i, "'")
+        elif c == '"':
+            i = _skip_doubled(sql, i, '"', "quoted identifier") if pg else _skip_escaped(sql, i, '"')
+        elif c == "`":
+            i = _skip_doubled(sql, i, "`", "quoted identifier")
+        elif c == "$":
+            if sql[i + 1 : i + 2].isdigit() and not (i and _is_ident_char(sql[i - 1])):
+                positional = True
+            i = _skip_dollar(sql, i)
+        elif c == "-":
+            i = _line_end(sql, i) if _is_dash_comment(sql, i, pg) else i + 1
+        elif c == "#":
+            i = _line_end(sql, i)
+        elif sql.startswith("/*", i):
+            i = _block_end(sql, i, pg)
+        else:  # a '/' that is not a comment
+            i += 1
+
+    if end < n and _skip_blank(sql, end + 1, pg, True) < n:
+        raise InvalidRequest(_MULTIPLE, field="sql")
+    if start >= end:
+        raise InvalidRequest("sql is empty", field="sql")
+    if positional and placeholders:
+        raise InvalidRequest("sql mixes :name parameters with positional $n parameters", field="sql")
+
+    tail = sql[copied:end]  # the whole text, same object, when nothing was rewritten
+    if double_percent:
+        tail = tail.replace("%", "%%")
+    text = "".join(pieces) + tail if pieces else tail
+    return PreparedSql(text, tuple(placeholders), _statement_type(sql, start, pg))
+
+
+def _statement_type(sql: str, i: int, pg: bool) -> str:
+    # Skip opening parentheses so "(SELECT ...) UNION ..." reports SELECT.
+    while sql.startswith("(", i):
+        i = _skip_blank(sql, i + 1, pg, False)
+    word = _WORD.match(sql, i)
+    return word.group().upper() if word else ""
+
+
+def _skip_blank(sql: str, i: int, pg: bool, semicolons: bool) -> int:
+    """Index of the first character at or after ``i`` that is not whitespace or a comment."""
+    n = len(sql)
+    while True:
+        i = _SPACE.match(sql, i).end()
+        if i >= n:
+            return n
+        c = sql[i]
+        if c == ";" and semicolons:
+            i += 1
+        elif c == "-" and _is_dash_comment(sql, i, pg):
+            i = _line_end(sql, i)
+        elif c == "#" and not pg:
+            i = _line_end(sql, i)
+        elif sql.startswith("/*", i) and (pg or not sql.startswith(("/*!", "/*M!"), i)):
+            # MySQL runs the body of /*! ... */ (and MariaDB's /*M! ... */): it is code, not blank.
+            i = _block_end(sql, i, pg)
+        else:
+            return i
+
+
+def _is_dash_comment(sql: str, i: int, pg: bool) -> bool:
+    if not sql.startswith("--", i):
+        return False
+    # MySQL needs whitespace or a control character after "--"; otherwise 1--1 is 1 - (-1).
+    return pg or i + 2 >= len(sql) or sql[i + 2] <= " "
+
+
+def _line_end(sql: str, i: int) -> int:
+    newline = sql.find("\n", i)
+    return len(sql) if newline < 0 else newline + 1
+
+
+def _block_end(sql: str, i: int, pg: bool) -> int:
+    """Index just past the block comment opening at ``i``; PostgreSQL's nest, MySQL's do not."""
+    depth = 1
+    j = i + 2
+    while True:
+        close = sql.find("*/", j)
+        if close < 0:
+            raise InvalidRequest("sql has an unterminated block comment", field="sql")
+        nested = sql.find("/*", j, close) if pg else -1
+        if nested >= 0:
+            depth += 1
+            j = nested + 2
+        else:
+            depth -= 1
+            j = close + 2
+            if depth == 0:
+                return j
+
+
+def _skip_doubled(sql: str, i: int, quote: str, what: str) -> int:
+    """Index just past a quoted run whose only escape is a doubled quote."""
+    n = len(sql)
+    j = i + 1
+    while True:
+        close = sql.find(quote, j)
+        if close < 0:
+            raise InvalidRequest(f"sql has an unterminated {what}", field="sql")
+        if close + 1 < n and sql[close + 1] == quote:
+            j = close + 2
+        else:
+            return close + 1
+
+
+def _skip_escaped(sql: str, i: int, quote: str) -> int:
+    """Index just past a string literal that takes backslash escapes and doubled quotes."""
+    n = len(sql)
+    search = _ESCAPED_END[quote].search
+    j = i + 1
+    while True:
+        match = search(sql, j)
+        if match is None:
+            raise InvalidRequest("sql has an unterminated string literal", field="sql")
+        k = match.start()
+        if sql[k] == "\\" or (k + 1 < n and sql[k + 1] == quote):
+            j = k + 2
+        else:
+            return k + 1
+
+
+def _is_ident_char(c: str) -> bool:
+    return c.isalnum() or c == "_" or c == "$"
+
+
+def _is_escape_string(sql: str, i: int) -> bool:
+    """True when the quote at ``i`` opens a PostgreSQL E'...' string (E not ending a longer word)."""
+    return i > 0 and sql[i - 1] in "Ee" and (i == 1 or not _is_ident_char(sql[i - 2]))
+
+
+def _skip_dollar(sql: str, i: int) -> int:
+    """Index past a PostgreSQL dollar quote at ``i``, or past the '$' if it does not open one."""
+    if i > 0 and _is_ident_char(sql[i - 1]):  # "$" inside an identifier such as a$b
+        return i + 1
+    tag = _DOLLAR_TAG.match(sql, i)
+    if tag is None:  # $1 and other non-quotes
+        return i + 1
+    delimiter = tag.group()
+    close = sql.find(delimiter, tag.end())
+    if close < 0:
+        raise InvalidRequest("sql has an unterminated dollar-quoted string", field="sql")
+    return close + len(delimiter)

@@ -1,0 +1,1 @@
+"""AWS CDK app that deploys rdsgate: one stack per account, built from small constructs."""

@@ -1,0 +1,290 @@
+"""Deploy settings: CDK context and the connections file, resolved and validated once, at the edge."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import aws_cdk as cdk
+
+from rdsgate.definitions import DEFAULT_PORTS, ConnectionDefinition, parse_definition
+from rdsgate.errors import InvalidDefinition
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every context key the app reads, with its default. `cdk.json` may set any of them; `-c key=value` overrides.
+DEFAULTS: dict[str, Any] = {
+    "stackName": "rdsgate",
+    "account": None,  # both account and region unset: an environment-agnostic stack
+    "region": None,
+    "azs": None,  # required with account/region when rdsgate creates the VPC, so synth never looks AZs up
+    "connections": "infra/connections.example.json",
+    "vpcId": None,  # set vpcId + subnetIds to import a VPC instead of creating one
+    "subnetIds": None,
+    "securityGroupId": None,  # imported VPC only; without it the stack creates the functions' group
+    "demo": False,
+    "proxy": None,  # name of the connection to put an RDS Proxy in front of
+    "proxyTarget": None,  # the proxied DB instance/cluster identifier, if not the first label of its host
+    "memorySize": 512,
+    "timeoutSeconds": 30,
+    "logLevel": "INFO",
+    "logRetentionDays": 30,
+    "definitionTtlSeconds": None,
+    "stageName": "v1",
+    "throttleRateLimit": 50,
+    "throttleBurstLimit": 100,
+    "corsOrigins": None,
+}
+
+DEMO_CONNECTION = "demo"
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_RDS_HOST = re.compile(r"^([a-z][a-z0-9-]*)\.(cluster-(ro-)?)?[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
+
+
+class ConfigError(ValueError):
+    """The context or the connections file is invalid; the message names the key or connection."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection of the file: the item as written (what the table stores) and its parsed form."""
+
+    item: Mapping[str, Any]
+    definition: ConnectionDefinition
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+@dataclass(frozen=True)
+class ImportedVpc:
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_id: str | None
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    connection: str
+    target: str | None  # DB instance or cluster identifier; None for the demo database
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack_name: str
+    account: str | None
+    region: str | None
+    azs: tuple[str, ...] | None
+    connections_file: Path
+    connections: tuple[Connection, ...]
+    vpc: ImportedVpc | None
+    demo: bool
+    proxy: ProxySettings | None
+    memory_size: int
+    timeout_seconds: int
+    log_level: str
+    log_retention_days: int
+    definition_ttl_seconds: int | None
+    stage_name: str
+    throttle_rate_limit: int
+    throttle_burst_limit: int
+    cors_origins: tuple[str, ...] = field(default=())
+
+    @property
+    def environment(self) -> cdk.Environment | None:
+        if self.account is None and self.region is None:
+            return None
+        return cdk.Environment(account=self.account, region=self.region)
+
+    @property
+    def az_lookup_context(self) -> dict[str, list[str]]:
+        """The cached answer of the AZ lookup, so that a concrete-environment synth needs no credentials."""
+        if self.account and self.region and self.azs:
+            return {f"availability-zones:account={self.account}:region={self.region}": list(self.azs)}
+        return {}
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any], *, root: Path = ROOT) -> Settings:
+        """Resolve every setting from `get` (a node's try_get_context), falling back to DEFAULTS."""
+        ctx = _Context(get)
+        account, region = ctx.text("account"), ctx.text("region")
+        if (account is None) != (region is None):
+            raise ConfigError("context: set both 'account' and 'region', or neither (environment-agnostic stack)")
+        azs = ctx.texts("azs")
+        vpc = _imported_vpc(ctx)
+        if vpc is None and region is not None and not azs:
+            raise ConfigError(
+                "context: 'azs' is required when 'region' is set and rdsgate creates the VPC "
+                f"(e.g. -c azs={region}a,{region}b), so that synth needs no AWS lookup"
+            )
+        connections_file = root / ctx.text("connections")
+        connections = load_connections(connections_file)
+        demo = ctx.boolean("demo")
+        if demo and any(c.name == DEMO_CONNECTION for c in connections):
+            raise ConfigError(f"{connections_file}: the connection name {DEMO_CONNECTION!r} is reserved with demo=true")
+        log_retention_days = ctx.integer("logRetentionDays")
+        if log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigError(f"context: 'logRetentionDays' must be one of {sorted(LOG_RETENTION_DAYS)}")
+        log_level = ctx.text("logLevel").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"context: 'logLevel' must be one of {sorted(LOG_LEVELS)}")
+        return cls(
+            stack_name=ctx.text("stackName"),
+            account=account,
+            region=region,
+            azs=tuple(azs) if azs else None,
+            connections_file=connections_file,
+            connections=connections,
+            vpc=vpc,
+            demo=demo,
+            proxy=_proxy(ctx, connections, demo),
+            memory_size=ctx.integer("memorySize", minimum=128, maximum=10240),
+            timeout_seconds=ctx.integer("timeoutSeconds", minimum=1, maximum=900),
+            log_level=log_level,
+            log_retention_days=log_retention_days,
+            definition_ttl_seconds=ctx.integer("definitionTtlSeconds", minimum=0, optional=True),
+            stage_name=ctx.text("stageName"),
+            throttle_rate_limit=ctx.integer("throttleRateLimit", minimum=1),
+            throttle_burst_limit=ctx.integer("throttleBurstLimit", minimum=1),
+            cors_origins=tuple(ctx.texts("corsOrigins") or ()),
+        )
+
+
+def load_connections(path: Path) -> tuple[Connection, ...]:
+    """Read and validate the connections file with rdsgate's own parser plus the deploy-time rules."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"connections file {path} does not exist (context 'connections')") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    items = document.get("connections") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: expected an object with a 'connections' list")
+    connections: list[Connection] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{path}: connections[{index}] must be an object")
+        try:
+            definition = parse_definition(item)
+        except InvalidDefinition as exc:
+            raise ConfigError(f"{path}: {exc.message}") from None
+        _check_deployable(path, definition)
+        if definition.name in seen:
+            raise ConfigError(f"{path}: connection {definition.name!r} is defined twice")
+        seen.add(definition.name)
+        connections.append(Connection(item=dict(item), definition=definition))
+    return tuple(connections)
+
+
+def _check_deployable(path: Path, definition: ConnectionDefinition) -> None:
+    """The rules that only the deploy file has: it grants IAM access and must never hold a secret."""
+    prefix = f"{path}: connection {definition.name!r}:"
+    if not definition.uses_iam:
+        raise ConfigError(
+            f"{prefix} literal passwords are refused in the deploy configuration; "
+            "add static-password (development) connections to the table by hand"
+        )
+    if definition.resource_id is None:
+        raise ConfigError(
+            f"{prefix} 'resource_id' is required for an IAM definition: the DbiResourceId (db-…) of an "
+            "instance, the resource id (cluster-…) of an Aurora cluster, or the id (prx-…) of an RDS Proxy"
+        )
+
+
+def _imported_vpc(ctx: _Context) -> ImportedVpc | None:
+    vpc_id, subnet_ids = ctx.text("vpcId"), ctx.texts("subnetIds")
+    security_group_id = ctx.text("securityGroupId")
+    if vpc_id is None:
+        if subnet_ids or security_group_id:
+            raise ConfigError("context: 'subnetIds' and 'securityGroupId' need 'vpcId'")
+        return None
+    if not subnet_ids:
+        raise ConfigError("context: 'subnetIds' (the private subnets for the functions) is required with 'vpcId'")
+    return ImportedVpc(vpc_id=vpc_id, subnet_ids=tuple(subnet_ids), security_group_id=security_group_id)
+
+
+def _proxy(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> ProxySettings | None:
+    name, target = ctx.text("proxy"), ctx.text("proxyTarget")
+    if name is None:
+        if target is not None:
+            raise ConfigError("context: 'proxyTarget' needs 'proxy' (the connection to put the proxy in front of)")
+        return None
+    if name == DEMO_CONNECTION and demo:
+        return ProxySettings(connection=name, target=None)
+    connection = next((c for c in connections if c.name == name), None)
+    if connection is None:
+        raise ConfigError(f"context: 'proxy' names {name!r}, which is not a connection of the file (nor the demo)")
+    definition = connection.definition
+    if definition.resource_id.startswith("prx-"):
+        raise ConfigError(f"context: connection {name!r} already goes through a proxy ({definition.resource_id})")
+    if target is None:
+        match = _RDS_HOST.match(definition.host.lower())
+        if match is None:
+            raise ConfigError(
+                f"context: set 'proxyTarget' to the instance or cluster identifier of connection {name!r}; "
+                f"it cannot be read from its host {definition.host!r}"
+            )
+        target = match.group(1)
+    return ProxySettings(connection=name, target=target)
+
+
+def proxy_port(definition: ConnectionDefinition) -> int:
+    """An RDS Proxy listens on its engine family's default port, whatever the database's port."""
+    return DEFAULT_PORTS[definition.engine]
+
+
+class _Context:
+    """Typed reads of context values, which are strings with `-c` and JSON values in cdk.json."""
+
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def raw(self, key: str) -> Any:
+        value = self._get(key)
+        return DEFAULTS[key] if value is None or value == "" else value
+
+    def text(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise ConfigError(f"context: {key!r} must be a string")
+        return str(value)
+
+    def texts(self, key: str) -> list[str] | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = json.loads(value) if value.startswith("[") else value.split(",")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"context: {key!r} must be a list of strings or a comma-separated string")
+        return [v.strip() for v in value if v.strip()]
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"context: {key!r} must be true or false")
+        return value
+
+    def integer(self, key: str, *, minimum: int = 0, maximum: int | None = None, optional: bool = False) -> Any:
+        value = self.raw(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            raise ConfigError(f"context: {key!r} must be a whole number {bound} (got {value!r})")
+        return value
