@@ -41,7 +41,10 @@ TYPE_NAMES = {
     FIELD_TYPE.BIT: "bit", FIELD_TYPE.JSON: "json", FIELD_TYPE.ENUM: "enum", FIELD_TYPE.SET: "set",
     FIELD_TYPE.GEOMETRY: "geometry",
 }
-_SIZED = ((255, "tiny"), (65535, ""), (16777215, "medium"))  # BLOB/TEXT family by byte length
+# BLOB/TEXT family by reported length: bytes for BLOB; for TEXT, characters times the
+# charset's bytes per character (up to 4), so TEXT's limits are scaled by 4.
+_BLOB_SIZES = ((255, "tiny"), (65535, ""), (16777215, "medium"))
+_TEXT_SIZES = ((1020, "tiny"), (262140, ""), (67108860, "medium"))
 
 
 def _int(text: str) -> int | str:
@@ -72,6 +75,8 @@ _DECODERS: dict[int, Callable[[Any], Any]] = {
     FIELD_TYPE.STRING: _binary_or_text, FIELD_TYPE.VAR_STRING: _binary_or_text,
     FIELD_TYPE.VARCHAR: _binary_or_text, FIELD_TYPE.GEOMETRY: _binary_or_text,
 }
+# PyMySQL takes decoders (int keys) and parameter encoders (type keys) from one mapping.
+_CONVERSIONS = {**pymysql.converters.encoders, **_DECODERS}
 
 
 class MysqlConnection:
@@ -94,7 +99,7 @@ class MysqlConnection:
                 connect_timeout=params.connect_timeout,
                 autocommit=True,
                 charset="utf8mb4",
-                conv=_DECODERS,
+                conv=_CONVERSIONS,
                 program_name="rdsgate",
             )
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
@@ -154,7 +159,8 @@ class MysqlConnection:
             binary = field.charsetnr == BINARY_CHARSET
             if not binary and self.is_mariadb and field.length == _LONGTEXT_LENGTH and self._is_json(field):
                 return "json"
-            size = next((prefix for limit, prefix in _SIZED if field.length <= limit), "long")
+            sizes = _BLOB_SIZES if binary else _TEXT_SIZES
+            size = next((prefix for limit, prefix in sizes if field.length <= limit), "long")
             return size + ("blob" if binary else "text")
         return TYPE_NAMES.get(code, "unknown")
 
@@ -234,4 +240,4 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
         return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
     if isinstance(exc, (socket.timeout, TimeoutError, OSError, ssl.SSLError, EOFError)):
         return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
-    return errors.DatabaseUnavailable(f"unexpected driver failure ({type(exc).__name__})")
+    return errors.InternalError(f"unexpected driver failure ({type(exc).__name__})")

@@ -15,6 +15,7 @@ import json
 import socket
 import ssl
 import uuid
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Callable, Mapping
 
@@ -89,6 +90,8 @@ class PostgresConnection:
             raise _map_error(exc, login=True, iam=self._iam) from None
         # After login, wait for slow statements: the server's statement_timeout ends them first.
         self._wire._usock.settimeout(None if not params.statement_timeout_ms else params.statement_timeout_ms / 1000 + 30)
+        # pg8000 would parse values into Python objects; keep the text and convert it once, below.
+        self._wire.pg_types = defaultdict(lambda: _identity)
         self._type_names = dict(TYPE_NAMES)
         self._array_elements = dict(ARRAY_ELEMENTS)
 
@@ -354,4 +357,4 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
         return errors.DatabaseUnavailable("the database does not offer TLS; rdsgate never connects without it")
     if isinstance(exc, (InterfaceError, OSError, ssl.SSLError, EOFError)):
         return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
-    return errors.DatabaseUnavailable(f"unexpected driver failure ({type(exc).__name__})")
+    return errors.InternalError(f"unexpected driver failure ({type(exc).__name__})")

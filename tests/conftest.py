@@ -1,0 +1,186 @@
+"""Session-wide test servers: moto (DynamoDB, STS) and real PostgreSQL and MariaDB that verify IAM tokens.
+
+The databases check every IAM token's SigV4 signature through PAM, against the
+temporary credentials moto's STS issued to the test session; those credentials
+are the ones the code under test signs with (from the environment, like a Lambda
+execution role). moto runs as a server on loopback, so boto3 reaches it through
+``AWS_ENDPOINT_URL_*`` and the real credentials stay in place.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import socket
+from typing import Any, Iterator
+
+import boto3
+import pytest
+
+from rdsgate_local.servers import MariaDBServer, PostgresServer
+
+REGION = "us-east-1"
+TABLE = "rdsgate-connections-test"
+DATABASE = "rdsgate_test"
+IAM_USER = "app_iam"
+STATIC_USER = "app_static"
+STATIC_PASSWORD = "static-Passw0rd"
+# An RDS-style endpoint the token may be signed for while the client dials 127.0.0.1.
+RDS_ALIAS = "orders.cluster-c0ffee.us-east-1.rds.amazonaws.com"
+EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[dict[str, str]]:
+    """moto's server for DynamoDB and STS, and STS session credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_REGION", REGION)
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        env.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        env.setenv("AWS_ENDPOINT_URL_STS", endpoint)
+        env.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "bootstrap-secret")
+        # A private session: the default one would keep these bootstrap credentials cached.
+        role = boto3.session.Session().client("sts").assume_role(
+            RoleArn="arn:aws:iam::123456789012:role/rdsgate-query", RoleSessionName="tests"
+        )["Credentials"]
+        credentials = {
+            "AWS_ACCESS_KEY_ID": role["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": role["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": role["SessionToken"],
+        }
+        for name, value in credentials.items():
+            env.setenv(name, value)
+        boto3.DEFAULT_SESSION = None
+        yield credentials
+        boto3.DEFAULT_SESSION = None
+    server.stop()
+
+
+def _trust(server: Any, credentials: dict[str, str]) -> None:
+    server.trust(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"], credentials["AWS_SESSION_TOKEN"])
+
+
+@pytest.fixture(scope="session")
+def postgres(aws: dict[str, str]) -> Iterator[PostgresServer]:
+    server = PostgresServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start()
+    _trust(server, aws)
+    server.create_iam_user(IAM_USER)
+    server.create_password_user(STATIC_USER, STATIC_PASSWORD)
+    server.create_database(DATABASE)
+    server.grant_all(IAM_USER, DATABASE)
+    server.grant_all(STATIC_USER, DATABASE)
+    server.execute(f"GRANT ALL ON SCHEMA public TO {IAM_USER}, {STATIC_USER}", database=DATABASE)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(aws: dict[str, str]) -> Iterator[MariaDBServer]:
+    server = MariaDBServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start()
+    _trust(server, aws)
+    server.create_iam_user(IAM_USER)
+    server.create_password_user(STATIC_USER, STATIC_PASSWORD)
+    server.create_database(DATABASE)
+    server.grant_all(IAM_USER, DATABASE)
+    server.grant_all(STATIC_USER, DATABASE)
+    yield server
+    server.stop()
+
+
+def iam_definition(name: str, server: Any, engine: str, **fields: Any) -> dict[str, Any]:
+    """A DynamoDB item for an IAM connection to one of the test servers."""
+    item = {
+        "name": name,
+        "engine": engine,
+        "host": "localhost",
+        "port": server.port,
+        "database": DATABASE,
+        "user": f"_aws_iam_rds:{IAM_USER}",
+        "password": "_aws_iam_rds:authtoken",
+        "ca_bundle": server.ca_file,
+        "description": f"{engine} test database",
+    }
+    item.update(fields)
+    return item
+
+
+class ConnectionsTable:
+    """The connections table on moto, with helpers to write definitions."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client = boto3.client("dynamodb", region_name=REGION)
+
+    def put(self, item: dict[str, Any]) -> None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        serializer = TypeSerializer()
+        self.client.put_item(TableName=self.name, Item={k: serializer.serialize(v) for k, v in item.items()})
+
+    def delete(self, name: str) -> None:
+        self.client.delete_item(TableName=self.name, Key={"name": {"S": name}})
+
+
+@pytest.fixture(scope="session")
+def connections(aws: dict[str, str], postgres: PostgresServer, mariadb: MariaDBServer) -> ConnectionsTable:
+    """The table, holding one IAM, Hoop-style and static definition per engine."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table = ConnectionsTable(TABLE)
+    for engine, server in (("postgres", postgres), ("mysql", mariadb)):
+        prefix = "pg" if engine == "postgres" else "my"
+        table.put(iam_definition(f"{prefix}", server, engine))
+        table.put(iam_definition(f"{prefix}-alias", server, engine, host="127.0.0.1", iam_host=RDS_ALIAS))
+        table.put(
+            {
+                "name": f"{prefix}-hoop",
+                "engine": engine,
+                "HOST": "localhost",
+                "PORT": str(server.port),
+                "USER": f"_aws_iam_rds:{IAM_USER}",
+                "PASS": "_aws_iam_rds:authtoken",
+                "DB": DATABASE,
+                "SSLMODE": "verify-full",
+                "ca_bundle": server.ca_file,
+            }
+        )
+        table.put(iam_definition(f"{prefix}-static", server, engine, user=STATIC_USER, password=STATIC_PASSWORD))
+        table.put(iam_definition(f"{prefix}-wrong-user", server, engine, user="_aws_iam_rds:nobody_here"))
+        table.put(iam_definition(f"{prefix}-wrong-host", server, engine, iam_host="other.rds.amazonaws.com"))
+    return table
+
+
+@pytest.fixture
+def runtime(aws: dict[str, str], connections: ConnectionsTable, monkeypatch: pytest.MonkeyPatch):
+    """The handlers' process-wide service, fresh for each test, reading the test table."""
+    from rdsgate import runtime as rt
+
+    monkeypatch.setenv("RDSGATE_CONNECTIONS_TABLE", connections.name)
+    monkeypatch.setenv("RDSGATE_STATEMENT_TIMEOUT_MS", "5000")
+    rt.SERVICE.reset()
+    yield rt.SERVICE
+    rt.SERVICE.reset()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
