@@ -166,7 +166,8 @@ def connections(aws: dict[str, str], postgres: PostgresServer, mariadb: MariaDBS
         )
         table.put(iam_definition(f"{prefix}-static", server, engine, user=STATIC_USER, password=STATIC_PASSWORD))
         table.put(iam_definition(f"{prefix}-wrong-user", server, engine, user="_aws_iam_rds:nobody_here"))
-        table.put(iam_definition(f"{prefix}-wrong-host", server, engine, iam_host="other.rds.amazonaws.com"))
+        # tls "require": the certificate does not name the other host; the login must fail on the token.
+        table.put(iam_definition(f"{prefix}-wrong-host", server, engine, iam_host="other.rds.amazonaws.com", tls="require"))
     return table
 
 

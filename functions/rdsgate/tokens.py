@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from .definitions import ConnectionDefinition
 from .errors import AuthenticationFailed, IAM_LOGIN_HINT
+# botocore logs each canonical request (session token included) and its signature at DEBUG.
+# A signed token is a password, so signing stays silent even when debug logging is on.
+logging.getLogger("botocore.auth").setLevel(logging.INFO)
+
 
 class TokenSigner:
     """Signs one fresh token per new physical connection; keeps one ``rds`` client per region.
