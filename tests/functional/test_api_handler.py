@@ -1,0 +1,121 @@
+"""API Gateway events (events/*.json) through rdsgate.api.handler, against the real test servers."""
+
+import base64
+import json
+
+import pytest
+
+from rdsgate import api
+from tests.conftest import load_event
+
+
+def call(event):
+    response = api.handler(event, None)
+    return response["statusCode"], json.loads(response["body"]), response
+
+
+def query_event(connection="pg", body=None, raw_body=None):
+    event = load_event("api_query.json")
+    event["path"] = f"/connections/{connection}/query"
+    event["pathParameters"] = {"name": connection}
+    if body is not None or raw_body is not None:
+        event["body"] = raw_body if raw_body is not None else json.dumps(body)
+    return event
+
+
+def test_health(runtime):
+    status, body, response = call(load_event("api_health.json"))
+    assert (status, body) == (200, {"status": "ok"})
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+
+
+def test_saved_query_event(runtime):
+    status, body, _ = call(query_event())
+    assert status == 200
+    assert body["records"] == [{"greeting": "hello", "after": True}]
+    assert body["columns"] == [{"name": "greeting", "type": "text"}, {"name": "after", "type": "bool"}]
+    assert body["rowCount"] == 1 and body["truncated"] is False and body["updatedRows"] is None
+
+
+def test_list_connections_shows_names_engines_descriptions(runtime):
+    status, body, _ = call(load_event("api_list_connections.json"))
+    assert status == 200
+    listed = {c["name"]: c for c in body["connections"]}
+    assert listed["pg"] == {"name": "pg", "engine": "postgres", "description": "postgres test database"}
+    assert listed["my-hoop"]["engine"] == "mysql"
+
+
+def test_get_connection_never_shows_a_secret(runtime):
+    status, body, _ = call(load_event("api_get_connection.json"))
+    assert status == 200 and body["auth"] == "iam" and body["user"] == "app_iam"
+    event = load_event("api_get_connection.json")
+    event["path"], event["pathParameters"] = "/connections/pg-static", {"name": "pg-static"}
+    status, body, _ = call(event)
+    assert status == 200 and body["auth"] == "password"
+    assert "static-Passw0rd" not in json.dumps(body) and "password" not in body
+
+
+@pytest.mark.parametrize(
+    "event_change, status, code",
+    [
+        ({"connection": "missing", "body": {"sql": "select 1"}}, 404, "NotFound"),
+        ({"raw_body": "{not json"}, 400, "InvalidRequest"),
+        ({"body": {"sql": "select 1", "limit": 5}}, 400, "InvalidRequest"),
+        ({"body": {"sql": "select 1; select 2"}}, 400, "InvalidRequest"),
+        ({"body": {"sql": "select :x"}}, 400, "InvalidRequest"),
+        ({"body": {"sql": "select * from missing_table"}}, 422, "SqlError"),
+        ({"connection": "pg-wrong-user", "body": {"sql": "select 1"}}, 502, "AuthenticationFailed"),
+        ({"connection": "my-wrong-user", "body": {"sql": "select 1"}}, 502, "AuthenticationFailed"),
+    ],
+)
+def test_errors_have_one_shape(runtime, event_change, status, code):
+    got_status, body, _ = call(query_event(**event_change))
+    assert got_status == status
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_sql_error_has_sqlstate_and_auth_error_has_hint(runtime):
+    _, body, _ = call(query_event(body={"sql": "select * from missing_table"}))
+    assert body["error"]["sqlstate"] == "42P01"
+    _, body, _ = call(query_event("my", body={"sql": "select * from missing_table"}))
+    assert body["error"]["errno"] == 1146
+    _, body, _ = call(query_event("pg-wrong-user", body={"sql": "select 1"}))
+    assert "GRANT rds_iam" in body["error"]["hint"]
+
+
+def test_unknown_route_uses_the_error_shape(runtime):
+    event = load_event("api_health.json")
+    event["path"] = event["resource"] = "/nowhere"
+    status, body, _ = call(event)
+    assert status == 404 and body["error"]["code"] == "NotFound" and "/nowhere" in body["error"]["message"]
+
+
+def test_body_over_the_limit_is_413(runtime, monkeypatch):
+    monkeypatch.setenv("RDSGATE_MAX_REQUEST_BYTES", "100")
+    runtime.reset()
+    status, body, _ = call(query_event(body={"sql": "select '" + "x" * 200 + "'"}))
+    assert (status, body["error"]["code"]) == (413, "RequestTooLarge")
+
+
+def test_base64_body_is_decoded(runtime):
+    event = query_event(raw_body=base64.b64encode(b'{"sql": "select 7 as n"}').decode())
+    event["isBase64Encoded"] = True
+    status, body, _ = call(event)
+    assert (status, body["records"]) == (200, [{"n": 7}])
+
+
+def test_result_over_the_response_limit_is_413(runtime, monkeypatch):
+    monkeypatch.setattr(api, "API_RESPONSE_LIMIT_BYTES", 1000)
+    status, body, _ = call(query_event(body={"sql": "select repeat('x', 2000) as big"}))
+    assert (status, body["error"]["code"]) == (413, "ResultTooLarge")
+    assert "maxRows" in body["error"]["message"]
+
+
+def test_unreachable_database_is_503_with_retry_after(runtime, connections, postgres):
+    from tests.conftest import iam_definition, _free_port
+
+    connections.put(iam_definition("pg-down", postgres, "postgres", port=_free_port()))
+    status, body, response = call(query_event("pg-down", body={"sql": "select 1"}))
+    assert (status, body["error"]["code"]) == (503, "DatabaseUnavailable")
+    assert response["multiValueHeaders"]["Retry-After"] == ["1"]
