@@ -71,19 +71,20 @@ def aws() -> Iterator[dict[str, str]]:
     server.stop()
 
 
-def _trust(server: Any, credentials: dict[str, str]) -> None:
+def _with_test_users(server: Any, credentials: dict[str, str]) -> Any:
+    """Trust the session's credentials and create the IAM user, the password user and the database."""
     server.trust(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"], credentials["AWS_SESSION_TOKEN"])
+    server.create_iam_user(IAM_USER)
+    server.create_password_user(STATIC_USER, STATIC_PASSWORD)
+    server.create_database(DATABASE)
+    for user in (IAM_USER, STATIC_USER):
+        server.grant_all(user, DATABASE)
+    return server
 
 
 @pytest.fixture(scope="session")
 def postgres(aws: dict[str, str]) -> Iterator[PostgresServer]:
-    server = PostgresServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start()
-    _trust(server, aws)
-    server.create_iam_user(IAM_USER)
-    server.create_password_user(STATIC_USER, STATIC_PASSWORD)
-    server.create_database(DATABASE)
-    server.grant_all(IAM_USER, DATABASE)
-    server.grant_all(STATIC_USER, DATABASE)
+    server = _with_test_users(PostgresServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start(), aws)
     server.execute(f"GRANT ALL ON SCHEMA public TO {IAM_USER}, {STATIC_USER}", database=DATABASE)
     yield server
     server.stop()
@@ -91,13 +92,7 @@ def postgres(aws: dict[str, str]) -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def mariadb(aws: dict[str, str]) -> Iterator[MariaDBServer]:
-    server = MariaDBServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start()
-    _trust(server, aws)
-    server.create_iam_user(IAM_USER)
-    server.create_password_user(STATIC_USER, STATIC_PASSWORD)
-    server.create_database(DATABASE)
-    server.grant_all(IAM_USER, DATABASE)
-    server.grant_all(STATIC_USER, DATABASE)
+    server = _with_test_users(MariaDBServer(region=REGION, extra_hostnames=[RDS_ALIAS]).start(), aws)
     yield server
     server.stop()
 

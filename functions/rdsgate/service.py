@@ -11,11 +11,17 @@ import time
 from typing import Any, Protocol
 
 from .catalog import DefinitionCatalog
-from .errors import DatabaseUnavailable, InternalError, RdsgateError
+from .errors import DatabaseUnavailable, InternalError, InvalidRequest, RdsgateError
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import QueryRequest
 from .sqltext import prepare
+
+# Statements that would hold a transaction, lock or prepared statement open past the request
+# on a connection that the next caller reuses.
+SESSION_CONTROL = frozenset(
+    {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "XA", "LOCK", "UNLOCK"}
+)
 
 
 class StructuredLogger(Protocol):
@@ -60,6 +66,10 @@ class QueryService:
         log["engine"] = definition.engine
         prepared = prepare(request.sql, definition.engine)
         log["statementType"] = prepared.statement_type
+        if prepared.statement_type in SESSION_CONTROL:
+            raise InvalidRequest(
+                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
+            )
         values = bind_values(prepared.names, request.parameters, request.type_hints)
         max_rows = _smallest(request.max_rows, definition.max_rows)
         started = time.perf_counter()

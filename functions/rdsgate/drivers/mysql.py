@@ -27,7 +27,6 @@ from ..encoding import MAX_SAFE_INTEGER
 from ..sqltext import PreparedSql
 from . import ConnectParams, StatementResult, socket_is_idle
 
-TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK"})
 
 BINARY_CHARSET = 63
 _LONGTEXT_LENGTH = 4294967295
@@ -109,10 +108,6 @@ class MysqlConnection:
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
-        if prepared.statement_type in TRANSACTION_CONTROL:
-            raise errors.InvalidRequest(
-                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
-            )
         args = {name: _to_python(values[name]) for name in prepared.names}
         cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows past max_rows are never kept
         try:

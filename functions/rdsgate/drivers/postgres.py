@@ -57,7 +57,6 @@ ARRAY_ELEMENTS = {
     1021: 700, 1022: 701, 1115: 1114, 1182: 1082, 1183: 1083, 1185: 1184, 1187: 1186, 1231: 1700,
     1270: 1266, 2951: 2950, 3807: 3802,
 }
-TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"})
 
 OID_BOOL, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 20, 701, 1700, 3802, 2950
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
@@ -96,10 +95,6 @@ class PostgresConnection:
         self._array_elements = dict(ARRAY_ELEMENTS)
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
-        if prepared.statement_type in TRANSACTION_CONTROL:
-            raise errors.InvalidRequest(
-                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
-            )
         texts, oids = [], []
         for name in prepared.names:
             text, oid = _to_wire(values[name])
