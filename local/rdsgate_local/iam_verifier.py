@@ -34,6 +34,7 @@ only ever holds fake local credentials.
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import hashlib
 import hmac
 import json
@@ -204,28 +205,33 @@ def verify_token(token: str, *, db_user: str, config: dict, now: _dt.datetime | 
 
 
 class VerifierConfig:
-    """Owns a verifier config file and rewrites it atomically (mode 0644) on every change."""
+    """Edits a verifier config file: each change re-reads it under a lock and rewrites it atomically (0644).
+
+    Several instances (threads, processes, e.g. two servers sharing one file)
+    may edit the same file. An existing file is kept; ``region`` and
+    ``max_skew_seconds`` only seed a new one.
+    """
 
     def __init__(self, path: str, *, region: str = "us-east-1", max_skew_seconds: int = DEFAULT_MAX_SKEW):
         self.path = os.path.abspath(path)
         self._lock = threading.Lock()
-        if os.path.exists(self.path):
-            self._data = load_config(self.path)
-        else:
-            self._data = _normalise({"region": region, "max_skew_seconds": max_skew_seconds})
-            self.save()
+        seed = _normalise({"region": region, "max_skew_seconds": max_skew_seconds})
+        self._update(lambda d: None, default=seed)
+
+    def to_dict(self) -> dict:
+        return load_config(self.path)
 
     @property
     def region(self) -> str:
-        return self._data["region"]
+        return self.to_dict()["region"]
 
     @property
     def endpoints(self) -> list[str]:
-        return list(self._data["endpoints"])
+        return self.to_dict()["endpoints"]
 
     @property
     def credentials(self) -> dict:
-        return json.loads(json.dumps(self._data["credentials"]))
+        return self.to_dict()["credentials"]
 
     def set_region(self, region: str) -> None:
         self._update(lambda d: d.__setitem__("region", region))
@@ -239,31 +245,34 @@ class VerifierConfig:
         self._update(lambda d: d.__setitem__("endpoints", sorted(set(d["endpoints"]) - {entry})))
 
     def trust(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
-        """Accept tokens signed with this key (and, if given, carrying this session token)."""
+        """Accept tokens signed with this key; with a session token, only tokens carrying it."""
         cred = {"secret_access_key": secret_access_key, "session_token": session_token or None}
         self._update(lambda d: d["credentials"].__setitem__(access_key_id, cred))
 
     def untrust(self, access_key_id: str) -> None:
         self._update(lambda d: d["credentials"].pop(access_key_id, None))
 
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(self._data))
-
-    def _update(self, change) -> None:
+    def _update(self, change, default: dict | None = None) -> None:
+        folder = os.path.dirname(self.path)
         with self._lock:
-            change(self._data)
-            self._save_locked()
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                fcntl.flock(dir_fd, fcntl.LOCK_EX)  # the folder is the lock: no stray lock file
+                if os.path.exists(self.path):
+                    data = load_config(self.path)
+                else:
+                    data = default or _normalise({})
+                change(data)
+                self._write(data)
+            finally:
+                os.close(dir_fd)  # releases the flock
 
-    def save(self) -> None:
-        with self._lock:
-            self._save_locked()
-
-    def _save_locked(self) -> None:
+    def _write(self, data: dict) -> None:
         folder = os.path.dirname(self.path)
         fd, tmp = tempfile.mkstemp(prefix=".verifier-", suffix=".json", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._data, f, indent=2, sort_keys=True)
+                json.dump(data, f, indent=2, sort_keys=True)
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
         except BaseException:

@@ -1,380 +1,64 @@
-"""Run real PostgreSQL / MariaDB servers on loopback with TLS and RDS-style IAM token auth through PAM."""
+"""Run real PostgreSQL / MariaDB servers on loopback with TLS and RDS-style IAM token auth through PAM.
+
+Usage (root is needed for IAM: the PAM service goes to /etc/pam.d)::
+
+    with PostgresServer(extra_hostnames=["db.xxxx.us-east-1.rds.amazonaws.com"]) as pg:
+        pg.trust("ASIA...", "secret", "session-token")   # credentials tokens may be signed with
+        pg.create_iam_user("app")                           # login only via IAM token over TLS
+        pg.create_password_user("static", "pw")             # SCRAM password over TLS
+        pg.create_database("appdb"); pg.grant_all("app", "appdb")
+        token = boto3.client("rds", ...).generate_db_auth_token("localhost", pg.port, "app", "us-east-1")
+        pg8000.native.Connection("app", host="localhost", port=pg.port, password=token,
+                                 ssl_context=ssl.create_default_context(cafile=pg.ca_file))
+
+Facts found on Debian 12 (PostgreSQL 15, MariaDB 10.11, libpam-python 1.1.0):
+
+* pam_python.so is installed in /lib/security, outside Linux-PAM's module dir
+  (/lib/x86_64-linux-gnu/security), so service files name it by absolute path.
+* PostgreSQL runs PAM inside the backend (OS user postgres): the verifier module
+  and its config must be readable by postgres (we copy the module into the work
+  folder). pam_python's embedded interpreter leaves the backend's signal
+  handlers alone (pg_cancel_backend still works after a PAM login).
+* MariaDB's auth_pam (v2) runs PAM in the setuid-root helper
+  /usr/lib/mysql/plugin/auth_pam_tool_dir/auth_pam_tool (folder mysql-owned,
+  0700): works with mariadbd running as mysql. With pam_use_cleartext_plugin=ON
+  the server switches the client to mysql_clear_password, as RDS MySQL does;
+  PyMySQL answers that switch with the raw password even on a plain-TCP
+  connection (libmysqlclient needs --enable-cleartext-plugin), so IAM accounts
+  are REQUIRE SSL. Both servers hand PAM the whole ~1.2 kB token.
+* Client TLS defaults: pg8000 1.31 treats ``ssl_context=None`` as "prefer"
+  (unverified TLS if offered; ``False`` = plain TCP), and PyMySQL >= 1.1.2
+  without ssl options tries unverified TLS (``ssl_disabled=True`` = plain TCP).
+* initdb / mariadb-install-db take ~0.3 s on tmpfs but ~1 s on this disk, hence
+  work folders in /dev/shm by default (see ``default_base_dir``).
+"""
 
 from __future__ import annotations
 
-import atexit
-import glob
 import os
-import pwd
-import re
 import secrets
-import shutil
 import signal
-import socket
-import ssl
-import subprocess
-import tempfile
-import time
-from typing import Any, Iterable
+from typing import Any
 
-from . import iam_verifier
-from .iam_verifier import VerifierConfig
-from .pki import PKIFiles, create_pki
-
-__all__ = ["ServerError", "MissingDependency", "PostgresServer", "MariaDBServer", "free_port"]
-
-PAM_DIR = "/etc/pam.d"
-PAM_PREFIX = "rdsgate-"
-PAM_PYTHON_CANDIDATES = (
-    "/lib/security/pam_python.so",
-    "/usr/lib/security/pam_python.so",
-    "/lib/x86_64-linux-gnu/security/pam_python.so",
-    "/usr/lib/x86_64-linux-gnu/security/pam_python.so",
+from .server_base import (  # noqa: F401 - re-exported for callers
+    PAM_DIR,
+    LocalServer,
+    MissingDependency,
+    ServerError,
+    cleanup_stale,
+    default_base_dir,
+    find,
+    free_port,
+    pg_bindir,
 )
 
-
-class ServerError(RuntimeError):
-    """A local server failed to initialise, start or answer."""
-
-
-class MissingDependency(ServerError):
-    """A binary or file the local servers need is not installed."""
+__all__ = [
+    "PAM_DIR", "LocalServer", "MariaDBServer", "MissingDependency", "PostgresServer", "ServerError",
+    "cleanup_stale", "default_base_dir", "find", "free_port",
+]
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _find(candidates: Iterable[str], apt_package: str, what: str) -> str:
-    for path in candidates:
-        if os.path.exists(path):
-            return path
-    raise MissingDependency(f"{what} not found (looked in {', '.join(candidates)}); apt-get install {apt_package}")
-
-
-def _pg_bindir() -> str:
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
-    found = [d for d in dirs if os.path.exists(os.path.join(d, "postgres"))]
-    if not found:
-        raise MissingDependency("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin; apt-get install postgresql")
-    return found[0]
-
-
-def _tail(path: str, lines: int = 30) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _readable_by(path: str, user: str) -> bool:
-    """Whether OS ``user`` (primary group only, as the servers run) can read ``path``."""
-    entry = pwd.getpwnam(user)
-
-    def allowed(p: str, bit: int) -> bool:
-        st = os.stat(p)
-        if st.st_uid == entry.pw_uid:
-            return bool(st.st_mode & (bit << 6))
-        if st.st_gid == entry.pw_gid:
-            return bool(st.st_mode & (bit << 3))
-        return bool(st.st_mode & bit)
-
-    parent = os.path.dirname(os.path.abspath(path))
-    while True:
-        if not allowed(parent, 1):
-            return False
-        if parent == os.path.dirname(parent):
-            return allowed(path, 4)
-        parent = os.path.dirname(parent)
-
-
-def remove_stale_pam_services() -> None:
-    """Delete /etc/pam.d/rdsgate-* files left by killed runs (their work folder is gone)."""
-    for path in glob.glob(os.path.join(PAM_DIR, PAM_PREFIX + "*")):
-        try:
-            with open(path) as f:
-                match = re.search(r"^# workdir: (\S+)$", f.read(), re.M)
-            if match and not os.path.isdir(match.group(1)):
-                os.unlink(path)
-        except OSError:
-            pass
-
-
-class _LocalServer:
-    """Shared lifecycle: work folder, TLS files, PAM service, process, admin SQL."""
-
-    kind = "db"
-    os_user = "nobody"
-    _pam_runs_as_server_user = True  # False when a setuid helper runs PAM (MariaDB)
-
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        pki: PKIFiles | None = None,
-        verifier: VerifierConfig | None = None,
-        region: str = "us-east-1",
-        extra_hostnames: Iterable[str] = (),
-        base_dir: str | None = None,
-        force_ssl: bool = True,
-        iam: bool = True,
-    ):
-        self.host = host
-        self.port = port
-        self.region = region
-        self.extra_hostnames = tuple(extra_hostnames)
-        self.force_ssl = force_ssl
-        self.iam = iam
-        self.server_version: str | None = None
-        self.workdir: str | None = None
-        self.pam_service = f"{PAM_PREFIX}{self.kind}-{secrets.token_hex(4)}"
-        self._base_dir = base_dir
-        self._pki = pki
-        self._verifier = verifier
-        self._own_verifier = verifier is None
-        self._proc: subprocess.Popen | None = None
-        self._initialised = False
-        self._as_root = os.geteuid() == 0
-        self._run_as = self.os_user if self._as_root else None
-
-    # -- public API ---------------------------------------------------------
-
-    @property
-    def ca_file(self) -> str:
-        return self.pki.ca_cert
-
-    @property
-    def pki(self) -> PKIFiles:
-        if self._pki is None:
-            raise ServerError("server not started")
-        return self._pki
-
-    @property
-    def verifier(self) -> VerifierConfig:
-        if self._verifier is None:
-            raise ServerError("server not started")
-        return self._verifier
-
-    @property
-    def endpoints(self) -> list[str]:
-        """host:port values an IAM token may name (all covered by the certificate)."""
-        names = dict.fromkeys(["localhost", "127.0.0.1", self.host, *self.extra_hostnames])
-        return [f"{n}:{self.port}" for n in names]
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def trust(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
-        """Accept IAM tokens signed with these credentials (shortcut for ``verifier.trust``)."""
-        self.verifier.trust(access_key_id, secret_access_key, session_token)
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts this server's CA (hostname checking on)."""
-        return ssl.create_default_context(cafile=self.ca_file)
-
-    def start(self) -> "_LocalServer":
-        if self.running:
-            return self
-        atexit.register(self.stop)
-        try:
-            if not self._initialised:
-                self._initialised = True
-                self._prepare()
-            self._launch()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and delete everything it created (work folder, PAM service)."""
-        atexit.unregister(self.stop)
-        try:
-            self._terminate()
-        finally:
-            if self.iam:
-                self._remove_pam_service()
-            if self._verifier is not None and not self._own_verifier and self.port:
-                for entry in self.endpoints:
-                    host, _, port = entry.rpartition(":")
-                    self._verifier.remove_endpoint(host, int(port))
-            if self.workdir:
-                shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-            self._initialised = False
-            if self._own_verifier:
-                self._verifier = None
-
-    def restart(self) -> None:
-        """Stop and start the server process: same port, same data, same users."""
-        if not self._initialised:
-            raise ServerError("restart() before start()")
-        self._terminate()
-        self._launch()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    # -- lifecycle internals -------------------------------------------------
-
-    def _prepare(self) -> None:
-        if self.iam and not self._as_root:
-            raise ServerError(f"IAM auth needs root: it writes {PAM_DIR}/{self.pam_service} (or pass iam=False)")
-        self.port = self.port or free_port(self.host)
-        self.workdir = tempfile.mkdtemp(prefix=f"rdsgate-{self.kind}-", dir=self._base_dir)
-        os.chmod(self.workdir, 0o755)  # the server user must traverse it
-        for sub in ("tls", "data", "run"):
-            self._mkdir(sub, owned=True)
-        if self._pki is None:
-            self._pki = create_pki(self._path("pki"), extra_names=[self.host, *self.extra_hostnames])
-        # Copy the key pair (and CA) so the server user owns private copies it can reach.
-        copies = (
-            (self._pki.ca_cert, "ca.pem", 0o644),
-            (self._pki.server_cert, "server.pem", 0o644),
-            (self._pki.server_key, "server.key", 0o600),
-        )
-        for src, name, mode in copies:
-            dst = self._path("tls", name)
-            shutil.copyfile(src, dst)
-            os.chmod(dst, mode)
-            self._chown(dst)
-        if self.iam:
-            self._install_pam_service()
-        self._init_data()
-
-    def _install_pam_service(self) -> None:
-        remove_stale_pam_services()
-        pam_python = _find(PAM_PYTHON_CANDIDATES, "libpam-python", "pam_python.so")
-        pam_dir = self._mkdir("pam", owned=False)
-        module = os.path.join(pam_dir, "iam_verifier.py")
-        shutil.copyfile(iam_verifier.__file__, module)  # a world-readable copy, whatever the checkout's perms
-        os.chmod(module, 0o644)
-        if self._verifier is None:
-            self._verifier = VerifierConfig(os.path.join(pam_dir, "verifier.json"), region=self.region)
-        for entry in self.endpoints:
-            host, _, port = entry.rpartition(":")
-            self._verifier.add_endpoint(host, int(port))
-        if self._pam_runs_as_server_user and self._run_as and not _readable_by(self._verifier.path, self._run_as):
-            raise ServerError(
-                f"{self._verifier.path} is not readable by OS user {self._run_as}: keep a shared verifier "
-                "config in a folder every server user can traverse (pytest's tmp_path is 0700)"
-            )
-        if any(c.isspace() for c in module + self._verifier.path):
-            raise ServerError("PAM arguments cannot contain whitespace; use a base_dir without spaces")
-        with open(os.path.join(PAM_DIR, self.pam_service), "w") as f:
-            f.write(
-                f"# Written by rdsgate_local; removed when the server stops.\n# workdir: {self.workdir}\n"
-                f"auth    required {pam_python} {module} {self._verifier.path}\n"
-                "account required pam_permit.so\n"
-            )
-
-    def _remove_pam_service(self) -> None:
-        try:
-            os.unlink(os.path.join(PAM_DIR, self.pam_service))
-        except FileNotFoundError:
-            pass
-
-    def _launch(self) -> None:
-        log = open(self._path("server.log"), "ab")
-        self._chown(log.name)  # MariaDB reopens it as log-error
-        try:
-            self._proc = subprocess.Popen(
-                self._server_command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.workdir, env=self._env(), start_new_session=True, **self._user_kwargs(),
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            if self._proc.poll() is not None:
-                raise ServerError(f"{self.kind} exited with {self._proc.returncode}:\n{_tail(self._path('server.log'))}")
-            if self._ready():
-                break
-            if time.monotonic() > deadline:
-                self._terminate()
-                raise ServerError(f"{self.kind} did not start in 60s:\n{_tail(self._path('server.log'))}")
-            time.sleep(0.02)
-        self._after_start()
-
-    def _terminate(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(self._stop_signal)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        # Children (backends, auth helpers) share the session's process group.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-
-    # -- helpers for subclasses ------------------------------------------------
-
-    _stop_signal = signal.SIGTERM
-
-    def _path(self, *parts: str) -> str:
-        assert self.workdir is not None
-        return os.path.join(self.workdir, *parts)
-
-    def _mkdir(self, name: str, *, owned: bool) -> str:
-        path = self._path(name)
-        os.makedirs(path, exist_ok=True)
-        os.chmod(path, 0o700 if owned else 0o755)
-        if owned:
-            self._chown(path)
-        return path
-
-    def _chown(self, path: str) -> None:
-        if self._run_as:
-            entry = pwd.getpwnam(self._run_as)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-
-    def _user_kwargs(self) -> dict[str, Any]:
-        if not self._run_as:
-            return {}
-        entry = pwd.getpwnam(self._run_as)
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-
-    def _env(self) -> dict[str, str]:
-        # A clean environment: nothing from pyenv/PYTHONPATH leaks into pam_python.
-        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "HOME": self._path("run")}
-
-    def _run(self, cmd: list[str], what: str) -> None:
-        result = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.workdir, env=self._env(), **self._user_kwargs(),
-        )
-        if result.returncode != 0:
-            raise ServerError(f"{what} failed ({result.returncode}):\n{result.stdout.decode(errors='replace')[-3000:]}")
-
-    # -- per-engine hooks --------------------------------------------------------
-
-    def _init_data(self) -> None:
-        raise NotImplementedError
-
-    def _server_command(self) -> list[str]:
-        raise NotImplementedError
-
-    def _ready(self) -> bool:
-        raise NotImplementedError
-
-    def _after_start(self) -> None:
-        raise NotImplementedError
-
-
-class PostgresServer(_LocalServer):
+class PostgresServer(LocalServer):
     """PostgreSQL: ``rds_iam`` members log in only over TLS with an IAM token (PAM)."""
 
     kind = "postgres"
@@ -383,7 +67,7 @@ class PostgresServer(_LocalServer):
     _stop_signal = signal.SIGINT  # "fast" shutdown: roll back, checkpoint, exit
 
     def _init_data(self) -> None:
-        self._bindir = _pg_bindir()
+        self._bindir = pg_bindir()
         self._run(
             [os.path.join(self._bindir, "initdb"), "-D", self._path("data"), "-U", self.superuser, "-A", "trust",
              "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
@@ -489,7 +173,10 @@ class PostgresServer(_LocalServer):
         self.execute(f"GRANT ALL ON SCHEMA public TO {self.ident(user)}", database=database)
 
 
-class MariaDBServer(_LocalServer):
+AUTH_PAM_TOOL = "/usr/lib/mysql/plugin/auth_pam_tool_dir/auth_pam_tool"
+
+
+class MariaDBServer(LocalServer):
     """MariaDB: IAM users are ``IDENTIFIED VIA pam`` and ``REQUIRE SSL``; the client sends the token in clear text."""
 
     kind = "mariadb"
@@ -502,10 +189,13 @@ class MariaDBServer(_LocalServer):
         self._admin_password = secrets.token_urlsafe(24)
 
     def _init_data(self) -> None:
-        self._mariadbd = _find(("/usr/sbin/mariadbd", "/usr/sbin/mysqld"), "mariadb-server", "mariadbd")
-        install = _find(("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"), "mariadb-server", "mariadb-install-db")
+        self._mariadbd = find(("/usr/sbin/mariadbd", "/usr/sbin/mysqld"), "mariadb-server", "mariadbd")
+        install = find(("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"), "mariadb-server", "mariadb-install-db")
         if self.iam:
-            _find(("/usr/lib/mysql/plugin/auth_pam.so",), "mariadb-server", "MariaDB auth_pam plugin")
+            find(("/usr/lib/mysql/plugin/auth_pam.so",), "mariadb-server", "MariaDB auth_pam plugin")
+            tool = find((AUTH_PAM_TOOL,), "mariadb-server", "MariaDB auth_pam_tool")
+            if self._as_root and not os.stat(tool).st_mode & 0o4000:
+                raise MissingDependency(f"{tool} is not setuid root; apt-get install --reinstall mariadb-server")
         cnf = self._path("my.cnf")
         settings = {
             "datadir": self._path("data"),
@@ -545,7 +235,7 @@ class MariaDBServer(_LocalServer):
         if self._run_as:
             cmd.append(f"--user={self._run_as}")
         # install-db runs the server in bootstrap mode with the [mariadbd] group of cnf.
-        self._run([c for c in cmd], "mariadb-install-db")
+        self._run(cmd, "mariadb-install-db")
 
     def _write_init_file(self) -> None:
         # Runs at every start before connections are accepted: (re)creates the admin

@@ -196,6 +196,21 @@ def test_verifier_config_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["verifier.json"]  # no temp files left behind
 
 
+def test_two_verifier_configs_on_one_file_do_not_clobber_each_other(tmp_path):
+    # GIVEN two owners of one file (e.g. two servers sharing a config), both created first
+    path = str(tmp_path / "shared.json")
+    first, second = VerifierConfig(path), VerifierConfig(path)
+    # WHEN each records something
+    first.trust(ACCESS_KEY, SECRET, SESSION_TOKEN)
+    second.add_endpoint("localhost", PORT)
+    second.trust("AKIAEXAMPLEFAKEKEY02", SECRET)
+    # THEN the file holds all of it
+    loaded = load_config(path)
+    assert set(loaded["credentials"]) == {ACCESS_KEY, "AKIAEXAMPLEFAKEKEY02"}
+    assert first.endpoints == ["localhost:5432"]
+    verify_token(make_token(), db_user="alice", config=loaded)
+
+
 class FakePamHandle:
     """The parts of pam_python's handle the hooks use (checked against pam_python 1.1.0)."""
 
