@@ -132,8 +132,9 @@ def test_token_signed_with_other_credentials_is_refused(runtime, conn, aws, monk
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", other["Credentials"]["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", other["Credentials"]["SessionToken"])
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    with pytest.raises(errors.AuthenticationFailed):
+    with pytest.raises(errors.AuthenticationFailed) as caught:
         run(runtime, conn, "SELECT 1")
+    assert "clock" in caught.value.details["hint"]
     monkeypatch.undo()
     boto3.DEFAULT_SESSION = None
 

@@ -1,0 +1,317 @@
+"""The stack as `cdk synth` builds it from cdk.json and the example configuration (one synth for the module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.settings import load_connections
+from infra.workflow import error_names
+
+from synth_helpers import ROOT, api_routes, as_list, policy_statements, rds_connect_policies, render, synthesize
+
+EXAMPLE = load_connections(ROOT / "infra" / "connections.example.json")
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return synthesize(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def query_role(synth):
+    return synth.logical_id("Functions/Role")
+
+
+@pytest.fixture(scope="module")
+def query_functions(synth):
+    return {name: synth.resources[synth.logical_id(f"Functions/{name}")] for name in ("ApiFunction", "InvokeFunction")}
+
+
+# --- rds-db:connect ------------------------------------------------------------------------------
+
+
+def test_one_policy_with_one_exact_statement_per_database_user(synth, query_role):
+    policies = rds_connect_policies(synth, query_role)
+    arns = []
+    for statements in policies.values():
+        assert len(statements) == 1
+        (statement,) = statements
+        assert statement["Effect"] == "Allow" and statement["Action"] == "rds-db:connect"
+        arns.append(render(statement["Resource"]))
+    assert sorted(arns) == sorted(
+        [
+            "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXYZ/orders_app",
+            "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}"
+            ":dbuser:cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ/inventory_reader",
+        ]
+    )
+
+
+def test_no_policy_grants_rds_db_connect_on_a_wildcard(synth):
+    granting = [
+        (lid, s) for lid, s in policy_statements(synth) if any(a.startswith("rds-db") for a in as_list(s["Action"]))
+    ]
+    assert granting, "expected rds-db:connect statements"
+    for logical_id, statement in granting:
+        assert as_list(statement["Action"]) == ["rds-db:connect"], logical_id
+        for resource in as_list(statement["Resource"]):
+            arn = render(resource)
+            assert "*" not in arn and ":dbuser:" in arn, (logical_id, arn)
+    # …and no other statement names rds-db (e.g. a managed policy) or a '*' action.
+    for logical_id, statement in policy_statements(synth):
+        assert "*" not in as_list(statement["Action"]), logical_id
+
+
+def test_the_query_role_has_no_managed_policy(synth, query_role):
+    assert "ManagedPolicyArns" not in synth.resources[query_role]["Properties"]
+
+
+# --- network --------------------------------------------------------------------------------------
+
+
+def test_the_functions_run_in_the_vpcs_private_isolated_subnets(synth, query_functions):
+    subnets = synth.of_type("AWS::EC2::Subnet")
+    isolated = {
+        logical_id
+        for logical_id, subnet in subnets.items()
+        if {"Key": "aws-cdk:subnet-type", "Value": "Isolated"} in subnet["Properties"]["Tags"]
+    }
+    assert len(isolated) == 2 and isolated == set(subnets)
+    security_group = synth.logical_id("Network/FunctionsSecurityGroup")
+    for function in query_functions.values():
+        vpc_config = function["Properties"]["VpcConfig"]
+        assert {s["Ref"] for s in vpc_config["SubnetIds"]} == isolated
+        assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [security_group, "GroupId"]}]
+    for forbidden in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::Route"):
+        assert not synth.of_type(forbidden), forbidden
+
+
+def test_dynamodb_is_reached_through_a_gateway_endpoint(synth):
+    synth.template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {
+            "VpcEndpointType": "Gateway",
+            "ServiceName": Match.object_like({"Fn::Join": Match.array_with([Match.array_with([".dynamodb"])])}),
+        },
+    )
+
+
+def test_the_security_group_egress_is_the_database_ports_and_dynamodb_only(synth):
+    security_group = synth.logical_id("Network/FunctionsSecurityGroup")
+    egress = list(synth.resources[security_group]["Properties"]["SecurityGroupEgress"])
+    egress += [
+        r["Properties"] for r in synth.of_type("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [security_group, "GroupId"]}
+    ]  # fmt: skip
+    rules = {
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], "DestinationPrefixListId" in rule) for rule in egress
+    }
+    assert rules == {("tcp", 5432, 5432, False), ("tcp", 3306, 3306, False), ("tcp", 443, 443, True)}
+
+
+def test_no_aws_lookup_is_needed(synth):
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert not manifest.get("missing")
+
+
+# --- functions ------------------------------------------------------------------------------------
+
+
+def test_the_query_functions_runtime_environment_and_tracing(synth, query_functions):
+    table = synth.logical_id("Data/Table")
+    handlers = {name: f["Properties"]["Handler"] for name, f in query_functions.items()}
+    assert handlers == {"ApiFunction": "rdsgate.api.handler", "InvokeFunction": "rdsgate.invoke.handler"}
+    for function in query_functions.values():
+        props = function["Properties"]
+        assert props["Architectures"] == ["arm64"]
+        assert props["Runtime"] >= "python3.12" and props["Runtime"].startswith("python3.")
+        assert (props["MemorySize"], props["Timeout"]) == (512, 30)
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Environment"]["Variables"] == {
+            "RDSGATE_CONNECTIONS_TABLE": {"Ref": table},
+            "POWERTOOLS_SERVICE_NAME": "rdsgate",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        log_group = synth.resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_every_log_group_has_a_retention(synth):
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    assert groups and all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())
+
+
+def test_the_bundled_asset_holds_the_handlers_and_the_drivers(synth, query_functions):
+    keys = {f["Properties"]["Code"]["S3Key"] for f in synth.of_type("AWS::Lambda::Function").values()
+            if f["Properties"]["Runtime"].startswith("python")}  # fmt: skip
+    assert len(keys) == 1, "every rdsgate function runs from the one asset"
+    asset = synth.outdir / f"asset.{keys.pop().removesuffix('.zip')}"
+    for package in ("pg8000", "pymysql", "aws_lambda_powertools", "boto3", "scramp"):
+        assert (asset / package / "__init__.py").is_file(), package
+    for module in ("__init__.py", "definitions.py", "errors.py", "seed.py"):
+        assert (asset / "rdsgate" / module).is_file(), module
+    for module in ("api.py", "invoke.py"):
+        assert (asset / "rdsgate" / module).is_file(), module
+    bundled = [p for p in asset.rglob("*") if p.is_file()]
+    assert not [p for p in bundled if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    assert not [p for p in bundled if p.suffix == ".so" and "aarch64" not in p.name]
+    assert (asset / "rdsgate" / "certs" / "rds-ca-bundle.pem").is_file()
+
+
+def test_the_handlers_import_from_the_asset_alone(synth, query_functions):
+    """The bundle is self-sufficient: nothing from this machine's site-packages is needed to load the handlers."""
+    key = query_functions["ApiFunction"]["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    handlers = sorted({f["Properties"]["Handler"] for f in synth.of_type("AWS::Lambda::Function").values()
+                       if f["Properties"]["Runtime"].startswith("python")})  # fmt: skip
+    script = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(synth.outdir / f'asset.{key}')!r}]\n"
+        f"for handler in {handlers!r}:\n"
+        "    module, name = handler.rsplit('.', 1)\n"
+        "    assert callable(getattr(importlib.import_module(module), name)), handler\n"
+        "    assert importlib.import_module(module).__file__.startswith(sys.path[0]), handler\n"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
+           "RDSGATE_CONNECTIONS_TABLE": "connections", "POWERTOOLS_SERVICE_NAME": "rdsgate"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert handlers == ["rdsgate.api.handler", "rdsgate.invoke.handler", "rdsgate.seed.handler"]
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def test_the_table(synth):
+    table = synth.resources[synth.logical_id("Data/Table")]
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "name", "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_the_seeding_custom_resource_holds_the_configured_definitions(synth):
+    (resource,) = synth.of_type("Custom::RdsgateDefinitions").values()
+    props = resource["Properties"]
+    assert props["TableName"] == {"Ref": synth.logical_id("Data/Table")}
+    assert props["ServiceToken"] == {"Fn::GetAtt": [synth.logical_id("Data/SeedFunction"), "Arn"]}
+    assert json.loads(props["Definitions"]) == [dict(c.item) for c in EXAMPLE]
+    seed = synth.resources[synth.logical_id("Data/SeedFunction")]["Properties"]
+    assert seed["Handler"] == "rdsgate.seed.handler" and "VpcConfig" not in seed
+
+
+def test_the_seed_role_may_only_write_the_table(synth):
+    role = synth.logical_id("Data/SeedRole")
+    table_arn = {"Fn::GetAtt": [synth.logical_id("Data/Table"), "Arn"]}
+    dynamodb = [
+        statement
+        for logical_id, statement in policy_statements(synth)
+        if any(a.startswith("dynamodb:") for a in as_list(statement["Action"]))
+        and synth.resources[logical_id]["Properties"]["Roles"] == [{"Ref": role}]
+    ]
+    assert len(dynamodb) == 1
+    assert set(as_list(dynamodb[0]["Action"])) == {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert as_list(dynamodb[0]["Resource"]) == [table_arn]
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+
+def test_every_method_requires_aws_iam(synth):
+    methods = synth.of_type("AWS::ApiGateway::Method")
+    assert methods
+    for method in methods.values():
+        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
+        assert "AuthorizerId" not in method["Properties"]
+
+
+def test_resources_mirror_the_api_paths(synth):
+    assert set(api_routes(synth)) == {
+        "GET /health",
+        "GET /connections",
+        "GET /connections/{name}",
+        "POST /connections/{name}/query",
+        "POST /connections/{name}/batch",
+        "POST /connections/{name}/transaction",
+        "POST /connections/{name}/describe",
+        "GET /connections/{name}/schema",
+        "ANY /connections/{name}/{proxy+}",
+        "POST /Execute",
+        "POST /BatchExecute",
+    }  # no OPTIONS: CORS is off unless configured
+
+
+def test_every_route_proxies_to_the_api_function(synth):
+    api_function = synth.logical_id("Functions/ApiFunction")
+    for route, props in api_routes(synth).items():
+        integration = props["Integration"]
+        assert integration["Type"] == "AWS_PROXY", route
+        assert f"${{{api_function}.Arn}}" in render(integration["Uri"]), route
+
+
+def test_the_stage_is_throttled_traced_and_access_logged(synth):
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "v1" and props["TracingEnabled"] is True
+    assert {"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+            "DataTraceEnabled": False} .items() <= props["MethodSettings"][0].items()  # fmt: skip
+    access_log = props["AccessLogSetting"]
+    assert "${%s}" % synth.logical_id("Api/AccessLogs") in render(access_log["DestinationArn"])
+    assert "$context.identity.userArn" in access_log["Format"]
+
+
+# --- workflow -------------------------------------------------------------------------------------
+
+
+def test_the_state_machine_runs_the_invoke_function_and_handles_the_error_names(synth):
+    (machine,) = synth.of_type("AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["StateMachineType"] == "STANDARD"
+    definition = json.loads(render(machine["Properties"]["DefinitionString"]))
+    task = definition["States"][definition["StartAt"]]
+    assert task["Type"] == "Task"
+    assert task["Resource"] == f"${{{synth.logical_id('Functions/InvokeFunction')}.Arn}}"
+    (retry,) = [r for r in task["Retry"] if r["ErrorEquals"] == ["DatabaseUnavailable"]]
+    assert retry["BackoffRate"] == 2 and retry["MaxAttempts"] > 1
+    (catch,) = task["Catch"]
+    expected = {"InvalidRequest", "ConnectionNotFound", "SqlError", "AuthenticationFailed", "QueryTimeout",
+                "ResultTooLarge", "DatabaseUnavailable"}  # fmt: skip
+    assert expected <= set(catch["ErrorEquals"]) == set(error_names())
+    assert definition["States"][catch["Next"]]["Type"] == "Fail"
+
+
+# --- outputs and checks ---------------------------------------------------------------------------
+
+
+def test_outputs(synth):
+    outputs = synth.template.to_json()["Outputs"]
+    assert {"ApiUrl", "ApiFunctionName", "InvokeFunctionName", "TableName", "StateMachineArn"} <= set(outputs)
+    assert outputs["TableName"]["Value"] == {"Ref": synth.logical_id("Data/Table")}
+
+
+def test_cdk_nag_aws_solutions_finds_no_unacknowledged_error(synth):
+    report = synth.nag_report()
+    errors = [(v.rule_name, [r.construct_path for r in v.violating_resources])
+              for v in report.violations if v.severity == "error"]  # fmt: skip
+    assert errors == []
+
+
+def test_every_acknowledgement_is_specific_and_gives_its_reason(synth):
+    acknowledged = {}
+    for construct in synth.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule, reason in entry.data.items():
+                    if "AwsSolutions-" in rule:
+                        acknowledged[(construct.node.path, rule)] = reason
+    assert acknowledged
+    for (path, rule), reason in acknowledged.items():
+        assert len(reason.split()) >= 8, (path, rule, reason)
+        assert not rule.endswith("AwsSolutions-IAM5"), "wildcard findings are acknowledged one by one"
