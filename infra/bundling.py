@@ -81,7 +81,7 @@ class LocalBundling:
         self.source = source
         self.dependencies = dependencies
 
-    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+    def try_bundle(self, output_dir: str, *_options: object, **_kw: object) -> bool:
         _link_tree(self.dependencies, Path(output_dir))
         shutil.copytree(self.source, output_dir, ignore=_SKIPPED, dirs_exist_ok=True)
         return True

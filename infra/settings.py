@@ -237,9 +237,9 @@ def _proxy(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> Pr
     return ProxySettings(connection=name, target=target)
 
 
-def proxy_port(definition: ConnectionDefinition) -> int:
+def proxy_port(engine: str) -> int:
     """An RDS Proxy listens on its engine family's default port, whatever the database's port."""
-    return DEFAULT_PORTS[definition.engine]
+    return DEFAULT_PORTS[engine]
 
 
 class _Context:

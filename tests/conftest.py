@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import pathlib
 import socket
+import subprocess
+import sys
+import time
 from typing import Any, Iterator
 
 import boto3
@@ -36,15 +39,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("moto's server exited at start")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"moto's server did not listen on port {port} within {timeout} s")
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[dict[str, str]]:
-    """moto's server for DynamoDB and STS, and STS session credentials in the environment."""
-    from moto.server import ThreadedMotoServer
+    """moto's server for DynamoDB and STS, and STS session credentials in the environment.
 
+    The server runs in its own process: tests that use ``mock_aws`` reset moto's
+    in-process state, which must not wipe the session's table.
+    """
     port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
+    _wait_for_port(port, server)
     with pytest.MonkeyPatch.context() as env:
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             env.delenv(name, raising=False)
@@ -68,7 +91,8 @@ def aws() -> Iterator[dict[str, str]]:
         boto3.DEFAULT_SESSION = None
         yield credentials
         boto3.DEFAULT_SESSION = None
-    server.stop()
+    server.terminate()
+    server.wait(timeout=10)
 
 
 def _with_test_users(server: Any, credentials: dict[str, str]) -> Any:

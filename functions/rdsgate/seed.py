@@ -20,7 +20,6 @@ import logging
 import re
 import urllib.request
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import boto3
@@ -99,21 +98,17 @@ def create_demo_user(event: Mapping[str, Any], secrets: Any = None) -> str:
     secret = json.loads(
         (secrets or boto3.client("secretsmanager")).get_secret_value(SecretId=properties["SecretArn"])["SecretString"]
     )
-    import ssl  # noqa: PLC0415 - only this custom resource needs TLS and a driver
+    import pg8000.native  # noqa: PLC0415 - only this custom resource needs a driver
 
-    import pg8000.native  # noqa: PLC0415
+    from .tls import client_context  # noqa: PLC0415
 
-    bundles = sorted((Path(__file__).parent / "certs").glob("*.pem"))
-    if not bundles:
-        raise RuntimeError("no RDS CA bundle under rdsgate/certs/: cannot verify the database's certificate")
-    tls = ssl.create_default_context(cafile=str(bundles[0]))
     connection = pg8000.native.Connection(
         user=secret["username"],
         password=secret["password"],
         host=secret["host"],
         port=int(secret["port"]),
         database=properties["Database"],
-        ssl_context=tls,
+        ssl_context=client_context("verify-full"),  # the RDS CA bundle shipped in the package
         timeout=30,
     )
     try:

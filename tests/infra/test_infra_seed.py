@@ -33,6 +33,8 @@ def event(request_type: str, items: list[dict], old_items: list[dict] | None = N
 @pytest.fixture
 def dynamodb(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    # The session's moto server may be configured as the endpoint; this test wants mock_aws.
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
     with mock_aws():
         resource = boto3.resource("dynamodb")
         resource.create_table(

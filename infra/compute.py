@@ -1,0 +1,118 @@
+"""Lambda functions: the two query functions (API and invoke) sharing one role, and a factory for the others."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from . import nag
+from .bundling import ARCHITECTURE, RUNTIME
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .network import Network
+
+SERVICE_NAME = "rdsgate"
+
+
+def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
+    """A log group with the configured retention (any CloudWatch value, not only RetentionDays' members)."""
+    group = logs.LogGroup(scope, construct_id, retention=logs.RetentionDays.ONE_MONTH)
+    group.node.default_child.add_property_override("RetentionInDays", retention_days)
+    return group
+
+
+def function_role(scope: Construct, construct_id: str, *, description: str, in_vpc: bool) -> iam.Role:
+    """A role with no managed policy: logging is granted per log group, the rest per resource."""
+    role = iam.Role(
+        scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+    )
+    if in_vpc:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=nag.ENI_ACTIONS, resources=["*"]))
+    return role
+
+
+def rdsgate_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    code: lambda_.Code,
+    handler: str,
+    role: iam.Role,
+    settings: Settings,
+    description: str,
+    environment: Mapping[str, str] | None = None,
+    network: Network | None = None,
+    security_group: ec2.ISecurityGroup | None = None,
+    memory_size: int | None = None,
+    timeout: cdk.Duration | None = None,
+) -> lambda_.Function:
+    """One function of the rdsgate asset, with its own log group; in the VPC's private subnets if `network`."""
+    logs_group = log_group(scope, f"{construct_id}Logs", settings.log_retention_days)
+    logs_group.grant_write(role)
+    vpc_props = {}
+    if network is not None:
+        vpc_props = dict(
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            security_groups=[security_group or network.security_group],
+        )
+    function = lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        code=code,
+        handler=handler,
+        role=role,
+        memory_size=memory_size or settings.memory_size,
+        timeout=timeout or cdk.Duration.seconds(settings.timeout_seconds),
+        environment={
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            **(environment or {}),
+        },
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=logs_group,
+        **vpc_props,
+    )
+    nag.acknowledge_runtime(function)
+    return function
+
+
+class QueryFunctions(Construct):
+    """rdsgate.api.handler behind API Gateway and rdsgate.invoke.handler for Step Functions, in the VPC."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        network: Network,
+        table: dynamodb.ITable,
+        settings: Settings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # One role for both: they run the same queries, so they need the same rds-db:connect grants.
+        self.role = function_role(self, "Role", description="rdsgate query functions", in_vpc=True)
+        table.grant_read_data(self.role)
+        nag.acknowledge_function_role(self.role)
+        environment = {"RDSGATE_CONNECTIONS_TABLE": table.table_name}
+        if settings.definition_ttl_seconds is not None:
+            environment["RDSGATE_DEFINITION_TTL_SECONDS"] = str(settings.definition_ttl_seconds)
+        common = dict(code=code, role=self.role, settings=settings, environment=environment, network=network)
+        self.api_function = rdsgate_function(
+            self, "ApiFunction", handler="rdsgate.api.handler", description="rdsgate REST API", **common
+        )
+        self.invoke_function = rdsgate_function(
+            self, "InvokeFunction", handler="rdsgate.invoke.handler", description="rdsgate direct invoke", **common
+        )

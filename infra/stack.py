@@ -1,0 +1,70 @@
+"""The rdsgate stack: composes the network, data, functions, grants, API, workflow and optional databases."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from .access import DbConnectPolicies, DeployedConnection
+from .api import Api
+from .bundling import function_code
+from .compute import QueryFunctions
+from .data import ConnectionsTable
+from .database import DemoDatabase, IamProxy
+from .network import Network
+from .settings import DEMO_CONNECTION, ROOT, Settings
+from .workflow import SampleWorkflow
+
+
+class RdsgateStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
+        super().__init__(scope, construct_id, description="rdsgate: serverless SQL gateway for Amazon RDS", **kwargs)
+        code = function_code(ROOT / "functions", ROOT / "pyproject.toml")
+        network = Network(self, "Network", settings=settings)
+        data = ConnectionsTable(self, "Data")
+        functions = QueryFunctions(self, "Functions", code=code, network=network, table=data.table, settings=settings)
+
+        connections = [DeployedConnection.from_file(c) for c in settings.connections]
+        demo = None
+        if settings.demo:
+            demo = DemoDatabase(self, "Demo", network=network, code=code, settings=settings)
+            connections.append(demo.connection)
+        if settings.proxy is not None:
+            index = next(i for i, c in enumerate(connections) if c.name == settings.proxy.connection)
+            proxy = IamProxy(
+                self,
+                "Proxy",
+                network=network,
+                connection=connections[index],
+                proxy=settings.proxy,
+                demo=demo if settings.proxy.connection == DEMO_CONNECTION else None,
+            )
+            connections[index] = proxy.connection
+            cdk.CfnOutput(self, "ProxyEndpoint", value=proxy.proxy.endpoint)
+            cdk.CfnOutput(
+                self,
+                "ProxySecurityGroupId",
+                value=proxy.security_group.security_group_id,
+                description="Allow this group into the proxied database's security group",
+            )
+
+        for connection in connections:
+            network.allow_database_port(connection.port)
+        DbConnectPolicies(self, "DbConnect", role=functions.role, connections=connections)
+        data.seed(connections, code=code, settings=settings)
+        api = Api(self, "Api", function=functions.api_function, settings=settings)
+        workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_function, settings=settings)
+
+        cdk.CfnOutput(self, "ApiUrl", value=api.url)
+        cdk.CfnOutput(self, "ApiFunctionName", value=functions.api_function.function_name)
+        cdk.CfnOutput(self, "InvokeFunctionName", value=functions.invoke_function.function_name)
+        cdk.CfnOutput(self, "TableName", value=data.table.table_name)
+        cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(
+            self,
+            "FunctionsSecurityGroupId",
+            value=network.security_group.security_group_id,
+            description="Allow this group into each database's security group, on the database port",
+        )
+        if demo is not None:
+            cdk.CfnOutput(self, "DemoDatabaseEndpoint", value=demo.instance.db_instance_endpoint_address)
