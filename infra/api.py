@@ -26,7 +26,8 @@ CONNECTION_ROUTES = (
     ("POST", "describe"),
     ("GET", "schema"),
 )
-ROOT_ROUTES = (("GET", "health"), ("POST", "Execute"), ("POST", "BatchExecute"))
+# The audit trail spans connections, so it is a resource of its own: grant `…/GET/audit` to auditors only.
+ROOT_ROUTES = (("GET", "health"), ("POST", "Execute"), ("POST", "BatchExecute"), ("GET", "audit"))
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
 
 

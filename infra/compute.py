@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .network import Network
 
 SERVICE_NAME = "rdsgate"
+AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
 
 def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
@@ -99,14 +101,25 @@ class QueryFunctions(Construct):
         code: lambda_.Code,
         network: Network,
         table: dynamodb.ITable,
+        audit_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
         settings: Settings,
     ) -> None:
         super().__init__(scope, construct_id)
         # One role for both: they run the same queries, so they need the same rds-db:connect grants.
         self.role = function_role(self, "Role", description="rdsgate query functions", in_vpc=True)
         table.grant_read_data(self.role)
+        # Exactly what the functions do with each table: append and read the trail (never scan or erase it),
+        # and Powertools' idempotency record life cycle.
+        audit_table.grant(self.role, *AUDIT_ACTIONS)
+        idempotency_table.grant(self.role, *IDEMPOTENCY_ACTIONS)
         nag.acknowledge_function_role(self.role)
-        environment = {"RDSGATE_CONNECTIONS_TABLE": table.table_name}
+        environment = {
+            "RDSGATE_CONNECTIONS_TABLE": table.table_name,
+            "RDSGATE_AUDIT_TABLE": audit_table.table_name,
+            "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
+            "RDSGATE_IDEMPOTENCY_TABLE": idempotency_table.table_name,
+        }
         if settings.definition_ttl_seconds is not None:
             environment["RDSGATE_DEFINITION_TTL_SECONDS"] = str(settings.definition_ttl_seconds)
         common = dict(code=code, role=self.role, settings=settings, environment=environment, network=network)

@@ -1,4 +1,5 @@
-"""Data: the connections table, and the custom resource that writes the file's definitions into it."""
+"""Data: the connections table (and the custom resource that writes the file's definitions into it),
+the audit table and the idempotency table."""
 
 from __future__ import annotations
 
@@ -64,3 +65,63 @@ class ConnectionsTable(Construct):
         )
         resource.node.add_dependency(role)  # its grants must exist before the first invocation
         return resource
+
+
+class AuditTable(Construct):
+    """One item per audited statement: partition `connection`, sort `at` (ISO-8601 UTC time + `#<requestId>`).
+
+    Items expire through DynamoDB TTL on `expires_at` (epoch seconds), set by
+    the functions to `auditTtlDays` after the statement. The trail outlives the
+    stack, like the definitions it refers to.
+    """
+
+    PARTITION_KEY = "connection"
+    SORT_KEY = "at"
+    TTL_ATTRIBUTE = "expires_at"
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=self.SORT_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=self.TTL_ATTRIBUTE,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # An audit trail must survive the stack that wrote it (and a replacement of the table).
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+
+class IdempotencyTable(Construct):
+    """Powertools idempotency records (DynamoDBPersistenceLayer's default schema: key `id`, TTL `expiration`).
+
+    The records are transient: each expires shortly after its request, and
+    without the functions they serve they mean nothing. So the table goes with
+    the stack and has no point-in-time recovery: there is nothing worth restoring.
+    """
+
+    PARTITION_KEY = "id"
+    TTL_ATTRIBUTE = "expiration"
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=self.TTL_ATTRIBUTE,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        nag.acknowledge(
+            self.table,
+            "AwsSolutions-DDB3",
+            "Idempotency records are short-lived (an hour by default) and worthless once expired or once the "
+            "functions are gone; restoring them could only replay stale responses, so point-in-time recovery is off",
+        )

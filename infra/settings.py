@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "logLevel": "INFO",
     "logRetentionDays": 30,
     "definitionTtlSeconds": None,
+    "auditTtlDays": 90,  # how long audit records are kept (DynamoDB TTL)
     "stageName": "v1",
     "throttleRateLimit": 50,
     "throttleBurstLimit": 100,
@@ -43,6 +44,7 @@ DEMO_CONNECTION = "demo"
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+AUDIT_TTL_DAYS_MAX = 3653  # ten years; DynamoDB TTL has no limit, but a larger value is surely a typo
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 _RDS_HOST = re.compile(r"^([a-z][a-z0-9-]*)\.(cluster-(ro-)?)?[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
 
@@ -92,6 +94,7 @@ class Settings:
     log_level: str
     log_retention_days: int
     definition_ttl_seconds: int | None
+    audit_ttl_days: int
     stage_name: str
     throttle_rate_limit: int
     throttle_burst_limit: int
@@ -150,6 +153,7 @@ class Settings:
             log_level=log_level,
             log_retention_days=log_retention_days,
             definition_ttl_seconds=ctx.integer("definitionTtlSeconds", minimum=0, optional=True),
+            audit_ttl_days=ctx.integer("auditTtlDays", minimum=1, maximum=AUDIT_TTL_DAYS_MAX),
             stage_name=ctx.text("stageName"),
             throttle_rate_limit=ctx.integer("throttleRateLimit", minimum=1),
             throttle_burst_limit=ctx.integer("throttleBurstLimit", minimum=1),

@@ -9,7 +9,7 @@ from .access import DbConnectPolicies, DeployedConnection
 from .api import Api
 from .bundling import function_code
 from .compute import QueryFunctions
-from .data import ConnectionsTable
+from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .database import DemoDatabase, IamProxy
 from .network import Network
 from .settings import DEMO_CONNECTION, ROOT, Settings
@@ -22,7 +22,18 @@ class RdsgateStack(cdk.Stack):
         code = function_code(ROOT / "functions", ROOT / "pyproject.toml")
         network = Network(self, "Network", settings=settings)
         data = ConnectionsTable(self, "Data")
-        functions = QueryFunctions(self, "Functions", code=code, network=network, table=data.table, settings=settings)
+        audit = AuditTable(self, "Audit")
+        idempotency = IdempotencyTable(self, "Idempotency")
+        functions = QueryFunctions(
+            self,
+            "Functions",
+            code=code,
+            network=network,
+            table=data.table,
+            audit_table=audit.table,
+            idempotency_table=idempotency.table,
+            settings=settings,
+        )
 
         connections = [DeployedConnection.from_file(c) for c in settings.connections]
         demo = None
@@ -59,6 +70,8 @@ class RdsgateStack(cdk.Stack):
         cdk.CfnOutput(self, "ApiFunctionName", value=functions.api_function.function_name)
         cdk.CfnOutput(self, "InvokeFunctionName", value=functions.invoke_function.function_name)
         cdk.CfnOutput(self, "TableName", value=data.table.table_name)
+        cdk.CfnOutput(self, "AuditTableName", value=audit.table.table_name)
+        cdk.CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
         cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         cdk.CfnOutput(
             self,

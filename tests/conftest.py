@@ -30,6 +30,8 @@ STATIC_USER = "app_static"
 STATIC_PASSWORD = "static-Passw0rd"
 # An RDS-style endpoint the token may be signed for while the client dials 127.0.0.1.
 RDS_ALIAS = "orders.cluster-c0ffee.us-east-1.rds.amazonaws.com"
+# The role of the caller in events/api_*.json (an assumed-role session of it signs the requests).
+ENGINEER_ROLE = "arn:aws:iam::123456789012:role/data-engineer"
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
 
 
@@ -133,6 +135,7 @@ def iam_definition(name: str, server: Any, engine: str, **fields: Any) -> dict[s
         "password": "_aws_iam_rds:authtoken",
         "ca_bundle": server.ca_file,
         "description": f"{engine} test database",
+        "allowed_principals": [ENGINEER_ROLE],
     }
     item.update(fields)
     return item
@@ -181,6 +184,7 @@ def connections(aws: dict[str, str], postgres: PostgresServer, mariadb: MariaDBS
                 "DB": DATABASE,
                 "SSLMODE": "verify-full",
                 "ca_bundle": server.ca_file,
+                "allowed_principals": [ENGINEER_ROLE],
             }
         )
         table.put(iam_definition(f"{prefix}-static", server, engine, user=STATIC_USER, password=STATIC_PASSWORD))
@@ -200,6 +204,16 @@ def runtime(aws: dict[str, str], connections: ConnectionsTable, monkeypatch: pyt
     rt.SERVICE.reset()
     yield rt.SERVICE
     rt.SERVICE.reset()
+
+
+def run_query(runtime: Any, name: str, sql: str, parameters: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    """Run a query through the handlers' service as a trusted (Step Functions) caller."""
+    from rdsgate.access import TRUSTED
+    from rdsgate.request import parse_query
+    from rdsgate.service import Invocation
+
+    request = parse_query({"sql": sql, "parameters": parameters or {}, **options})
+    return runtime.get().query(name, request, Invocation(caller=TRUSTED, result_limit_bytes=6_000_000))
 
 
 def load_event(name: str) -> dict[str, Any]:

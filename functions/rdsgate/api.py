@@ -11,10 +11,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from .access import Caller
 from .encoding import dumps, encode_within
-from .errors import ConnectionNotFound, InternalError, RdsgateError, RequestTooLarge
+from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
 from .request import decode_json_body, parse_query
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE
+from .service import Invocation
 
 app = APIGatewayRestResolver()
 
@@ -29,14 +31,40 @@ def health() -> Response:
     return _json(200, {"status": "ok"})
 
 
+def _caller() -> Caller:
+    """The SigV4 signer API Gateway authenticated (AWS_IAM authorization)."""
+    return Caller(arn=app.current_event.request_context.identity.user_arn, governed=True)
+
+
+def _invocation() -> Invocation:
+    context = app.lambda_context
+    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+    return Invocation(
+        caller=_caller(),
+        result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
+        request_id=app.current_event.request_context.request_id,
+        remaining_ms=remaining,
+    )
+
+
 @app.get("/connections")
 def list_connections() -> Response:
-    return _json(200, {"connections": SERVICE.get().list_connections()})
+    return _json(200, {"connections": SERVICE.get().list_connections(_caller())})
 
 
 @app.get("/connections/<name>")
 def describe_connection(name: str) -> Response:
-    return _json(200, SERVICE.get().describe_connection(name))
+    return _json(200, SERVICE.get().describe_connection(name, _caller()))
+
+
+@app.get("/audit")
+def read_audit() -> Response:
+    """Audit records of one connection the caller may use: ``?connection=…&since=…``."""
+    connection = app.current_event.get_query_string_value("connection")
+    if not connection:
+        raise InvalidRequest("connection: the query parameter is required", field="connection")
+    since = app.current_event.get_query_string_value("since")
+    return _json(200, {"records": SERVICE.audit_records(connection, _caller(), since)})
 
 
 @app.post("/connections/<name>/query")
@@ -47,7 +75,31 @@ def query(name: str) -> Response:
     if len(raw) > limit:  # a base64 body is larger than its content; either way it is over
         raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
     request = parse_query(decode_json_body(event.decoded_body if event.is_base64_encoded else raw))
-    return _json(200, SERVICE.get().query(name, request))
+    return _json(200, SERVICE.query(name, request, _invocation(), app.lambda_context))
+
+
+# -- diagnosis (rdsgate doctor) and the API's description --------------------------------
+from . import __version__  # noqa: E402
+from .diagnose import diagnose  # noqa: E402
+from .openapi import describe_api  # noqa: E402
+
+
+@app.get("/connections/<name>/diagnose")
+def diagnose_connection(name: str) -> Response:
+    """Check each step of the connection's IAM login from inside the function."""
+    settings = SERVICE.settings
+    SERVICE.get().authorize(name, _caller())
+    diagnosis = diagnose(
+        name, SERVICE.get().catalog.get, region=settings.region, connect_timeout=settings.connect_timeout_seconds
+    )
+    LOGGER.info("diagnose", extra={"connection": name, "outcome": "ok" if diagnosis.ok else "failed"})
+    return _json(200, diagnosis.to_dict())
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response:
+    """This API's OpenAPI document."""
+    return _json(200, describe_api(app, version=__version__))
 
 
 @app.exception_handler(RdsgateError)

@@ -34,8 +34,10 @@ KNOWN_FIELDS = frozenset(
     {
         "name", "engine", "host", "port", "database", "user", "password", "description", "region",
         "iam_host", "tls", "ca_bundle", "resource_id", "read_only", "statement_timeout_ms", "max_rows",
+        "max_bytes", "allowed_principals", "guardrails", "masked_columns", "mask", "audit_parameters",
     }
 )
+MASK_MODES = ("fixed", "hash")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ class ConnectionDefinition:
     read_only: bool = False
     statement_timeout_ms: int | None = None
     max_rows: int | None = None
+    max_bytes: int | None = None
+    # Governance: who may use it, which SQL is refused, which result columns are masked.
+    allowed_principals: tuple[str, ...] | None = None
+    guardrails: tuple[Guardrail, ...] = ()
+    masked_columns: tuple[str, ...] = ()
+    mask: str = "fixed"
+    audit_parameters: bool = False
     extras: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -105,12 +114,15 @@ class ConnectionDefinition:
             "read_only": self.read_only,
             "statement_timeout_ms": self.statement_timeout_ms,
             "max_rows": self.max_rows,
+            "max_bytes": self.max_bytes,
+            "guardrails": [rule.as_dict() for rule in self.guardrails] or None,
+            "masked_columns": list(self.masked_columns) or None,
         }
         return {key: value for key, value in view.items() if value is not None}
 
     def summary(self) -> dict[str, Any]:
         """The short form used when listing connections."""
-        return {"name": self.name, "engine": self.engine, "description": self.description}
+        return {"name": self.name, "engine": self.engine, "description": self.description, "read_only": self.read_only}
 
 
 def parse_definition(item: Mapping[str, Any], *, name: str | None = None) -> ConnectionDefinition:
@@ -154,6 +166,12 @@ def parse_definition(item: Mapping[str, Any], *, name: str | None = None) -> Con
         read_only=check.boolean("read_only"),
         statement_timeout_ms=check.integer("statement_timeout_ms", minimum=1),
         max_rows=check.integer("max_rows", minimum=1),
+        max_bytes=check.integer("max_bytes", minimum=1),
+        allowed_principals=check.string_list("allowed_principals"),
+        guardrails=_parse_guardrails(check),
+        masked_columns=check.string_list("masked_columns") or (),
+        mask=_parse_mask(check),
+        audit_parameters=check.boolean("audit_parameters"),
         extras=tuple(sorted((k, _freeze(v)) for k, v in fields.items() if k not in KNOWN_FIELDS)),
     )
 
@@ -173,6 +191,71 @@ def _parse_auth(check: _FieldReader) -> IamAuth | PasswordAuth:
     if not password:
         raise check.error("password", "is required for a non-IAM user")
     return PasswordAuth(user, password)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """One named rule checked on the SQL before it runs; exactly one kind is set."""
+
+    name: str
+    deny_statements: tuple[str, ...] = ()
+    require_where: bool = False
+    deny_pattern: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"name": self.name}
+        if self.deny_statements:
+            rule["deny_statements"] = list(self.deny_statements)
+        if self.require_where:
+            rule["require_where"] = True
+        if self.deny_pattern is not None:
+            rule["deny_pattern"] = self.deny_pattern
+        return rule
+
+
+_GUARDRAIL_KINDS = ("deny_statements", "require_where", "deny_pattern")
+
+
+def _parse_guardrails(check: _FieldReader) -> tuple[Guardrail, ...]:
+    rules = check.fields.get("guardrails")
+    if rules is None:
+        return ()
+    if not isinstance(rules, (list, tuple)):
+        raise check.error("guardrails", "must be a list of rules")
+    parsed = []
+    for index, rule in enumerate(rules):
+        where = f"guardrails[{index}]"
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("name"), str) or not rule["name"]:
+            raise check.error(where, "must be an object with a 'name'")
+        kinds = [kind for kind in _GUARDRAIL_KINDS if kind in rule]
+        unknown = set(rule) - {"name", *_GUARDRAIL_KINDS}
+        if len(kinds) != 1 or unknown:
+            raise check.error(where, f"must have exactly one of {', '.join(_GUARDRAIL_KINDS)}")
+        kind, value = kinds[0], rule[kinds[0]]
+        if kind == "deny_statements":
+            if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+                raise check.error(where, "deny_statements must be a non-empty list of statement keywords")
+            parsed.append(Guardrail(rule["name"], deny_statements=tuple(v.upper() for v in value)))
+        elif kind == "require_where":
+            if value is not True:
+                raise check.error(where, "require_where must be true")
+            parsed.append(Guardrail(rule["name"], require_where=True))
+        else:
+            if not isinstance(value, str):
+                raise check.error(where, "deny_pattern must be a regular expression string")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise check.error(where, f"deny_pattern is not a valid regular expression ({exc})") from None
+            parsed.append(Guardrail(rule["name"], deny_pattern=value))
+    return tuple(parsed)
+
+
+def _parse_mask(check: _FieldReader) -> str:
+    mask = check.text("mask") or "fixed"
+    if mask not in MASK_MODES:
+        raise check.error("mask", "must be 'fixed' or 'hash'")
+    return mask
 
 
 def _merge_hoop_keys(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,6 +312,16 @@ class _FieldReader:
             bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             raise self.error(field_name, f"must be {bound} (got {value})")
         return value
+
+    def string_list(self, field_name: str) -> tuple[str, ...] | None:
+        value = self.fields.get(field_name)
+        if value is None:
+            return None
+        if isinstance(value, (set, frozenset)):  # DynamoDB string sets
+            value = sorted(value)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(field_name, "must be a list of non-empty strings")
+        return tuple(value)
 
     def boolean(self, field_name: str) -> bool:
         value = self.fields.get(field_name, False)

@@ -32,7 +32,7 @@ class RdsgateError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """The ``error`` object of an API response."""
         body: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("sqlstate", "errno", "hint", "field"):
+        for key in ("sqlstate", "errno", "hint", "field", "rule"):
             if key in self.details:
                 body[key] = self.details[key]
         return body
@@ -65,6 +65,27 @@ class ConnectionNotFound(RdsgateError):
 
     code = "NotFound"
     status = 404
+
+
+class Forbidden(RdsgateError):
+    """The caller may not use this connection."""
+
+    code = "Forbidden"
+    status = 403
+
+
+class ReadOnlyViolation(RdsgateError):
+    """The statement would write on a read-only connection or in a read-only request."""
+
+    code = "ReadOnlyViolation"
+    status = 403
+
+
+class GuardrailViolation(RdsgateError):
+    """The SQL breaks one of the connection's guardrails; the message names the rule."""
+
+    code = "GuardrailViolation"
+    status = 403
 
 
 class InvalidDefinition(RdsgateError):
@@ -127,6 +148,9 @@ ERROR_TABLE: tuple[type[RdsgateError], ...] = (
     DatabaseUnavailable,
     QueryTimeout,
     ResultTooLarge,
+    Forbidden,
+    ReadOnlyViolation,
+    GuardrailViolation,
     InvalidDefinition,
     InternalError,
 )

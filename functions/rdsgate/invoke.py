@@ -12,26 +12,38 @@ from typing import Any
 from . import errors
 from .encoding import encode_within
 from .request import QUERY_FIELDS, parse_query
+from .access import Caller
 from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
+from .service import Invocation
 
-INVOKE_FIELDS = QUERY_FIELDS | {"connection"}
+INVOKE_FIELDS = QUERY_FIELDS | {"connection", "caller"}
 _BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Run one statement; raise InvalidRequest, ConnectionNotFound, SqlError, … on failure."""
     try:
-        return _run(event)
+        return _run(event, context)
     except errors.RdsgateError as exc:
         raise _as_step_functions_error(exc) from None
 
 
-def _run(event: Any) -> dict[str, Any]:
+def _run(event: Any, context: Any) -> dict[str, Any]:
     request = parse_query(event, allowed=INVOKE_FIELDS)
     name = event.get("connection")
     if not isinstance(name, str) or not name:
         raise errors.InvalidRequest("connection: the connection name is required", field="connection")
-    result = SERVICE.get().query(name, request)
+    caller = event.get("caller")
+    if caller is not None and not isinstance(caller, str):
+        raise errors.InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
+    invocation = Invocation(
+        # Invoking the function is the authorization (lambda:InvokeFunction); the caller is recorded.
+        caller=Caller(arn=caller or getattr(context, "invoked_function_arn", None), governed=False),
+        result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
+        request_id=getattr(context, "aws_request_id", None),
+        remaining_ms=context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None,
+    )
+    result = SERVICE.query(name, request, invocation, context)
     encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
     return result
 

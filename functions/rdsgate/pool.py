@@ -88,6 +88,7 @@ class ConnectionPool:
             connect_timeout=self._connect_timeout,
             statement_timeout_ms=definition.statement_timeout_ms or self._default_statement_timeout_ms,
             iam=not isinstance(definition.auth, PasswordAuth),
+            read_only=definition.read_only,
         )
         connection = self._opener(definition.engine, params)
         self.stats.opened += 1

@@ -10,7 +10,9 @@ from .errors import InvalidRequest
 from .params import TYPE_HINTS
 
 SHAPES = ("objects", "arrays")
-QUERY_FIELDS = frozenset({"sql", "parameters", "typeHints", "shape", "maxRows"})
+QUERY_FIELDS = frozenset(
+    {"sql", "parameters", "typeHints", "shape", "maxRows", "maxBytes", "readOnly", "timeoutMs", "idempotencyKey"}
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,10 @@ class QueryRequest:
     type_hints: Mapping[str, str] = field(default_factory=dict)
     shape: str = "objects"
     max_rows: int | None = None
+    max_bytes: int | None = None
+    read_only: bool = False
+    timeout_ms: int | None = None
+    idempotency_key: str | None = None
 
 
 def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> QueryRequest:
@@ -48,10 +54,30 @@ def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> Que
     shape = document.get("shape", "objects")
     if shape not in SHAPES:
         raise InvalidRequest("shape: must be 'objects' or 'arrays'", field="shape")
-    max_rows = document.get("maxRows")
-    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
-        raise InvalidRequest("maxRows: must be a whole number of at least 1", field="maxRows")
-    return QueryRequest(sql=sql, parameters=parameters, type_hints=type_hints, shape=shape, max_rows=max_rows)
+    read_only = document.get("readOnly", False)
+    if not isinstance(read_only, bool):
+        raise InvalidRequest("readOnly: must be true or false", field="readOnly")
+    key = document.get("idempotencyKey")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
+        raise InvalidRequest("idempotencyKey: must be a string of 1 to 256 characters", field="idempotencyKey")
+    return QueryRequest(
+        sql=sql,
+        parameters=parameters,
+        type_hints=type_hints,
+        shape=shape,
+        max_rows=_positive(document, "maxRows"),
+        max_bytes=_positive(document, "maxBytes"),
+        read_only=read_only,
+        timeout_ms=_positive(document, "timeoutMs"),
+        idempotency_key=key,
+    )
+
+
+def _positive(document: dict[str, Any], name: str) -> int | None:
+    value = document.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidRequest(f"{name}: must be a whole number of at least 1", field=name)
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -10,9 +10,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .access import Caller
+from .audit import DynamoDBAuditTrail
 from .catalog import DefinitionCatalog
+from .errors import InvalidRequest
 from .pool import ConnectionPool
-from .service import QueryService, StructuredLogger
+from .request import QueryRequest
+from .service import Invocation, Limits, QueryService, StructuredLogger
 from .tokens import TokenSigner
 
 API_RESPONSE_LIMIT_BYTES = 6_000_000  # Lambda's 6 MB response limit, less room for the envelope
@@ -29,6 +33,12 @@ class Settings:
     connect_timeout_seconds: float = 5.0
     statement_timeout_ms: int | None = None
     max_request_bytes: int = 1_048_576
+    default_max_rows: int = 10_000
+    audit_table: str | None = None
+    audit_ttl_days: int = 90
+    idempotency_table: str | None = None
+    idempotency_expiry_seconds: int = 3600
+    masking_key: str | None = None
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -42,6 +52,12 @@ class Settings:
             ("connect_timeout_seconds", "RDSGATE_CONNECT_TIMEOUT_SECONDS", float),
             ("statement_timeout_ms", "RDSGATE_STATEMENT_TIMEOUT_MS", int),
             ("max_request_bytes", "RDSGATE_MAX_REQUEST_BYTES", int),
+            ("default_max_rows", "RDSGATE_DEFAULT_MAX_ROWS", int),
+            ("audit_table", "RDSGATE_AUDIT_TABLE", str),
+            ("audit_ttl_days", "RDSGATE_AUDIT_TTL_DAYS", int),
+            ("idempotency_table", "RDSGATE_IDEMPOTENCY_TABLE", str),
+            ("idempotency_expiry_seconds", "RDSGATE_IDEMPOTENCY_EXPIRY_SECONDS", int),
+            ("masking_key", "RDSGATE_MASKING_KEY", str),
         ):
             if explicit.get(name) is not None:
                 values[name] = explicit[name]
@@ -64,7 +80,15 @@ def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
         connect_timeout=settings.connect_timeout_seconds,
         default_statement_timeout_ms=settings.statement_timeout_ms,
     )
-    return QueryService(catalog, pool, logger)
+    # Without a configured key, hashed masks are consistent within one execution environment only.
+    masking_key = settings.masking_key.encode() if settings.masking_key else os.urandom(32)
+    limits = Limits(
+        default_max_rows=settings.default_max_rows,
+        statement_timeout_ms=settings.statement_timeout_ms,
+        masking_key=masking_key,
+    )
+    audit = DynamoDBAuditTrail(settings.audit_table, ttl_days=settings.audit_ttl_days) if settings.audit_table else None
+    return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit)
 
 
 class ServiceHolder:
@@ -74,6 +98,7 @@ class ServiceHolder:
         self._logger = logger
         self._service: QueryService | None = None
         self._settings: Settings | None = None
+        self._idempotency: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -86,12 +111,37 @@ class ServiceHolder:
             self._service = build_service(self.settings, self._logger)
         return self._service
 
+    def query(self, name: str, request: QueryRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
+        """Run a query, at most once per ``idempotencyKey`` when the request carries one."""
+        service = self.get()
+        if request.idempotency_key is None:
+            return service.query(name, request, invocation)
+        if self._idempotency is None:
+            if not self.settings.idempotency_table:
+                raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
+            from .idempotency import IdempotentRunner
+
+            self._idempotency = IdempotentRunner(
+                self.settings.idempotency_table, expires_after_seconds=self.settings.idempotency_expiry_seconds
+            )
+        key = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": request.idempotency_key}
+        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
+        return self._idempotency.run(key, payload, lambda: service.query(name, request, invocation), lambda_context)
+
+    def audit_records(self, name: str, caller: Caller, since: str | None) -> list[dict[str, Any]]:
+        """The audit records of a connection the caller may use."""
+        self.get().authorize(name, caller)
+        if not self.settings.audit_table:
+            raise InvalidRequest("the audit table is not configured (RDSGATE_AUDIT_TABLE)")
+        return DynamoDBAuditTrail(self.settings.audit_table).read(name, since)
+
     def reset(self) -> None:
         """Forget the service and its connections (tests, or a changed environment)."""
         if self._service is not None:
             self._service.pool.close_all()
         self._service = None
         self._settings = None
+        self._idempotency = None
 
 
 def _make_logger() -> Any:

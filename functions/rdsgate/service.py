@@ -1,17 +1,26 @@
 """The query service: what both entry points call to list connections and run statements.
 
-It owns the request flow (definition → SQL checks → parameters → connection →
-execution → result document) and the one structured log line per request. It
-knows nothing of API Gateway or Step Functions events.
+It owns the request flow (definition → access → SQL checks and guardrails →
+parameters → limits → connection → execution → masking → result document) and
+the one audit record per request, allowed, denied or failed. It knows nothing of
+API Gateway or Step Functions events.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .access import Caller
+from .audit import AuditSink
 from .catalog import DefinitionCatalog
-from .errors import DatabaseUnavailable, InternalError, InvalidRequest, RdsgateError
+from .definitions import ConnectionDefinition
+from .drivers import ExecutionOptions
+from .errors import DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError
+from .guardrails import check_guardrails
+from .masking import mask_rows, masked_indexes
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import QueryRequest
@@ -22,71 +31,133 @@ from .sqltext import prepare
 SESSION_CONTROL = frozenset(
     {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "XA", "LOCK", "UNLOCK"}
 )
+# Room left for the result document's envelope (columns, counters) within a byte limit.
+ENVELOPE_BYTES = 4096
+# The statement must end this long before the function does, so the caller gets a clean 504.
+DEADLINE_MARGIN_MS = 1500
 
 
 class StructuredLogger(Protocol):
     def info(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
 
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Service-wide defaults; definitions and requests may only lower them."""
+
+    default_max_rows: int = 10_000
+    max_rows_ceiling: int = 1_000_000
+    statement_timeout_ms: int | None = None
+    masking_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Facts about the call that carries a request: who, which request, how much time and room."""
+
+    caller: Caller
+    result_limit_bytes: int
+    request_id: str | None = None
+    remaining_ms: float | None = None  # the function's remaining time, when known
+
 
 class QueryService:
     """Runs one statement per request on a cached connection and returns the result document."""
 
-    def __init__(self, catalog: DefinitionCatalog, pool: ConnectionPool, logger: StructuredLogger) -> None:
+    def __init__(
+        self,
+        catalog: DefinitionCatalog,
+        pool: ConnectionPool,
+        logger: StructuredLogger,
+        *,
+        limits: Limits = Limits(),
+        audit_sink: AuditSink | None = None,
+    ) -> None:
         self.catalog = catalog
         self.pool = pool
+        self.limits = limits
         self._logger = logger
+        self._audit_sink = audit_sink
 
-    def list_connections(self) -> list[dict[str, Any]]:
-        return [definition.summary() for definition in self.catalog.list()]
+    def list_connections(self, caller: Caller) -> list[dict[str, Any]]:
+        """The connections the caller may use."""
+        return [d.summary() for d in self.catalog.list() if caller.may_use(d)]
 
-    def describe_connection(self, name: str) -> dict[str, Any]:
-        return self.catalog.get(name).public_view()
+    def describe_connection(self, name: str, caller: Caller) -> dict[str, Any]:
+        definition = self.catalog.get(name)
+        caller.check(definition)
+        return definition.public_view()
 
-    def query(self, name: str, request: QueryRequest) -> dict[str, Any]:
+    def authorize(self, name: str, caller: Caller) -> ConnectionDefinition:
+        """The definition, if the caller may use it (used before reading its audit records)."""
+        definition = self.catalog.get(name)
+        caller.check(definition)
+        return definition
+
+    def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
         """Run the request's statement on connection ``name``; raises RdsgateError subclasses."""
         started = time.perf_counter()
-        log: dict[str, Any] = {"connection": name, "engine": None, "statementType": None, "rows": None}
+        record: dict[str, Any] = {
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "requestId": invocation.request_id,
+            "caller": invocation.caller.arn,
+            "connection": name,
+            "engine": None,
+            "sql": request.sql,
+            "statementType": None,
+            "rows": None,
+        }
         try:
-            result = self._query(name, request, log)
-            log["outcome"] = "ok"
+            result = self._query(name, request, invocation, record)
+            record["outcome"] = "ok"
             return result
         except RdsgateError as exc:
-            log["outcome"] = exc.code
+            record["outcome"] = exc.code
             raise
         except Exception as exc:  # never a stack trace to the caller; the type goes to the log
-            log["outcome"] = InternalError.code
-            log["exception"] = type(exc).__name__
+            record["outcome"] = InternalError.code
+            record["exception"] = type(exc).__name__
             raise InternalError("rdsgate failed unexpectedly; see the function's log") from exc
         finally:
-            log["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
-            self._logger.info("query", extra=log)
+            record["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+            self._audit(record)
 
-    def _query(self, name: str, request: QueryRequest, log: dict[str, Any]) -> dict[str, Any]:
+    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
         definition = self.catalog.get(name)
-        log["engine"] = definition.engine
+        record["engine"] = definition.engine
+        invocation.caller.check(definition)
+        if definition.audit_parameters:
+            record["parameters"] = dict(request.parameters)
         prepared = prepare(request.sql, definition.engine)
-        log["statementType"] = prepared.statement_type
+        record["statementType"] = prepared.statement_type
         if prepared.statement_type in SESSION_CONTROL:
             raise InvalidRequest(
                 f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
             )
+        check_guardrails(definition.guardrails, request.sql, definition.engine)
         values = bind_values(prepared.names, request.parameters, request.type_hints)
-        max_rows = _smallest(request.max_rows, definition.max_rows)
+        options = self._options(definition, request, invocation)
         started = time.perf_counter()
         connection = self.pool.acquire(definition)
         try:
-            outcome = connection.execute(prepared, values, max_rows=max_rows)
-        except DatabaseUnavailable:
+            outcome = connection.execute(prepared, values, options)
+        except (DatabaseUnavailable, QueryTimeout):
             self.pool.discard(name)  # the connection is suspect: the next request opens a new one
             raise
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         names = [column["name"] for column in outcome.columns]
+        if definition.masked_columns:
+            indexes = masked_indexes(names, definition.masked_columns)
+            if indexes:
+                mask_rows(outcome.rows, indexes, definition.mask, self.limits.masking_key)
         if request.shape == "arrays":
             records: list[Any] = outcome.rows
         else:
             keys = _unique_keys(names)
             records = [dict(zip(keys, row)) for row in outcome.rows]
-        log["rows"] = len(records)
+        record["rows"] = len(records)
         return {
             "columns": outcome.columns,
             "records": records,
@@ -95,6 +166,32 @@ class QueryService:
             "truncated": outcome.truncated,
             "durationMs": duration_ms,
         }
+
+    def _options(self, definition: ConnectionDefinition, request: QueryRequest, invocation: Invocation) -> ExecutionOptions:
+        max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
+        max_bytes = _smallest(request.max_bytes, definition.max_bytes, invocation.result_limit_bytes - ENVELOPE_BYTES)
+        timeout_ms = _smallest(definition.statement_timeout_ms or self.limits.statement_timeout_ms, request.timeout_ms)
+        if invocation.remaining_ms is not None:
+            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
+            if available < 1:
+                raise QueryTimeout("the function has no time left to run the statement")
+            timeout_ms = _smallest(timeout_ms, available)
+        return ExecutionOptions(
+            max_rows=min(max_rows, self.limits.max_rows_ceiling),
+            max_bytes=max_bytes,
+            read_only=definition.read_only or request.read_only,
+            timeout_ms=timeout_ms,
+            records_as_objects=request.shape != "arrays",
+        )
+
+    def _audit(self, record: dict[str, Any]) -> None:
+        self._logger.info("query", extra=record)
+        if self._audit_sink is None:
+            return
+        try:
+            self._audit_sink.write(record)
+        except Exception as exc:  # the record must not vanish, and the request's outcome stands
+            self._logger.error("audit write failed", extra={"audit": record, "exception": type(exc).__name__})
 
 
 def _smallest(*limits: int | None) -> int | None:

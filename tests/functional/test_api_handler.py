@@ -41,7 +41,7 @@ def test_list_connections_shows_names_engines_descriptions(runtime):
     status, body, _ = call(load_event("api_list_connections.json"))
     assert status == 200
     listed = {c["name"]: c for c in body["connections"]}
-    assert listed["pg"] == {"name": "pg", "engine": "postgres", "description": "postgres test database"}
+    assert listed["pg"] == {"name": "pg", "engine": "postgres", "description": "postgres test database", "read_only": False}
     assert listed["my-hoop"]["engine"] == "mysql"
 
 
@@ -105,11 +105,18 @@ def test_base64_body_is_decoded(runtime):
     assert (status, body["records"]) == (200, [{"n": 7}])
 
 
-def test_result_over_the_response_limit_is_413(runtime, monkeypatch):
-    monkeypatch.setattr(api, "API_RESPONSE_LIMIT_BYTES", 1000)
-    status, body, _ = call(query_event(body={"sql": "select repeat('x', 2000) as big"}))
+def test_results_are_truncated_to_the_response_limit(runtime, monkeypatch):
+    monkeypatch.setattr(api, "API_RESPONSE_LIMIT_BYTES", 10_000)
+    status, body, response = call(query_event(body={"sql": "select repeat('x', 1000) as v from generate_series(1, 50)"}))
+    assert status == 200 and body["truncated"] is True
+    assert 0 < body["rowCount"] < 10 and len(response["body"]) <= 10_000
+
+
+def test_a_single_row_over_the_response_limit_is_413(runtime, monkeypatch):
+    monkeypatch.setattr(api, "API_RESPONSE_LIMIT_BYTES", 10_000)
+    status, body, _ = call(query_event(body={"sql": "select repeat('x', 20000) as big"}))
     assert (status, body["error"]["code"]) == (413, "ResultTooLarge")
-    assert "maxRows" in body["error"]["message"]
+    assert "single row" in body["error"]["message"]
 
 
 def test_unreachable_database_is_503_with_retry_after(runtime, connections, postgres):

@@ -1,5 +1,7 @@
 """Step Functions inputs (events/sfn_*.json) through rdsgate.invoke.handler: results and error names."""
 
+import json
+
 import pytest
 
 from rdsgate import invoke
@@ -45,9 +47,14 @@ def test_timeout_and_unavailable_names(runtime, connections, postgres):
     assert type(caught.value).__name__ == "DatabaseUnavailable"
 
 
-def test_result_over_256_kib_raises_result_too_large_with_advice(runtime):
+def test_results_are_truncated_under_the_256_kib_payload_limit(runtime):
     event = {"connection": "pg", "sql": "select repeat('x', 1000) as v from generate_series(1, 300)"}
+    result = invoke.handler(event, None)
+    assert result["truncated"] is True and 200 < result["rowCount"] < 300
+    assert len(json.dumps(result)) <= 262_144
+
+
+def test_a_single_row_over_256_kib_raises_result_too_large(runtime):
     with pytest.raises(Exception) as caught:
-        invoke.handler(event, None)
-    assert type(caught.value).__name__ == "ResultTooLarge" and "maxRows" in str(caught.value)
-    assert invoke.handler({**event, "maxRows": 10}, None)["truncated"] is True
+        invoke.handler({"connection": "pg", "sql": "select repeat('x', 300000) as v"}, None)
+    assert type(caught.value).__name__ == "ResultTooLarge" and "single row" in str(caught.value)

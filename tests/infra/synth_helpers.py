@@ -108,6 +108,17 @@ def rds_connect_policies(synth: Synthesized, role_logical_id: str) -> dict[str, 
     return policies
 
 
+def statements_naming(synth: Synthesized, resource: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every policy statement (with its policy's logical id) one of whose resources contains `resource`'s ARN,
+    e.g. the table itself or `<table ARN>/index/*`."""
+    target = render(resource)
+    return [
+        (logical_id, statement)
+        for logical_id, statement in policy_statements(synth)
+        if any(target in render(r) for r in as_list(statement.get("Resource", [])))
+    ]
+
+
 def api_routes(synth: Synthesized) -> dict[str, dict[str, Any]]:
     """'METHOD /path' → the method's properties, rebuilding paths from the resources' parents."""
     resources = synth.of_type("AWS::ApiGateway::Resource")

@@ -78,14 +78,16 @@ def test_defaults_give_an_environment_agnostic_stack_that_creates_its_vpc():
     assert settings.environment is None and settings.vpc is None and not settings.demo
     assert settings.az_lookup_context == {}
     assert (settings.memory_size, settings.timeout_seconds, settings.log_level) == (512, 30, "INFO")
+    assert settings.audit_ttl_days == 90
 
 
 def test_cli_strings_are_parsed(tmp_path):
     settings = settings_for(
         tmp_path, account="123456789012", region="eu-west-1", azs="eu-west-1a, eu-west-1b",
-        demo="true", memorySize="1024", corsOrigins="https://a.example,https://b.example",
+        demo="true", memorySize="1024", corsOrigins="https://a.example,https://b.example", auditTtlDays="30",
     )  # fmt: skip
     assert settings.azs == ("eu-west-1a", "eu-west-1b") and settings.demo and settings.memory_size == 1024
+    assert settings.audit_ttl_days == 30
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.az_lookup_context == {
         "availability-zones:account=123456789012:region=eu-west-1": ["eu-west-1a", "eu-west-1b"]
@@ -101,6 +103,9 @@ def test_cli_strings_are_parsed(tmp_path):
         ({"vpcId": "vpc-1"}, "'subnetIds'"),
         ({"memorySize": "64"}, "'memorySize' must be a whole number between 128"),
         ({"logRetentionDays": 31}, "'logRetentionDays' must be one of"),
+        ({"auditTtlDays": "0"}, "'auditTtlDays' must be a whole number between 1 and 3653"),
+        ({"auditTtlDays": 4000}, "'auditTtlDays' must be a whole number between 1 and 3653"),
+        ({"auditTtlDays": "90d"}, "'auditTtlDays' must be a whole number"),
         ({"logLevel": "chatty"}, "'logLevel' must be one of"),
         ({"demo": "yes"}, "'demo' must be true or false"),
         ({"proxy": "nope"}, "'nope', which is not a connection"),

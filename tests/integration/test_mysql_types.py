@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from rdsgate.request import parse_query
+from tests.conftest import run_query
 
 TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS every_type (
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS every_type (
 
 
 def run(runtime, sql, parameters=None, **options):
-    return runtime.get().query("my", parse_query({"sql": sql, "parameters": parameters or {}, **options}))
+    return run_query(runtime, "my", sql, parameters, **options)
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import base64
 
 import pytest
 
-from rdsgate.request import parse_query
+from tests.conftest import run_query
 
 
 def run(runtime, sql, parameters=None, **options):
-    return runtime.get().query("pg", parse_query({"sql": sql, "parameters": parameters or {}, **options}))
+    return run_query(runtime, "pg", sql, parameters, **options)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from rdsgate import errors
-from rdsgate.request import parse_query
+from tests.conftest import run_query
 
 ENGINES = {"postgres": "pg", "mysql": "my"}
 
@@ -18,7 +18,7 @@ def conn(request):
 
 
 def run(runtime, name, sql, parameters=None, **options):
-    return runtime.get().query(name, parse_query({"sql": sql, "parameters": parameters or {}, **options}))
+    return run_query(runtime, name, sql, parameters, **options)
 
 
 @pytest.fixture

@@ -85,10 +85,10 @@ def test_invalid_fields_are_named(change, field):
 
 def test_dynamodb_numbers_and_unknown_fields_are_accepted():
     definition = parse_definition(
-        {**IAM_ITEM, "port": Decimal(6432), "max_rows": Decimal(100), "allowed_principals": ["arn:aws:iam::1:role/x"]}
+        {**IAM_ITEM, "port": Decimal(6432), "max_rows": Decimal(100), "owner_team": ["data"]}
     )
     assert definition.port == 6432 and definition.max_rows == 100
-    assert definition.extras == (("allowed_principals", ("arn:aws:iam::1:role/x",)),)
+    assert definition.extras == (("owner_team", ("data",)),)
 
 
 def test_equal_items_give_equal_definitions_and_a_change_does_not():

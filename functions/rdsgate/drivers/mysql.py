@@ -25,10 +25,11 @@ from pymysql.constants import FIELD_TYPE, FLAG
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER
 from ..sqltext import PreparedSql
-from . import ConnectParams, StatementResult, socket_is_idle
+from . import SOCKET_GRACE_SECONDS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 
 BINARY_CHARSET = 63
+_BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
 _LONGTEXT_LENGTH = 4294967295
 
 TYPE_NAMES = {
@@ -102,30 +103,85 @@ class MysqlConnection:
                 program_name="rdsgate",
             )
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
-            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms))
+            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms, params.read_only))
         except Exception as exc:
             raise _map_error(exc, login=True, iam=self._iam) from None
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
+        self._timeout_ms = params.statement_timeout_ms
+        self._read_only = params.read_only
 
-    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
+        if self._read_only and prepared.statement_type == "SET":
+            # The session is read-only; a SET could make it writable for every later request.
+            raise errors.ReadOnlyViolation("SET statements are not allowed on a read-only connection")
         args = {name: _to_python(values[name]) for name in prepared.names}
-        cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows past max_rows are never kept
+        sql, before, after = prepared.text, [], []
+        timeout_ms = options.timeout_ms or self._timeout_ms
+        if timeout_ms != self._timeout_ms:
+            if self.is_mariadb:  # scoped to this one statement, no extra round trip
+                sql = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR {sql}"
+            else:
+                before.append(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+                after.append(f"SET SESSION max_execution_time = {int(self._timeout_ms or 0)}")
+        if options.read_only and not self._read_only:
+            # Session-level: MySQL commits implicitly before DDL, which would escape a READ ONLY transaction.
+            before.append("SET SESSION TRANSACTION READ ONLY")
+            after.append("SET SESSION TRANSACTION READ WRITE")
+        self._conn._sock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        budget = RowBudget(options)
         try:
-            cursor.execute(prepared.text, args)  # always a mapping: sqltext doubled every literal '%'
-            fields = cursor._result.fields if cursor.description else []
-            rows = [list(row) for row in (cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1))]
-            columns = [self._column(field) for field in fields]
-            updated = None if fields else cursor.rowcount
-            cursor.close()  # drains what is left of a truncated result
+            for setting in before:
+                self._conn.query(setting)
+            try:
+                columns, rows, truncated, updated = self._run(sql, args, budget)
+            finally:
+                for setting in after:
+                    self._conn.query(setting)
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
             raise _map_error(exc, login=False, iam=self._iam) from None
-        truncated = max_rows is not None and len(rows) > max_rows
-        if truncated:
-            del rows[max_rows:]
+        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
+
+    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget):
+        cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read one at a time
+        cursor.execute(sql, args)  # always a mapping: sqltext doubled every literal '%'
+        fields = cursor._result.fields if cursor.description else []
+        budget.start([field.name for field in fields])
+        rows, truncated = [], False
+        while (raw := cursor.fetchone()) is not None:
+            row = list(raw)
+            if not budget.admit(row):
+                truncated = True
+                break
+            rows.append(row)
+        updated = None if fields else cursor.rowcount
+        if truncated and not self._needs_json_lookup(fields):
+            # Closing an unbuffered cursor reads every remaining row; dropping the connection does not.
+            cursor._result.unbuffered_active = False  # nothing left to drain once the socket is gone
+            cursor.connection = None
+            self.close()
+        else:
+            cursor.close()
+        # Column types may need a catalog query (MariaDB JSON), which must wait for the result's end.
+        columns = [self._column(field) for field in fields] if self._conn.open else [self._column(f, lookup=False) for f in fields]
         post = [_post_converter(column["type"]) for column in columns]
         if any(post):
             rows = [[v if f is None or v is None else f(v) for f, v in zip(post, row)] for row in rows]
-        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
+        return columns, rows, truncated, updated
+
+    def _needs_json_lookup(self, fields: list[Any]) -> bool:
+        return any(self._json_candidate(f) and (f.db, f.org_table) not in self._json_columns for f in fields)
+
+    def _json_candidate(self, field: Any) -> bool:
+        return (
+            self.is_mariadb
+            and field.type_code in _BLOB_TYPES
+            and field.charsetnr != BINARY_CHARSET
+            and field.length == _LONGTEXT_LENGTH
+            and bool(field.org_table and field.db)
+        )
 
     def is_usable(self) -> bool:
         return self._conn.open and socket_is_idle(self._conn._sock)
@@ -136,10 +192,10 @@ class MysqlConnection:
         except Exception:  # the server may already be gone
             pass
 
-    def _column(self, field: Any) -> dict[str, str]:
-        return {"name": field.name, "type": self._type_name(field)}
+    def _column(self, field: Any, lookup: bool = True) -> dict[str, str]:
+        return {"name": field.name, "type": self._type_name(field, lookup)}
 
-    def _type_name(self, field: Any) -> str:
+    def _type_name(self, field: Any, lookup: bool) -> str:
         code = field.type_code
         if code in (FIELD_TYPE.STRING, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR):
             if field.flags & FLAG.ENUM:
@@ -150,9 +206,9 @@ class MysqlConnection:
             if code == FIELD_TYPE.STRING:
                 return "binary" if binary else "char"
             return "varbinary" if binary else "varchar"
-        if code in (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB):
+        if code in _BLOB_TYPES:
             binary = field.charsetnr == BINARY_CHARSET
-            if not binary and self.is_mariadb and field.length == _LONGTEXT_LENGTH and self._is_json(field):
+            if lookup and self._json_candidate(field) and self._is_json(field):
                 return "json"
             sizes = _BLOB_SIZES if binary else _TEXT_SIZES
             size = next((prefix for limit, prefix in sizes if field.length <= limit), "long")
@@ -161,8 +217,6 @@ class MysqlConnection:
 
     def _is_json(self, field: Any) -> bool:
         """MariaDB's JSON is LONGTEXT checked by json_valid(); look the table up once."""
-        if not field.org_table or not field.db:
-            return False
         key = (field.db, field.org_table)
         if key not in self._json_columns:
             with self._conn.cursor() as lookup:
@@ -175,8 +229,10 @@ class MysqlConnection:
         return field.org_name in self._json_columns[key]
 
 
-def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None) -> str:
+def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None, read_only: bool) -> str:
     settings = ["time_zone = '+00:00'"]
+    if read_only:
+        settings.append("SESSION TRANSACTION READ ONLY")
     if statement_timeout_ms:
         if is_mariadb:
             settings.append(f"SESSION max_statement_time = {statement_timeout_ms / 1000:.3f}")
@@ -224,6 +280,8 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
             return errors.AuthenticationFailed(f"the database refused the login: {message}", errno=errno, hint=hint)
         if errno in _BUSY_ERRNOS:
             return errors.DatabaseUnavailable(f"the database is busy: {message}", errno=errno, retry_after=1)
+        if errno == 1792:
+            return errors.ReadOnlyViolation(f"the connection is read-only: {message}", errno=errno)
         if errno in _TIMEOUT_ERRNOS:
             return errors.QueryTimeout(f"the statement was cancelled: {message}", errno=errno)
         if errno == 2026 or isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 from pg8000.core import (
     DESCRIBE,
     EXECUTE,
+    FLUSH_MSG,
     IDLE,
     NULL_BYTE,
     PORTAL,
@@ -29,7 +30,9 @@ from pg8000.core import (
     Context,
     CoreConnection,
     _flush,
+    _read,
     _write,
+    ci_unpack,
     i_pack,
 )
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -38,7 +41,7 @@ from .. import errors
 from ..encoding import MAX_SAFE_INTEGER
 from ..params import JsonText
 from ..sqltext import PreparedSql
-from . import ConnectParams, StatementResult, socket_is_idle
+from . import SOCKET_GRACE_SECONDS, SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 # Built-in type OIDs and names (pg_type.typname); others are looked up once per connection.
 TYPE_NAMES = {
@@ -87,42 +90,83 @@ class PostgresConnection:
             )
         except Exception as exc:
             raise _map_error(exc, login=True, iam=self._iam) from None
-        # After login, wait for slow statements: the server's statement_timeout ends them first.
-        self._wire._usock.settimeout(None if not params.statement_timeout_ms else params.statement_timeout_ms / 1000 + 30)
+        self._timeout_ms = params.statement_timeout_ms
         # pg8000 would parse values into Python objects; keep the text and convert it once, below.
         self._wire.pg_types = defaultdict(lambda: _identity)
         self._type_names = dict(TYPE_NAMES)
         self._array_elements = dict(ARRAY_ELEMENTS)
 
-    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], *, max_rows: int | None) -> StatementResult:
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
         texts, oids = [], []
         for name in prepared.names:
             text, oid = _to_wire(values[name])
             texts.append(text)
             oids.append(oid)
-        row_limit = 0 if max_rows is None else max_rows + 1
+        # Per-request settings ride in the same implicit transaction, in the same round trip.
+        prefix = []
+        if options.read_only:
+            prefix.append("SET TRANSACTION READ ONLY")
+        timeout_ms = options.timeout_ms or self._timeout_ms
+        if timeout_ms != self._timeout_ms:
+            prefix.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        budget = RowBudget(options)
         try:
-            context = self._wire.run(prepared.text, texts, oids, row_limit)
-            columns = context.columns or []
-            self._learn_types([column["type_oid"] for column in columns])
+            if options.max_rows <= SINGLE_TRIP_ROWS:
+                context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
+                rows, truncated = self._admit(context, budget)
+            else:
+                context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget)
+        except (socket.timeout, TimeoutError):
+            self.close()  # the server never answered in time: this connection cannot be trusted
+            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
             raise _map_error(exc, login=False, iam=self._iam) from None
         finally:
             self._ensure_idle()
-        rows = context.rows or []
-        truncated = max_rows is not None and len(rows) > max_rows
-        if truncated:
-            del rows[max_rows:]
-        converters = [self._converter(column["type_oid"]) for column in columns]
-        if any(converter is not _identity for converter in converters):
-            rows = [[None if v is None else f(v) for f, v in zip(converters, row)] for row in rows]
-        tag = getattr(context, "tag", b"")
+        columns = context.columns or []
+        main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
         return StatementResult(
             columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns],
             rows=rows,
             truncated=truncated,
-            updated_rows=context.row_count if tag in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
+            updated_rows=main[1] if main[0] in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
         )
+
+    def _stream(self, statement, texts, oids, prefix, budget):
+        """Fetch in batches through the open portal, stopping as soon as the budget is spent."""
+        context = self._wire.open_portal(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
+        rows: list[list[Any]] = []
+        while True:
+            batch, truncated = self._admit(context, budget, learn=False)
+            rows.extend(batch)
+            context.rows = []
+            if truncated or not context.suspended:
+                break
+            self._wire.fetch_more(context, STREAM_BATCH_ROWS)
+        self._wire.finish(context)
+        self._learn_types([column["type_oid"] for column in context.columns or []])
+        return context, rows, truncated or context.suspended
+
+    def _admit(self, context: Context, budget: RowBudget, *, learn: bool = True) -> tuple[list[list[Any]], bool]:
+        """Convert the fetched rows to JSON values and keep those the budget admits.
+
+        While a portal streams, no other query can run on the connection, so types not
+        yet known (user-defined enums, domains) keep their text form until it closes.
+        """
+        columns = context.columns or []
+        if learn:
+            self._learn_types([column["type_oid"] for column in columns])
+        converters = [self._converter(column["type_oid"]) for column in columns]
+        convert = any(converter is not _identity for converter in converters)
+        budget.start([column["name"] for column in columns])
+        kept = []
+        for raw in context.rows or []:
+            row = [None if v is None else f(v) for f, v in zip(converters, raw)] if convert else raw
+            if not budget.admit(row):
+                return kept, True
+            kept.append(row)
+        return kept, False
 
     def is_usable(self) -> bool:
         return self._wire._sock is not None and socket_is_idle(self._wire._usock)
@@ -149,6 +193,7 @@ class PostgresConnection:
             "SELECT oid::int8, typname::text, typelem::int8 FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])",
             ["{" + ",".join(map(str, unknown)) + "}"],
             [0],
+            [],
             0,
         )
         for oid, name, element in context.rows or []:
@@ -164,23 +209,65 @@ class PostgresConnection:
 
 
 class _Wire(CoreConnection):
-    """pg8000's core connection plus a one-round-trip extended-protocol execute."""
+    """pg8000's core connection plus a pipelined extended-protocol execute."""
 
-    def run(self, statement: str, params: list[str | None], oids: list[int], row_limit: int) -> Context:
-        context = Context(statement)
-        self.send_PARSE(NULL_BYTE, statement, oids)
-        self.send_BIND(NULL_BYTE, params)
-        self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
-        # A row limit suspends the portal after max_rows + 1 rows: the rest is never sent.
-        self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
+    def run(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], row_limit: int) -> Context:
+        """Prefix statements, then the statement, then Sync: one round trip, one implicit transaction."""
+        context = self._send(statement, params, oids, prefix, row_limit)
         _write(self._sock, SYNC_MSG)
         _flush(self._sock)
         self.handle_messages(context)
         return context
 
+    def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
+        """Like run() but without Sync: the portal stays open for fetch_more()."""
+        context = self._send(statement, params, oids, prefix, batch)
+        _flush(self._sock)
+        self._pump(context, len(prefix) + 1)
+        return context
+
+    def fetch_more(self, context: Context, batch: int) -> None:
+        context.suspended = False
+        self._send_message(EXECUTE, NULL_BYTE + i_pack(batch))
+        _write(self._sock, FLUSH_MSG)
+        _flush(self._sock)
+        self._pump(context, len(context.completions) + 1)
+
+    def finish(self, context: Context) -> None:
+        """Sync: close the portal and the implicit transaction, and raise a pending error."""
+        _write(self._sock, SYNC_MSG)
+        _flush(self._sock)
+        self.handle_messages(context)
+
+    def _send(self, statement, params, oids, prefix, row_limit) -> Context:
+        context = Context(statement)
+        context.completions, context.suspended = [], False
+        for setting in prefix:
+            self.send_PARSE(NULL_BYTE, setting, ())
+            self.send_BIND(NULL_BYTE, [])
+            self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
+        self.send_PARSE(NULL_BYTE, statement, oids)
+        self.send_BIND(NULL_BYTE, params)
+        self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
+        # A row limit suspends the portal: rows past it are never sent.
+        self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
+        return context
+
+    def _pump(self, context: Context, completions: int) -> None:
+        """Read until the portal is suspended, the statement completes, or the server reports an error."""
+        while context.error is None and not context.suspended and len(context.completions) < completions:
+            code, data_len = ci_unpack(_read(self._sock, 5))
+            self.message_types[code](_read(self._sock, data_len - 4), context)
+        if context.error is not None:
+            self.finish(context)  # the server skips to Sync; finish() then raises the error
+
+    def handle_PORTAL_SUSPENDED(self, data: bytes, context: Context) -> None:
+        context.suspended = True
+
     def handle_COMMAND_COMPLETE(self, data: bytes, context: Context) -> None:
-        context.tag = data[:-1].split(b" ", 1)[0]
-        super().handle_COMMAND_COMPLETE(data, context)
+        words = data[:-1].split(b" ")
+        count = int(words[-1]) if words[-1].isdigit() else 0
+        context.completions.append((words[0], count))
 
 
 # --- values in: JSON parameters to text plus a type OID -------------------------------------
@@ -337,6 +424,8 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
                 sqlstate=sqlstate,
                 hint=errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT,
             )
+        if sqlstate == "25006":
+            return errors.ReadOnlyViolation(f"the connection is read-only: {message}", sqlstate=sqlstate)
         if sqlstate == "57014":
             return errors.QueryTimeout(f"the statement was cancelled: {message}", sqlstate=sqlstate)
         if sqlstate in ("53300", "53400", "57P03") or sqlstate.startswith(("08", "57P")):

@@ -1,0 +1,75 @@
+"""The audit trail's durable copy: one DynamoDB item per request, readable per connection.
+
+Items are keyed by ``connection`` and ``at`` (ISO time, then ``#`` and the request
+id, so they sort by time) and expire after a configurable number of days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Callable, Protocol
+
+from .errors import DatabaseUnavailable, InvalidRequest
+
+MAX_READ_RECORDS = 1000
+
+
+class AuditSink(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
+
+
+class DynamoDBAuditTrail:
+    """Writes audit records to a table and reads them back by connection and time."""
+
+    def __init__(self, table_name: str, *, ttl_days: int = 90, client_factory: Callable[[], Any] | None = None) -> None:
+        self.table_name = table_name
+        self.ttl_days = ttl_days
+        self._client_factory = client_factory or _default_client
+        self._client: Any = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        at = dt.datetime.fromisoformat(record["at"])
+        item = {
+            "connection": {"S": record["connection"]},
+            "at": {"S": f"{record['at']}#{record.get('requestId') or ''}"},
+            "record": {"S": json.dumps(record, separators=(",", ":"), default=str)},
+            "expires_at": {"N": str(int((at + dt.timedelta(days=self.ttl_days)).timestamp()))},
+        }
+        self._table_client().put_item(TableName=self.table_name, Item=item)
+
+    def read(self, connection: str, since: str | None, limit: int = MAX_READ_RECORDS) -> list[dict[str, Any]]:
+        """Records of one connection, oldest first, from ``since`` (ISO 8601) on."""
+        if since is not None:
+            try:
+                since_time = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidRequest("since: must be an ISO 8601 time such as 2026-01-31T00:00:00Z", field="since") from None
+            if since_time.tzinfo is None:
+                since_time = since_time.replace(tzinfo=dt.timezone.utc)
+            lower = since_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+        else:
+            lower = ""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#c = :c AND #a >= :since",
+            "ExpressionAttributeNames": {"#c": "connection", "#a": "at"},
+            "ExpressionAttributeValues": {":c": {"S": connection}, ":since": {"S": lower}},
+            "Limit": limit,
+        }
+        try:
+            items = self._table_client().query(**kwargs).get("Items", [])
+        except Exception as exc:
+            raise DatabaseUnavailable(f"the audit table could not be read ({type(exc).__name__})") from exc
+        return [json.loads(item["record"]["S"]) for item in items]
+
+    def _table_client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+
+def _default_client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
