@@ -47,16 +47,19 @@ class DynamoDBAuditTrail:
                 raise InvalidRequest("since: must be an ISO 8601 time such as 2026-01-31T00:00:00Z", field="since") from None
             if since_time.tzinfo is None:
                 since_time = since_time.replace(tzinfo=dt.timezone.utc)
-            lower = since_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
-        else:
-            lower = ""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "#c = :c AND #a >= :since",
-            "ExpressionAttributeNames": {"#c": "connection", "#a": "at"},
-            "ExpressionAttributeValues": {":c": {"S": connection}, ":since": {"S": lower}},
+            "KeyConditionExpression": "#c = :c",
+            "ExpressionAttributeNames": {"#c": "connection"},
+            "ExpressionAttributeValues": {":c": {"S": connection}},
             "Limit": limit,
         }
+        if since is not None:
+            kwargs["KeyConditionExpression"] += " AND #a >= :since"
+            kwargs["ExpressionAttributeNames"]["#a"] = "at"
+            kwargs["ExpressionAttributeValues"][":since"] = {
+                "S": since_time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+            }
         try:
             items = self._table_client().query(**kwargs).get("Items", [])
         except Exception as exc:

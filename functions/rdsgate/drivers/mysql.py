@@ -103,7 +103,9 @@ class MysqlConnection:
                 program_name="rdsgate",
             )
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
-            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms, params.read_only))
+            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms))
+            if params.read_only:  # session-wide, so that DDL's implicit commit cannot escape it
+                self._conn.query("SET SESSION TRANSACTION READ ONLY")
         except Exception as exc:
             raise _map_error(exc, login=True, iam=self._iam) from None
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
@@ -229,10 +231,8 @@ class MysqlConnection:
         return field.org_name in self._json_columns[key]
 
 
-def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None, read_only: bool) -> str:
+def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None) -> str:
     settings = ["time_zone = '+00:00'"]
-    if read_only:
-        settings.append("SESSION TRANSACTION READ ONLY")
     if statement_timeout_ms:
         if is_mariadb:
             settings.append(f"SESSION max_statement_time = {statement_timeout_ms / 1000:.3f}")

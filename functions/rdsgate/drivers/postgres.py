@@ -222,6 +222,7 @@ class _Wire(CoreConnection):
     def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
         """Like run() but without Sync: the portal stays open for fetch_more()."""
         context = self._send(statement, params, oids, prefix, batch)
+        _write(self._sock, FLUSH_MSG)  # ask the server for the output so far, without ending the transaction
         _flush(self._sock)
         self._pump(context, len(prefix) + 1)
         return context
