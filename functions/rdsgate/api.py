@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from .access import Caller
 from .encoding import dumps, encode_within
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
-from .request import decode_json_body, parse_query
+from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE
 from .service import Invocation
 
@@ -67,15 +67,32 @@ def read_audit() -> Response:
     return _json(200, {"records": SERVICE.audit_records(connection, _caller(), since)})
 
 
-@app.post("/connections/<name>/query")
-def query(name: str) -> Response:
+def _body() -> Any:
+    """The decoded JSON body, refused when over the configured size."""
     event = app.current_event
     raw = event.body or ""
     limit = SERVICE.settings.max_request_bytes
     if len(raw) > limit:  # a base64 body is larger than its content; either way it is over
         raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
-    request = parse_query(decode_json_body(event.decoded_body if event.is_base64_encoded else raw))
+    return decode_json_body(event.decoded_body if event.is_base64_encoded else raw)
+
+
+@app.post("/connections/<name>/query")
+def query(name: str) -> Response:
+    request = parse_query(_body())
     return _json(200, SERVICE.query(name, request, _invocation(), app.lambda_context))
+
+
+@app.post("/connections/<name>/batch")
+def batch(name: str) -> Response:
+    request = parse_batch(_body(), max_sets=SERVICE.settings.max_batch_sets)
+    return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
+
+
+@app.post("/connections/<name>/transaction")
+def transaction(name: str) -> Response:
+    request = parse_transaction(_body(), max_statements=SERVICE.settings.max_transaction_statements)
+    return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
 
 
 # -- diagnosis (rdsgate doctor) and the API's description --------------------------------

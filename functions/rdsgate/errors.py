@@ -32,7 +32,7 @@ class RdsgateError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """The ``error`` object of an API response."""
         body: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("sqlstate", "errno", "hint", "field", "rule"):
+        for key in ("sqlstate", "errno", "hint", "field", "rule", "statement"):
             if key in self.details:
                 body[key] = self.details[key]
         return body

@@ -1,7 +1,9 @@
 """Step Functions and direct-invoke entry point.
 
-Input ``{"connection", "sql", "parameters", "typeHints", "shape", "maxRows"}``;
-returns the result document. Failures raise exceptions whose class names are the
+Input ``{"connection", "sql", "parameters", "typeHints", "shape", "maxRows", …}``
+returns the result document; ``{"connection", "sql", "parameterSets"}`` runs a batch and
+``{"connection", "statements": [...]}`` a transaction, as the API's ``/batch`` and
+``/transaction`` do. Failures raise exceptions whose class names are the
 documented error names, so a state machine's Retry and Catch can match them.
 """
 
@@ -11,12 +13,12 @@ from typing import Any
 
 from . import errors
 from .encoding import encode_within
-from .request import QUERY_FIELDS, parse_query
+from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_batch, parse_query, parse_transaction
 from .access import Caller
 from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
 from .service import Invocation
 
-INVOKE_FIELDS = QUERY_FIELDS | {"connection", "caller"}
+ENVELOPE = frozenset({"connection", "caller"})  # beside the request's own fields
 _BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}
 
 
@@ -29,7 +31,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _run(event: Any, context: Any) -> dict[str, Any]:
-    request = parse_query(event, allowed=INVOKE_FIELDS)
+    if not isinstance(event, dict):
+        raise errors.InvalidRequest("the input must be a JSON object")
     name = event.get("connection")
     if not isinstance(name, str) or not name:
         raise errors.InvalidRequest("connection: the connection name is required", field="connection")
@@ -43,7 +46,15 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         request_id=getattr(context, "aws_request_id", None),
         remaining_ms=context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None,
     )
-    result = SERVICE.query(name, request, invocation, context)
+    settings = SERVICE.settings
+    if "statements" in event:  # a transaction
+        atomic = parse_transaction(event, max_statements=settings.max_transaction_statements, allowed=TRANSACTION_FIELDS | ENVELOPE)
+        result = SERVICE.run_atomic(name, atomic, invocation, context)
+    elif "parameterSets" in event:  # a batch
+        atomic = parse_batch(event, max_sets=settings.max_batch_sets, allowed=BATCH_FIELDS | ENVELOPE)
+        result = SERVICE.run_atomic(name, atomic, invocation, context)
+    else:
+        result = SERVICE.query(name, parse_query(event, allowed=QUERY_FIELDS | ENVELOPE), invocation, context)
     encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
     return result
 

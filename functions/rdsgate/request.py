@@ -92,3 +92,73 @@ def decode_json_body(body: str | bytes | None) -> Any:
         return json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidRequest(f"the request body is not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of an atomic request."""
+
+    sql: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    type_hints: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AtomicRequest:
+    """Statements that all commit or none do: a batch (one SQL, many parameter sets) or a transaction."""
+
+    statements: tuple[Statement, ...]
+    batch: bool
+    shape: str = "objects"
+    max_rows: int | None = None
+    max_bytes: int | None = None
+    read_only: bool = False
+    timeout_ms: int | None = None
+    idempotency_key: str | None = None
+
+
+BATCH_FIELDS = frozenset({"sql", "parameterSets", "typeHints", "readOnly", "timeoutMs", "idempotencyKey"})
+TRANSACTION_FIELDS = frozenset({"statements", "shape", "maxRows", "maxBytes", "readOnly", "timeoutMs", "idempotencyKey"})
+STATEMENT_FIELDS = frozenset({"sql", "parameters", "typeHints"})
+
+
+def parse_batch(document: Any, *, max_sets: int, allowed: frozenset[str] = BATCH_FIELDS) -> AtomicRequest:
+    """``{"sql", "parameterSets": [{...}, ...], "typeHints"}``: one statement, many parameter sets."""
+    base = parse_query(_without(document, "parameterSets"), allowed=(allowed - {"parameterSets"}) | {"parameters"})
+    sets = document.get("parameterSets")
+    if not isinstance(sets, list) or not sets:
+        raise InvalidRequest("parameterSets: a non-empty list of parameter objects is required", field="parameterSets")
+    if len(sets) > max_sets:
+        raise InvalidRequest(f"parameterSets: {len(sets)} sets is over the limit of {max_sets}", field="parameterSets")
+    for index, parameters in enumerate(sets):
+        if not isinstance(parameters, dict):
+            raise InvalidRequest(f"parameterSets[{index}]: must be an object of name to value", field="parameterSets")
+    statements = tuple(Statement(base.sql, parameters, base.type_hints) for parameters in sets)
+    return AtomicRequest(statements, batch=True, read_only=base.read_only, timeout_ms=base.timeout_ms, idempotency_key=base.idempotency_key)
+
+
+def parse_transaction(document: Any, *, max_statements: int, allowed: frozenset[str] = TRANSACTION_FIELDS) -> AtomicRequest:
+    """``{"statements": [{"sql", "parameters", "typeHints"}, ...], ...}``: all commit or none do."""
+    statements = document.get("statements") if isinstance(document, dict) else None
+    if not isinstance(statements, list) or not statements:
+        raise InvalidRequest("statements: a non-empty list of statements is required", field="statements")
+    if len(statements) > max_statements:
+        raise InvalidRequest(f"statements: {len(statements)} statements is over the limit of {max_statements}", field="statements")
+    parsed = []
+    for index, statement in enumerate(statements):
+        try:
+            one = parse_query(statement, allowed=STATEMENT_FIELDS)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"statements[{index}].{exc.message}", field="statements") from None
+        parsed.append(Statement(one.sql, one.parameters, one.type_hints))
+    options = parse_query({**_without(document, "statements"), "sql": "-"}, allowed=(allowed - {"statements"}) | {"sql"})
+    return AtomicRequest(
+        tuple(parsed), batch=False, shape=options.shape, max_rows=options.max_rows, max_bytes=options.max_bytes,
+        read_only=options.read_only, timeout_ms=options.timeout_ms, idempotency_key=options.idempotency_key,
+    )
+
+
+def _without(document: Any, key: str) -> Any:
+    if not isinstance(document, dict):
+        raise InvalidRequest("the request must be a JSON object")
+    return {k: v for k, v in document.items() if k != key}

@@ -15,7 +15,7 @@ from .audit import DynamoDBAuditTrail
 from .catalog import DefinitionCatalog
 from .errors import InvalidRequest
 from .pool import ConnectionPool
-from .request import QueryRequest
+from .request import AtomicRequest, QueryRequest
 from .service import Invocation, Limits, QueryService, StructuredLogger
 from .tokens import TokenSigner
 
@@ -39,6 +39,8 @@ class Settings:
     idempotency_table: str | None = None
     idempotency_expiry_seconds: int = 3600
     masking_key: str | None = None
+    max_batch_sets: int = 1000
+    max_transaction_statements: int = 50
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -58,6 +60,8 @@ class Settings:
             ("idempotency_table", "RDSGATE_IDEMPOTENCY_TABLE", str),
             ("idempotency_expiry_seconds", "RDSGATE_IDEMPOTENCY_EXPIRY_SECONDS", int),
             ("masking_key", "RDSGATE_MASKING_KEY", str),
+            ("max_batch_sets", "RDSGATE_MAX_BATCH_SETS", int),
+            ("max_transaction_statements", "RDSGATE_MAX_TRANSACTION_STATEMENTS", int),
         ):
             if explicit.get(name) is not None:
                 values[name] = explicit[name]
@@ -113,9 +117,21 @@ class ServiceHolder:
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
         """Run a query, at most once per ``idempotencyKey`` when the request carries one."""
-        service = self.get()
-        if request.idempotency_key is None:
-            return service.query(name, request, invocation)
+        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload, lambda: self.get().query(name, request, invocation), lambda_context
+        )
+
+    def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
+        """Run a batch or transaction, at most once per ``idempotencyKey`` when the request carries one."""
+        payload = {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload, lambda: self.get().run_atomic(name, request, invocation), lambda_context
+        )
+
+    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: dict[str, Any], work: Any, lambda_context: Any) -> dict[str, Any]:
+        if key is None:
+            return work()
         if self._idempotency is None:
             if not self.settings.idempotency_table:
                 raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
@@ -124,9 +140,8 @@ class ServiceHolder:
             self._idempotency = IdempotentRunner(
                 self.settings.idempotency_table, expires_after_seconds=self.settings.idempotency_expiry_seconds
             )
-        key = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": request.idempotency_key}
-        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
-        return self._idempotency.run(key, payload, lambda: service.query(name, request, invocation), lambda_context)
+        scope = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": key}
+        return self._idempotency.run(scope, payload, work, lambda_context)
 
     def audit_records(self, name: str, caller: Caller, since: str | None) -> list[dict[str, Any]]:
         """The audit records of a connection the caller may use."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from .access import Caller
 from .audit import AuditSink
@@ -23,7 +23,7 @@ from .guardrails import check_guardrails
 from .masking import mask_rows, masked_indexes
 from .params import bind_values
 from .pool import ConnectionPool
-from .request import QueryRequest
+from .request import AtomicRequest, QueryRequest, Statement
 from .sqltext import prepare
 
 # Statements that would hold a transaction, lock or prepared statement open past the request
@@ -98,6 +98,15 @@ class QueryService:
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
         """Run the request's statement on connection ``name``; raises RdsgateError subclasses."""
+        return self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record))
+
+    def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation) -> dict[str, Any]:
+        """Run a batch or a transaction: every statement commits, or none does."""
+        sql: Any = request.statements[0].sql if request.batch else [s.sql for s in request.statements]
+        return self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record))
+
+    def _audited(self, name: str, sql: Any, invocation: Invocation, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``work`` and write its audit record, whether it was allowed, denied or failed."""
         started = time.perf_counter()
         record: dict[str, Any] = {
             "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
@@ -105,12 +114,12 @@ class QueryService:
             "caller": invocation.caller.arn,
             "connection": name,
             "engine": None,
-            "sql": request.sql,
+            "sql": sql,
             "statementType": None,
             "rows": None,
         }
         try:
-            result = self._query(name, request, invocation, record)
+            result = work(record)
             record["outcome"] = "ok"
             return result
         except RdsgateError as exc:
@@ -124,50 +133,95 @@ class QueryService:
             record["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
             self._audit(record)
 
-    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+    def _governed(self, name: str, invocation: Invocation, record: dict[str, Any]) -> ConnectionDefinition:
         definition = self.catalog.get(name)
         record["engine"] = definition.engine
         invocation.caller.check(definition)
-        if definition.audit_parameters:
-            record["parameters"] = dict(request.parameters)
-        prepared = prepare(request.sql, definition.engine)
-        record["statementType"] = prepared.statement_type
+        return definition
+
+    def _checked(self, definition: ConnectionDefinition, statement: QueryRequest | Statement, where: str = "sql"):
+        """The prepared statement and its bound values, after the SQL checks and guardrails."""
+        prepared = prepare(statement.sql, definition.engine)
         if prepared.statement_type in SESSION_CONTROL:
             raise InvalidRequest(
-                f"sql: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
+                f"{where}: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
             )
-        check_guardrails(definition.guardrails, request.sql, definition.engine)
-        values = bind_values(prepared.names, request.parameters, request.type_hints)
+        check_guardrails(definition.guardrails, statement.sql, definition.engine)
+        return prepared, bind_values(prepared.names, statement.parameters, statement.type_hints)
+
+    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+        definition = self._governed(name, invocation, record)
+        if definition.audit_parameters:
+            record["parameters"] = dict(request.parameters)
+        prepared, values = self._checked(definition, request)
+        record["statementType"] = prepared.statement_type
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
+        outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, values, options))
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        document = self._document(definition, outcome, request.shape)
+        record["rows"] = document["rowCount"]
+        document["durationMs"] = duration_ms
+        return document
+
+    def _run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+        definition = self._governed(name, invocation, record)
+        if definition.audit_parameters:
+            record["parameters"] = [dict(s.parameters) for s in request.statements]
+        checked = []
+        for index, statement in enumerate(request.statements):
+            where = "sql" if request.batch else f"statements[{index}].sql"
+            try:
+                checked.append(self._checked(definition, statement, where))
+            except RdsgateError as exc:
+                if request.batch:
+                    exc.message = f"parameterSets[{index}]: {exc.message}"
+                    exc.args = (exc.message,)
+                exc.details["statement"] = index
+                raise
+        record["statementType"] = "BATCH" if request.batch else "TRANSACTION"
+        options = self._options(definition, request, invocation)
+        started = time.perf_counter()
+        outcomes = self._on_connection(definition, lambda connection: connection.execute_many(checked, options))
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        record["rows"] = sum(len(o.rows) for o in outcomes)
+        if request.batch:
+            return {
+                "updateResults": [{"updatedRows": o.updated_rows} for o in outcomes],
+                "updatedRows": sum(o.updated_rows or 0 for o in outcomes),
+                "durationMs": duration_ms,
+            }
+        return {"results": [self._document(definition, o, request.shape) for o in outcomes], "durationMs": duration_ms}
+
+    def _on_connection(self, definition: ConnectionDefinition, work: Callable[[Any], Any]) -> Any:
         connection = self.pool.acquire(definition)
         try:
-            outcome = connection.execute(prepared, values, options)
+            return work(connection)
         except (DatabaseUnavailable, QueryTimeout):
-            self.pool.discard(name)  # the connection is suspect: the next request opens a new one
+            self.pool.discard(definition.name)  # the connection is suspect: the next request opens a new one
             raise
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+
+    def _document(self, definition: ConnectionDefinition, outcome: Any, shape: str) -> dict[str, Any]:
+        """The result document of one statement, masked as the definition says."""
         names = [column["name"] for column in outcome.columns]
         if definition.masked_columns:
             indexes = masked_indexes(names, definition.masked_columns)
             if indexes:
                 mask_rows(outcome.rows, indexes, definition.mask, self.limits.masking_key)
-        if request.shape == "arrays":
+        if shape == "arrays":
             records: list[Any] = outcome.rows
         else:
             keys = _unique_keys(names)
             records = [dict(zip(keys, row)) for row in outcome.rows]
-        record["rows"] = len(records)
         return {
             "columns": outcome.columns,
             "records": records,
             "rowCount": len(records),
             "updatedRows": outcome.updated_rows,
             "truncated": outcome.truncated,
-            "durationMs": duration_ms,
         }
 
-    def _options(self, definition: ConnectionDefinition, request: QueryRequest, invocation: Invocation) -> ExecutionOptions:
+    def _options(self, definition: ConnectionDefinition, request: QueryRequest | AtomicRequest, invocation: Invocation) -> ExecutionOptions:
         max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
         max_bytes = _smallest(request.max_bytes, definition.max_bytes, invocation.result_limit_bytes - ENVELOPE_BYTES)
         timeout_ms = _smallest(definition.statement_timeout_ms or self.limits.statement_timeout_ms, request.timeout_ms)

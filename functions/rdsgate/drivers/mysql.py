@@ -28,6 +28,8 @@ from ..sqltext import PreparedSql
 from . import SOCKET_GRACE_SECONDS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 
+# Statements after which MySQL has committed whatever came before them.
+IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 BINARY_CHARSET = 63
 _BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
 _LONGTEXT_LENGTH = 4294967295
@@ -113,15 +115,29 @@ class MysqlConnection:
         self._read_only = params.read_only
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
-        if self._read_only and prepared.statement_type == "SET":
+        return self._execute([(prepared, values)], options, transaction=False)[0]
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        """Every statement in one transaction: all commit or none do."""
+        for index, (prepared, _) in enumerate(statements):
+            if prepared.statement_type in IMPLICIT_COMMIT:
+                raise errors.InvalidRequest(
+                    f"statements[{index}]: {prepared.statement_type} commits implicitly on MySQL, "
+                    "so it cannot be part of an atomic request",
+                    field="statements",
+                )
+        return self._execute(statements, options, transaction=True)
+
+    def _execute(self, statements, options: ExecutionOptions, *, transaction: bool) -> list[StatementResult]:
+        if self._read_only and any(prepared.statement_type == "SET" for prepared, _ in statements):
             # The session is read-only; a SET could make it writable for every later request.
             raise errors.ReadOnlyViolation("SET statements are not allowed on a read-only connection")
-        args = {name: _to_python(values[name]) for name in prepared.names}
-        sql, before, after = prepared.text, [], []
+        before, after = [], []
         timeout_ms = options.timeout_ms or self._timeout_ms
+        scoped_timeout = ""
         if timeout_ms != self._timeout_ms:
-            if self.is_mariadb:  # scoped to this one statement, no extra round trip
-                sql = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR {sql}"
+            if self.is_mariadb:  # scoped to each statement, no extra round trip
+                scoped_timeout = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
             else:
                 before.append(f"SET SESSION max_execution_time = {int(timeout_ms)}")
                 after.append(f"SET SESSION max_execution_time = {int(self._timeout_ms or 0)}")
@@ -129,24 +145,39 @@ class MysqlConnection:
             # Session-level: MySQL commits implicitly before DDL, which would escape a READ ONLY transaction.
             before.append("SET SESSION TRANSACTION READ ONLY")
             after.append("SET SESSION TRANSACTION READ WRITE")
+        if transaction:
+            before.append("START TRANSACTION")
         self._conn._sock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
         budget = RowBudget(options)
+        results, index = [], 0
         try:
             for setting in before:
                 self._conn.query(setting)
             try:
-                columns, rows, truncated, updated = self._run(sql, args, budget)
+                for index, (prepared, values) in enumerate(statements):
+                    args = {name: _to_python(values[name]) for name in prepared.names}
+                    results.append(self._run(scoped_timeout + prepared.text, args, budget, drain=transaction))
+                if transaction:
+                    self._conn.query("COMMIT")
+            except BaseException:
+                if transaction and self._conn.open:
+                    self._conn.query("ROLLBACK")
+                raise
             finally:
                 for setting in after:
-                    self._conn.query(setting)
+                    if self._conn.open:
+                        self._conn.query(setting)
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            raise _map_error(exc, login=False, iam=self._iam) from None
-        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
+            mapped = _map_error(exc, login=False, iam=self._iam)
+            if transaction and isinstance(mapped, (errors.SqlError, errors.ReadOnlyViolation, errors.QueryTimeout)):
+                mapped.details["statement"] = index
+            raise mapped from None
+        return results
 
-    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget):
+    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False) -> StatementResult:
         cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read one at a time
         cursor.execute(sql, args)  # always a mapping: sqltext doubled every literal '%'
         fields = cursor._result.fields if cursor.description else []
@@ -159,7 +190,7 @@ class MysqlConnection:
                 break
             rows.append(row)
         updated = None if fields else cursor.rowcount
-        if truncated and not self._needs_json_lookup(fields):
+        if truncated and not drain and not self._needs_json_lookup(fields):
             # Closing an unbuffered cursor reads every remaining row; dropping the connection does not.
             cursor._result.unbuffered_active = False  # nothing left to drain once the socket is gone
             cursor.connection = None
@@ -171,7 +202,7 @@ class MysqlConnection:
         post = [_post_converter(column["type"]) for column in columns]
         if any(post):
             rows = [[v if f is None or v is None else f(v) for f, v in zip(post, row)] for row in rows]
-        return columns, rows, truncated, updated
+        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
 
     def _needs_json_lookup(self, fields: list[Any]) -> bool:
         return any(self._json_candidate(f) and (f.db, f.org_table) not in self._json_columns for f in fields)

@@ -61,7 +61,7 @@ ARRAY_ELEMENTS = {
     1270: 1266, 2951: 2950, 3807: 3802,
 }
 
-OID_BOOL, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 20, 701, 1700, 3802, 2950
+OID_BOOL, OID_BYTEA, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 17, 20, 701, 1700, 3802, 2950
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
 INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
 
@@ -97,24 +97,13 @@ class PostgresConnection:
         self._array_elements = dict(ARRAY_ELEMENTS)
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
-        texts, oids = [], []
-        for name in prepared.names:
-            text, oid = _to_wire(values[name])
-            texts.append(text)
-            oids.append(oid)
-        # Per-request settings ride in the same implicit transaction, in the same round trip.
-        prefix = []
-        if options.read_only:
-            prefix.append("SET TRANSACTION READ ONLY")
-        timeout_ms = options.timeout_ms or self._timeout_ms
-        if timeout_ms != self._timeout_ms:
-            prefix.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        texts, oids = _wire_values(prepared, values)
+        prefix, timeout_ms = self._request_settings(options)
         budget = RowBudget(options)
         try:
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
-                rows, truncated = self._admit(context, budget)
+                rows, truncated = self._admit(context.columns, context.rows, budget)
             else:
                 context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget)
         except (socket.timeout, TimeoutError):
@@ -124,13 +113,50 @@ class PostgresConnection:
             raise _map_error(exc, login=False, iam=self._iam) from None
         finally:
             self._ensure_idle()
-        columns = context.columns or []
         main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
+        return self._result(context.columns, rows, truncated, main)
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        """Every statement in one implicit transaction and one round trip: all commit or none do."""
+        prefix, timeout_ms = self._request_settings(options)
+        pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
+        budget = RowBudget(options)
+        try:
+            context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
+            results = []
+            for tag, count, columns, raw_rows in context.statements[len(prefix):]:
+                rows, truncated = self._admit(columns, raw_rows, budget)
+                results.append(self._result(columns, rows, truncated, (tag, count)))
+            return results
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise errors.QueryTimeout(f"the statements ran longer than {timeout_ms} ms") from None
+        except Exception as exc:
+            mapped = _map_error(exc, login=False, iam=self._iam)
+            done = getattr(exc, "completed_statements", None)
+            if done is not None and isinstance(mapped, errors.SqlError | errors.ReadOnlyViolation | errors.QueryTimeout):
+                mapped.details["statement"] = done - len(prefix)
+            raise mapped from None
+        finally:
+            self._ensure_idle()
+
+    def _request_settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
+        """Per-request settings: they ride in the same implicit transaction and round trip."""
+        prefix = []
+        if options.read_only:
+            prefix.append("SET TRANSACTION READ ONLY")
+        timeout_ms = options.timeout_ms or self._timeout_ms
+        if timeout_ms != self._timeout_ms:
+            prefix.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        return prefix, timeout_ms
+
+    def _result(self, columns: list[dict[str, Any]] | None, rows: list[list[Any]], truncated: bool, completion: tuple[bytes, int]) -> StatementResult:
         return StatementResult(
-            columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns],
+            columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns or []],
             rows=rows,
             truncated=truncated,
-            updated_rows=main[1] if main[0] in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
+            updated_rows=completion[1] if completion[0] in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
         )
 
     def _stream(self, statement, texts, oids, prefix, budget):
@@ -138,7 +164,7 @@ class PostgresConnection:
         context = self._wire.open_portal(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
         rows: list[list[Any]] = []
         while True:
-            batch, truncated = self._admit(context, budget, learn=False)
+            batch, truncated = self._admit(context.columns, context.rows, budget, learn=False)
             rows.extend(batch)
             context.rows = []
             if truncated or not context.suspended:
@@ -148,20 +174,20 @@ class PostgresConnection:
         self._learn_types([column["type_oid"] for column in context.columns or []])
         return context, rows, truncated or context.suspended
 
-    def _admit(self, context: Context, budget: RowBudget, *, learn: bool = True) -> tuple[list[list[Any]], bool]:
+    def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True) -> tuple[list[list[Any]], bool]:
         """Convert the fetched rows to JSON values and keep those the budget admits.
 
         While a portal streams, no other query can run on the connection, so types not
         yet known (user-defined enums, domains) keep their text form until it closes.
         """
-        columns = context.columns or []
+        columns = columns or []
         if learn:
             self._learn_types([column["type_oid"] for column in columns])
         converters = [self._converter(column["type_oid"]) for column in columns]
         convert = any(converter is not _identity for converter in converters)
         budget.start([column["name"] for column in columns])
         kept = []
-        for raw in context.rows or []:
+        for raw in raw_rows or []:
             row = [None if v is None else f(v) for f, v in zip(converters, raw)] if convert else raw
             if not budget.admit(row):
                 return kept, True
@@ -219,6 +245,28 @@ class _Wire(CoreConnection):
         self.handle_messages(context)
         return context
 
+    def run_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> Context:
+        """Several statements, then one Sync: one implicit transaction, one round trip."""
+        context = Context(None)
+        context.completions, context.suspended, context.statements = [], False, []
+        for setting in prefix:
+            self.send_PARSE(NULL_BYTE, setting, ())
+            self.send_BIND(NULL_BYTE, [])
+            self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
+        for statement, params, oids in statements:
+            self.send_PARSE(NULL_BYTE, statement, oids)
+            self.send_BIND(NULL_BYTE, params)
+            self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
+            self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
+        _write(self._sock, SYNC_MSG)
+        _flush(self._sock)
+        try:
+            self.handle_messages(context)
+        except DatabaseError as exc:
+            exc.completed_statements = len(context.statements)  # which statement failed
+            raise
+        return context
+
     def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
         """Like run() but without Sync: the portal stays open for fetch_more()."""
         context = self._send(statement, params, oids, prefix, batch)
@@ -264,14 +312,33 @@ class _Wire(CoreConnection):
 
     def handle_PORTAL_SUSPENDED(self, data: bytes, context: Context) -> None:
         context.suspended = True
+        self._end_statement(context, b"", 0)
 
     def handle_COMMAND_COMPLETE(self, data: bytes, context: Context) -> None:
         words = data[:-1].split(b" ")
         count = int(words[-1]) if words[-1].isdigit() else 0
         context.completions.append((words[0], count))
+        self._end_statement(context, words[0], count)
+
+    @staticmethod
+    def _end_statement(context: Context, tag: bytes, count: int) -> None:
+        # In run_many, each statement's columns and rows are set aside as it ends.
+        statements = getattr(context, "statements", None)
+        if statements is not None:
+            statements.append((tag, count, context.columns, context.rows or []))
+            context.columns, context.rows, context.input_funcs = None, None, []
 
 
 # --- values in: JSON parameters to text plus a type OID -------------------------------------
+
+def _wire_values(prepared: PreparedSql, values: Mapping[str, Any]) -> tuple[list[str | None], list[int]]:
+    texts, oids = [], []
+    for name in prepared.names:
+        text, oid = _to_wire(values[name])
+        texts.append(text)
+        oids.append(oid)
+    return texts, oids
+
 
 def _to_wire(value: Any) -> tuple[str | None, int]:
     if value is None:
@@ -298,6 +365,8 @@ def _to_wire(value: Any) -> tuple[str | None, int]:
         return str(value), OID_UUID
     if isinstance(value, dict):
         return json.dumps(value, separators=(",", ":")), OID_JSONB
+    if isinstance(value, (bytes, bytearray)):
+        return "\\x" + bytes(value).hex(), OID_BYTEA
     if isinstance(value, list):
         return _array_literal(value), 0
     raise errors.InvalidRequest(f"parameters: unsupported value of type {type(value).__name__}", field="parameters")
