@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from . import dataapi
 from .access import Caller
 from .encoding import dumps, encode_within
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
@@ -93,6 +94,59 @@ def batch(name: str) -> Response:
 def transaction(name: str) -> Response:
     request = parse_transaction(_body(), max_statements=SERVICE.settings.max_transaction_statements)
     return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
+
+
+# -- RDS Data API compatibility: boto3's rds-data client pointed at this API ----------------
+
+
+def _data_api(work: Any) -> Response:
+    """Run a Data API operation; its errors take the Data API's rest-json shape, not ours."""
+    try:
+        body = _body()
+        return _json(200, work(body if isinstance(body, dict) else {}))
+    except RdsgateError as error:
+        status, headers, document = dataapi.error_response(error)
+        return Response(status_code=status, content_type="application/json", body=dumps(document), headers=headers)
+
+
+def _data_api_connection(body: dict[str, Any]) -> str:
+    name = dataapi.connection_name(body)
+    database = body.get("database")
+    definition = SERVICE.get().authorize(name, _caller())
+    if database and definition.database and database != definition.database:
+        raise InvalidRequest(f"database: connection {name!r} serves database {definition.database!r}, not {database!r}")
+    return name
+
+
+@app.post("/Execute")
+def data_api_execute() -> Response:
+    def work(body: dict[str, Any]) -> dict[str, Any]:
+        request, output = dataapi.parse_execute(body)
+        result = SERVICE.query(_data_api_connection(body), request, _invocation(), app.lambda_context)
+        return dataapi.execute_response(result, output)
+
+    return _data_api(work)
+
+
+@app.post("/BatchExecute")
+def data_api_batch_execute() -> Response:
+    def work(body: dict[str, Any]) -> dict[str, Any]:
+        request = dataapi.parse_batch_execute(body, max_sets=SERVICE.settings.max_batch_sets)
+        result = SERVICE.run_atomic(_data_api_connection(body), request, _invocation(), app.lambda_context)
+        return dataapi.batch_response(result)
+
+    return _data_api(work)
+
+
+@app.post("/BeginTransaction")
+@app.post("/CommitTransaction")
+@app.post("/RollbackTransaction")
+@app.post("/ExecuteSql")
+def data_api_unsupported() -> Response:
+    def work(body: dict[str, Any]) -> dict[str, Any]:
+        raise InvalidRequest(dataapi.TRANSACTIONS_UNSUPPORTED)
+
+    return _data_api(work)
 
 
 # -- diagnosis (rdsgate doctor) and the API's description --------------------------------
