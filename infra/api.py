@@ -25,9 +25,20 @@ CONNECTION_ROUTES = (
     ("POST", "transaction"),
     ("POST", "describe"),
     ("GET", "schema"),
+    ("GET", "diagnose"),
 )
 # The audit trail spans connections, so it is a resource of its own: grant `…/GET/audit` to auditors only.
-ROOT_ROUTES = (("GET", "health"), ("POST", "Execute"), ("POST", "BatchExecute"), ("GET", "audit"))
+# The Data API's operations; its transaction calls are answered with a pointer to /transaction.
+ROOT_ROUTES = (
+    ("GET", "health"),
+    ("GET", "openapi.json"),
+    ("GET", "audit"),
+    ("POST", "Execute"),
+    ("POST", "BatchExecute"),
+    ("POST", "BeginTransaction"),
+    ("POST", "CommitTransaction"),
+    ("POST", "RollbackTransaction"),
+)
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
 
 

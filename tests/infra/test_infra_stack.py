@@ -325,9 +325,14 @@ def test_resources_mirror_the_api_paths(synth):
         "POST /connections/{name}/transaction",
         "POST /connections/{name}/describe",
         "GET /connections/{name}/schema",
+        "GET /connections/{name}/diagnose",
         "ANY /connections/{name}/{proxy+}",
+        "GET /openapi.json",
         "POST /Execute",
         "POST /BatchExecute",
+        "POST /BeginTransaction",
+        "POST /CommitTransaction",
+        "POST /RollbackTransaction",
         "GET /audit",
     }  # no OPTIONS: CORS is off unless configured
 
