@@ -165,20 +165,24 @@ def test_truncation_at_max_bytes(runtime, connections, server, engine, source):
 
 # --- audit trail -------------------------------------------------------------------------
 
-@pytest.fixture
-def audited(runtime, aws, monkeypatch):
+def ensure_table(name, hash_key, range_key=None):
+    """Create a DynamoDB table on the session's moto server once."""
     client = boto3.client("dynamodb", region_name="us-east-1")
-    name = "rdsgate-audit-test"
     if name not in client.list_tables()["TableNames"]:
+        keys = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
         client.create_table(
             TableName=name,
-            KeySchema=[{"AttributeName": "connection", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "connection", "AttributeType": "S"}, {"AttributeName": "at", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
             BillingMode="PAY_PER_REQUEST",
         )
-    monkeypatch.setenv("RDSGATE_AUDIT_TABLE", name)
-    runtime.reset()
     return name
+
+
+@pytest.fixture
+def audited(runtime, aws, monkeypatch):
+    monkeypatch.setenv("RDSGATE_AUDIT_TABLE", ensure_table("rdsgate-audit-test", "connection", "at"))
+    runtime.reset()
 
 
 def test_audit_records_for_allowed_denied_and_failed_requests(runtime, audited, connections, postgres):
@@ -221,16 +225,7 @@ def test_audit_write_failure_is_logged_and_the_request_still_succeeds(runtime, c
 
 @pytest.fixture
 def idempotent(runtime, aws, monkeypatch):
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    name = "rdsgate-idempotency-test"
-    if name not in client.list_tables()["TableNames"]:
-        client.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    monkeypatch.setenv("RDSGATE_IDEMPOTENCY_TABLE", name)
+    monkeypatch.setenv("RDSGATE_IDEMPOTENCY_TABLE", ensure_table("rdsgate-idempotency-test", "id"))
     runtime.reset()
 
 
