@@ -84,6 +84,19 @@ def query(name: str) -> Response:
     return _json(200, SERVICE.query(name, request, _invocation(), app.lambda_context))
 
 
+@app.post("/connections/<name>/describe")
+def describe_statement(name: str) -> Response:
+    """A statement's parameters and result columns, without running it: ``{"sql"}``."""
+    request = parse_query(_body(), allowed=frozenset({"sql"}))
+    return _json(200, SERVICE.get().describe(name, request.sql, _invocation()))
+
+
+@app.get("/connections/<name>/schema")
+def connection_schema(name: str) -> Response:
+    """Schemas, tables and columns with their types, as the connection's database user sees them."""
+    return _json(200, SERVICE.get().schema(name, _invocation()))
+
+
 @app.post("/connections/<name>/batch")
 def batch(name: str) -> Response:
     request = parse_batch(_body(), max_sets=SERVICE.settings.max_batch_sets)

@@ -31,6 +31,23 @@ from .sqltext import prepare
 SESSION_CONTROL = frozenset(
     {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "XA", "LOCK", "UNLOCK"}
 )
+# What GET /connections/{name}/schema reads; information_schema shows only what the user may see.
+CATALOG_QUERIES = {
+    "postgres": (
+        "SELECT c.table_schema::text, c.table_name::text, t.table_type::text, c.column_name::text, c.udt_name::text, "
+        "c.is_nullable::text FROM information_schema.columns c JOIN information_schema.tables t "
+        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        "WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY c.table_schema, c.table_name, c.ordinal_position"
+    ),
+    "mysql": (
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, t.TABLE_TYPE, c.COLUMN_NAME, c.DATA_TYPE, c.IS_NULLABLE "
+        "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
+        "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+        "WHERE c.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') "
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION"
+    ),
+}
 # Room left for the result document's envelope (columns, counters) within a byte limit.
 ENVELOPE_BYTES = 4096
 # The statement must end this long before the function does, so the caller gets a clean 504.
@@ -104,6 +121,42 @@ class QueryService:
         """Run a batch or a transaction: every statement commits, or none does."""
         sql: Any = request.statements[0].sql if request.batch else [s.sql for s in request.statements]
         return self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record))
+
+    def describe(self, name: str, sql: str, invocation: Invocation) -> dict[str, Any]:
+        """The parameters and result columns of a statement, without running it."""
+
+        def work(record: dict[str, Any]) -> dict[str, Any]:
+            definition = self._governed(name, invocation, record)
+            prepared = prepare(sql, definition.engine)
+            record["statementType"] = "DESCRIBE"
+            if prepared.statement_type in SESSION_CONTROL:
+                raise InvalidRequest(f"sql: {prepared.statement_type} is not supported", field="sql")
+            types, columns = self._on_connection(definition, lambda connection: connection.describe(prepared))
+            return {"parameters": [{"name": n, "type": t} for n, t in zip(prepared.names, types)], "columns": columns}
+
+        return self._audited(name, sql, invocation, work)
+
+    def schema(self, name: str, invocation: Invocation) -> dict[str, Any]:
+        """Schemas, tables and columns the connection's database user can see (information_schema)."""
+
+        def work(record: dict[str, Any]) -> dict[str, Any]:
+            definition = self._governed(name, invocation, record)
+            record["statementType"] = "SCHEMA"
+            prepared = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
+            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, timeout_ms=self.limits.statement_timeout_ms, records_as_objects=False)
+            outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, {}, options))
+            schemas: dict[str, dict[str, dict[str, Any]]] = {}
+            for schema_name, table, table_type, column, data_type, nullable in outcome.rows:
+                tables = schemas.setdefault(schema_name, {})
+                entry = tables.setdefault(table, {"name": table, "type": table_type, "columns": []})
+                entry["columns"].append({"name": column, "type": data_type, "nullable": nullable == "YES"})
+            record["rows"] = len(outcome.rows)
+            return {
+                "schemas": [{"name": s, "tables": list(t.values())} for s, t in schemas.items()],
+                "truncated": outcome.truncated,
+            }
+
+        return self._audited(name, "information_schema", invocation, work)
 
     def _audited(self, name: str, sql: Any, invocation: Invocation, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Run ``work`` and write its audit record, whether it was allowed, denied or failed."""

@@ -20,7 +20,8 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 import pymysql
-from pymysql.constants import FIELD_TYPE, FLAG
+from pymysql.constants import COMMAND, FIELD_TYPE, FLAG
+from pymysql.protocol import FieldDescriptorPacket
 
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER
@@ -176,6 +177,27 @@ class MysqlConnection:
                 mapped.details["statement"] = index
             raise mapped from None
         return results
+
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
+        """What the server's COM_STMT_PREPARE reports: parameter count and result columns (nothing runs)."""
+        text = prepared.text % {name: "?" for name in prepared.names}  # also turns '%%' back into '%'
+        conn = self._conn
+        try:
+            conn._execute_command(COMMAND.COM_STMT_PREPARE, text)
+            header = conn._read_packet()
+            header.read_uint8()  # status
+            statement_id, column_count, parameter_count = header.read_uint32(), header.read_uint16(), header.read_uint16()
+            for _ in range(parameter_count):
+                conn._read_packet()  # parameter definitions carry no useful type before binding
+            if parameter_count:
+                conn._read_packet()  # EOF
+            fields = [conn._read_packet(FieldDescriptorPacket) for _ in range(column_count)]
+            if column_count:
+                conn._read_packet()  # EOF
+            conn._execute_command(COMMAND.COM_STMT_CLOSE, statement_id.to_bytes(4, "little"))  # no reply
+        except Exception as exc:
+            raise _map_error(exc, login=False, iam=self._iam) from None
+        return ["unknown"] * len(prepared.names), [self._column(field) for field in fields]
 
     def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False) -> StatementResult:
         cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read one at a time

@@ -140,6 +140,19 @@ class PostgresConnection:
         finally:
             self._ensure_idle()
 
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
+        """Parameter types (in ``prepared.names`` order) and result columns, without running the statement."""
+        try:
+            context = self._wire.describe(prepared.text)
+            columns = context.columns or []
+            self._learn_types(context.parameter_oids + [column["type_oid"] for column in columns])
+        except Exception as exc:
+            raise _map_error(exc, login=False, iam=self._iam) from None
+        finally:
+            self._ensure_idle()
+        parameters = [self._type_names.get(oid, "unknown") for oid in context.parameter_oids]
+        return parameters, self._result(columns, [], False, (b"", 0)).columns
+
     def _request_settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
         """Per-request settings: they ride in the same implicit transaction and round trip."""
         prefix = []
@@ -266,6 +279,21 @@ class _Wire(CoreConnection):
             exc.completed_statements = len(context.statements)  # which statement failed
             raise
         return context
+
+    def describe(self, statement: str) -> Context:
+        """Parse and describe the unnamed statement: its parameter types and result columns."""
+        context = Context(statement)
+        context.parameter_oids = []
+        self.send_PARSE(NULL_BYTE, statement, ())
+        self.send_DESCRIBE_STATEMENT(NULL_BYTE)
+        _write(self._sock, SYNC_MSG)
+        _flush(self._sock)
+        self.handle_messages(context)
+        return context
+
+    def handle_PARAMETER_DESCRIPTION(self, data: bytes, context: Context) -> None:
+        count = int.from_bytes(data[:2], "big")
+        context.parameter_oids = [int.from_bytes(data[2 + 4 * i : 6 + 4 * i], "big") for i in range(count)]
 
     def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
         """Like run() but without Sync: the portal stays open for fetch_more()."""
