@@ -34,6 +34,7 @@ RDS_ENDPOINT = re.compile(
     r"^[a-z0-9-]+\.(?:[a-z0-9-]+\.)?(?P<kind>cluster-ro-|cluster-custom-|cluster-|proxy-)?[a-z0-9]+"
     r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.rds\.amazonaws\.com(?:\.cn)?$"
 )
+_UNPARSED = "the definition does not parse"
 _NETWORK_FIX = "run the checks inside the VPC: rdsgate doctor <name> --endpoint <the API's URL>"
 
 
@@ -102,6 +103,17 @@ def diagnose(
     return _Steps(name, lookup, region, connect_timeout, session, outside_network).run(where)
 
 
+def invalid_definition(name: str, error: InvalidDefinition, *, where: str) -> Diagnosis:
+    """The report for a definition that does not parse (as the API reports it before any check runs)."""
+    skipped = [Check(step, SKIP, f"skipped: {_UNPARSED}") for step in STEPS[1:]]
+    return Diagnosis(name, where, [_definition_failure(error), *skipped])
+
+
+def _definition_failure(error: InvalidDefinition) -> Check:
+    field_name = error.details.get("field", "the field named")
+    return Check("definition", FAIL, error.message, f"correct {field_name!r} in the connection's DynamoDB item")
+
+
 class _Steps:
     """The steps in order; each returns a Check and may record what later steps need."""
 
@@ -135,7 +147,7 @@ class _Steps:
         if step == "definition":
             return None
         if self.definition is None:
-            return "the definition does not parse"
+            return _UNPARSED
         iam_step = step in ("signing-host", "credentials", "token", "policy")
         if iam_step and not self.definition.uses_iam:
             return "the connection logs in with a password, not IAM"
@@ -155,8 +167,7 @@ class _Steps:
         try:
             self.definition = self.lookup(self.name)
         except InvalidDefinition as exc:
-            field_name = exc.details.get("field", "the field named")
-            return Check("definition", FAIL, exc.message, f"correct {field_name!r} in the connection's DynamoDB item")
+            return _definition_failure(exc)
         d = self.definition
         auth = f"IAM user {d.db_user}" if d.uses_iam else f"password user {d.db_user}"
         return Check("definition", PASS, f"{d.engine}, {auth}, {d.host}:{d.port}, database {d.database or '(default)'}")

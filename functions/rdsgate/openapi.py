@@ -98,7 +98,8 @@ def _operation(route: Any) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}},
         }
-    error = {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    error = {"description": "an error", "content": error_body}
     operation["responses"] = {
         "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
         "default": error,
