@@ -11,10 +11,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from . import dataapi
+from . import __version__, dataapi
 from .access import Caller
+from .diagnose import diagnose
 from .encoding import dumps, encode_within
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
+from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE
 from .service import Invocation
@@ -163,9 +165,6 @@ def data_api_unsupported() -> Response:
 
 
 # -- diagnosis (rdsgate doctor) and the API's description --------------------------------
-from . import __version__  # noqa: E402
-from .diagnose import diagnose  # noqa: E402
-from .openapi import describe_api  # noqa: E402
 
 
 @app.get("/connections/<name>/diagnose")
