@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import pathlib
-import socket
-import subprocess
-import sys
-import time
 from typing import Any, Iterator
 
 import boto3
 import pytest
 
+from rdsgate_local.moto_aws import MotoAws
 from rdsgate_local.servers import MariaDBServer, PostgresServer
 
 REGION = "us-east-1"
@@ -35,66 +32,12 @@ ENGINEER_ROLE = "arn:aws:iam::123456789012:role/data-engineer"
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("moto's server exited at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"moto's server did not listen on port {port} within {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def aws() -> Iterator[dict[str, str]]:
-    """moto's server for DynamoDB and STS, and STS session credentials in the environment.
-
-    The server runs in its own process: tests that use ``mock_aws`` reset moto's
-    in-process state, which must not wipe the session's table.
-    """
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_for_port(port, server)
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_REGION", REGION)
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
-        env.setenv("AWS_ENDPOINT_URL_STS", endpoint)
-        env.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "bootstrap-secret")
-        # A private session: the default one would keep these bootstrap credentials cached.
-        role = boto3.session.Session().client("sts").assume_role(
-            RoleArn="arn:aws:iam::123456789012:role/rdsgate-query", RoleSessionName="tests"
-        )["Credentials"]
-        credentials = {
-            "AWS_ACCESS_KEY_ID": role["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": role["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": role["SessionToken"],
-        }
-        for name, value in credentials.items():
-            env.setenv(name, value)
-        boto3.DEFAULT_SESSION = None
-        yield credentials
-        boto3.DEFAULT_SESSION = None
-    server.terminate()
-    server.wait(timeout=10)
+    """moto's server (its own process) for DynamoDB and STS, and STS session credentials in the environment."""
+    moto = MotoAws(region=REGION, role_arn="arn:aws:iam::123456789012:role/rdsgate-query", own_process=True).start()
+    yield dict(moto.credentials)
+    moto.stop()
 
 
 def _with_test_users(server: Any, credentials: dict[str, str]) -> Any:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 from .server_base import free_port
@@ -31,6 +35,7 @@ class MotoAws:
         host: str = "127.0.0.1",
         port: int | None = None,
         account: str | None = None,
+        own_process: bool = False,
     ) -> None:
         self.region = region
         self.account = account  # every request's account, whatever its key (else moto derives it from the key)
@@ -38,6 +43,9 @@ class MotoAws:
         self.host = host
         self.port = port
         self.credentials: dict[str, str] = {}  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+        # In its own process moto keeps its state apart from this one's: code that uses mock_aws
+        # (which resets moto's in-process backends) then cannot wipe the server's tables.
+        self.own_process = own_process
         self.principal_arn: str | None = None
         self._server: Any = None
         self._saved_environment: dict[str, str | None] = {}
@@ -51,7 +59,10 @@ class MotoAws:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per moto request
         self.port = self.port or free_port(self.host)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        if self.own_process:
+            self._server = _MotoProcess(self.host, self.port)
+        else:
+            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         try:
             self.set_environment(
@@ -154,3 +165,32 @@ class DefinitionsTable:
 
     def delete(self, name: str) -> None:
         self.client.delete_item(TableName=self.name, Key={"name": {"S": name}})
+
+
+class _MotoProcess:
+    """moto's server as a child process, with ThreadedMotoServer's start()/stop()."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError("moto's server exited at start")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto's server did not listen on port {self.port} within 30 s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None

@@ -120,9 +120,10 @@ def test_a_single_row_over_the_response_limit_is_413(runtime, monkeypatch):
 
 
 def test_unreachable_database_is_503_with_retry_after(runtime, connections, postgres):
-    from tests.conftest import iam_definition, _free_port
+    from tests.conftest import iam_definition
+    from rdsgate_local.servers import free_port
 
-    connections.put(iam_definition("pg-down", postgres, "postgres", port=_free_port()))
+    connections.put(iam_definition("pg-down", postgres, "postgres", port=free_port()))
     status, body, response = call(query_event("pg-down", body={"sql": "select 1"}))
     assert (status, body["error"]["code"]) == (503, "DatabaseUnavailable")
     assert response["multiValueHeaders"]["Retry-After"] == ["1"]

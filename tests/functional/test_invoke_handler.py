@@ -35,10 +35,11 @@ def test_failures_raise_the_documented_error_names(runtime, change, error_name):
 
 
 def test_timeout_and_unavailable_names(runtime, connections, postgres):
-    from tests.conftest import iam_definition, _free_port
+    from tests.conftest import iam_definition
+    from rdsgate_local.servers import free_port
 
     connections.put(iam_definition("pg-sfn-slow", postgres, "postgres", statement_timeout_ms=200))
-    connections.put(iam_definition("pg-sfn-down", postgres, "postgres", port=_free_port()))
+    connections.put(iam_definition("pg-sfn-down", postgres, "postgres", port=free_port()))
     with pytest.raises(Exception) as caught:
         invoke.handler({"connection": "pg-sfn-slow", "sql": "select pg_sleep(2)"}, None)
     assert type(caught.value).__name__ == "QueryTimeout"
