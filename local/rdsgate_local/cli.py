@@ -287,6 +287,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = command("openapi", openapi, "print the API's OpenAPI document", api=False)
     sub.add_argument("--output", metavar="FILE", help="write it to FILE")
+
+    from .tunnel import add_connect_command  # `rdsgate connect`: psql and mysql clients on a local port
+
+    add_connect_command(command)
     return parser
 
 

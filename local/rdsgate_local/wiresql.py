@@ -1,0 +1,307 @@
+"""SQL text as `rdsgate connect` needs to see it: statements, keywords, and placeholders rewritten for the API.
+
+The tunnel does not parse SQL. It needs to know where code is (as opposed to
+string literals, quoted identifiers, comments and dollar quotes), so that it can
+split a client's query string at top-level ``;``, find the statement's keywords,
+and rewrite what the API would misread:
+
+- ``:word`` in code becomes ``: word``. The API takes ``:word`` as one of its named
+  parameters; with the space it is plain SQL again (a PostgreSQL slice ``a[1:n]``
+  means the same with a space). Casts ``::`` and ``:=`` are left alone.
+- PostgreSQL's ``$n`` (extended protocol, PREPARE) becomes a named parameter ``:pn``.
+- MySQL's ``?`` (PREPARE … FROM) and known user variables ``@name`` become named parameters.
+
+The rules for literals follow each engine (PostgreSQL: doubled quotes, ``E'…'``
+with backslashes, nested block comments, ``$tag$`` quotes; MySQL: backslash
+escapes, backticks, ``#`` comments and ``--`` followed by a space), which are the
+rules the API's own scanner applies, so both agree on what is code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+_SPECIAL = {"postgres": re.compile(r"""['"$]|--|/\*"""), "mysql": re.compile(r"""['"`#]|--|/\*""")}
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+_TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|[()]")
+# What a rewrite looks at inside code: a named-parameter look-alike, $n, ?, @variable.
+_PLACES = re.compile(
+    r"(?P<colon>(?<!:):(?=[A-Za-z_]))|(?P<dollar>(?<![\w$])\$(?P<n>\d+))|(?P<question>\?)"
+    r"|(?P<var>(?<![@\w])@(?P<v>[A-Za-z_][\w$.]*)(?!\s*:=))"
+)
+_READS = frozenset({"SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "HELP"})
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE"})
+_MAIN = _READS | _WRITES
+
+
+def chunks(sql: str, dialect: str) -> list[tuple[bool, str]]:
+    """``(is_code, text)`` pieces covering ``sql`` in order; the others are literals, quoted names or comments.
+
+    An unterminated literal or comment runs to the end (the server reports it).
+    """
+    pg = dialect == "postgres"
+    search = _SPECIAL[dialect].search
+    out: list[tuple[bool, str]] = []
+    n, i, start = len(sql), 0, 0
+    while True:
+        match = search(sql, i)
+        if match is None:
+            break
+        j, token = match.start(), match.group()
+        if token == "'":
+            end = _quoted(sql, j, "'", backslash=not pg or _escape_string(sql, j))
+        elif token == '"':
+            end = _quoted(sql, j, '"', backslash=not pg)
+        elif token == "`":
+            end = _quoted(sql, j, "`", backslash=False)
+        elif token == "$":
+            tag = None if j and _ident_char(sql[j - 1]) else _DOLLAR_TAG.match(sql, j)
+            if tag is None:  # $1 or a $ inside a name
+                i = j + 1
+                continue
+            close = sql.find(tag.group(), tag.end())
+            end = n if close < 0 else close + len(tag.group())
+        elif token == "--" and not pg and j + 2 < n and sql[j + 2] > " ":  # MySQL: 1--1 is arithmetic
+            i = j + 1
+            continue
+        elif token in ("--", "#"):
+            newline = sql.find("\n", j)
+            end = n if newline < 0 else newline + 1
+        else:
+            end = _block_end(sql, j, nested=pg)
+        if j > start:
+            out.append((True, sql[start:j]))
+        out.append((False, sql[j:end]))
+        i = start = end
+    if start < n:
+        out.append((True, sql[start:]))
+    return out
+
+
+def split(sql: str, dialect: str) -> list[str]:
+    """The statements of a query string, split at top-level ``;``, without the ``;``; blank ones dropped."""
+    statements: list[str] = []
+    current: list[str] = []
+    has_code = False
+    for code, text in chunks(sql, dialect):
+        if not code:
+            current.append(text)
+            continue
+        parts = text.split(";")
+        for index, part in enumerate(parts):
+            if index:
+                if has_code:
+                    statements.append("".join(current).strip())
+                current, has_code = [], False
+            current.append(part)
+            has_code = has_code or bool(part.strip())
+    if has_code:
+        statements.append("".join(current).strip())
+    return statements
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the tunnel needs to know about one statement."""
+
+    keyword: str  # the first word, upper case ("" when there is none)
+    main: str  # the statement's kind: WITH … SELECT is SELECT, WITH … INSERT is INSERT
+    words: tuple[str, ...] = field(repr=False)  # every word of the code, upper case
+
+    @property
+    def reads(self) -> bool:
+        """Only reads: a SELECT (without INTO or a data-modifying CTE), VALUES, TABLE, SHOW, EXPLAIN without ANALYZE."""
+        if self.main not in _READS:
+            return False
+        words = self.words
+        if self.keyword == "WITH" and any(  # a data-modifying CTE (UPDATE not as in FOR [NO KEY] UPDATE)
+                word in ("INSERT", "DELETE", "MERGE") or (word == "UPDATE" and words[i - 1] not in ("FOR", "KEY"))
+                for i, word in enumerate(words)):
+            return False
+        if self.main == "SELECT" and "INTO" in words:
+            return False
+        return not (self.main == "EXPLAIN" and "ANALYZE" in words)
+
+    @property
+    def locks(self) -> bool:
+        """SELECT … FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE: locks held until the transaction ends."""
+        words = self.words
+        return any(words[i] == "FOR" and words[i + 1] in ("UPDATE", "SHARE", "NO", "KEY")
+                   for i in range(len(words) - 1)) or ("LOCK" in words and "SHARE" in words)
+
+    @property
+    def returning(self) -> bool:
+        return "RETURNING" in self.words
+
+    def after(self, count: int) -> tuple[str, ...]:
+        """The words after the first ``count`` ones."""
+        return self.words[count:]
+
+
+def analyse(sql: str, dialect: str) -> Analysis:
+    words: list[str] = []
+    top: list[str] = []
+    depth = 0
+    for code, text in chunks(sql, dialect):
+        if not code:
+            continue
+        for match in _TOKEN.finditer(text):
+            token = match.group()
+            if token == "(":
+                depth += 1
+            elif token == ")":
+                depth -= 1
+            else:
+                word = token.upper()
+                words.append(word)
+                if depth <= 0:
+                    top.append(word)
+    keyword = words[0] if words else ""
+    main = keyword
+    if keyword == "WITH":
+        main = next((word for word in top if word in _MAIN), "SELECT")
+    return Analysis(keyword, main, tuple(words))
+
+
+def rewrite(
+    sql: str,
+    dialect: str,
+    *,
+    dollar: Callable[[int], str] | None = None,
+    question: Callable[[int], str] | None = None,
+    variable: Callable[[str], str | None] | None = None,
+) -> str:
+    """``sql`` with ``:word`` spaced out of the API's way, and placeholders replaced by what the callbacks return.
+
+    ``dollar(n)`` replaces ``$n``; ``question(k)`` the k-th ``?`` (from 1); ``variable(name)`` a
+    ``@name`` (None leaves it as it is). A callback that is not given leaves those alone.
+    """
+    count = 0
+
+    def place(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group("colon"):
+            return ": "
+        if match.group("dollar"):
+            return dollar(int(match.group("n"))) if dollar else match.group()
+        if match.group("question"):
+            if question is None:
+                return "?"
+            count += 1
+            return question(count)
+        replaced = variable(match.group("v")) if variable else None
+        return match.group() if replaced is None else replaced
+
+    return "".join(_PLACES.sub(place, text) if code else text for code, text in chunks(sql, dialect))
+
+
+def dollar_numbers(sql: str, dialect: str = "postgres") -> list[int]:
+    """The ``$n`` placeholders (PostgreSQL's extended protocol) in the code of a statement."""
+    found: list[int] = []
+
+    def note(n: int) -> str:
+        found.append(n)
+        return ""
+
+    rewrite(sql, dialect, dollar=note)
+    return found
+
+
+def split_arguments(text: str, dialect: str) -> list[str]:
+    """``a, f(b, c), 'd,e'`` → ``['a', 'f(b, c)', "'d,e'"]``: commas at the top level only."""
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for code, piece in chunks(text, dialect):
+        if not code:
+            current.append(piece)
+            continue
+        start = 0
+        for index, char in enumerate(piece):
+            if char in "([":
+                depth += 1
+            elif char in ")]":
+                depth -= 1
+            elif char == "," and depth == 0:
+                current.append(piece[start:index])
+                items.append("".join(current).strip())
+                current, start = [], index + 1
+        current.append(piece[start:])
+    last = "".join(current).strip()
+    if last or items:
+        items.append(last)
+    return items
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def literal_value(text: str, dialect: str) -> tuple[bool, object]:
+    """``(True, value)`` when ``text`` is a plain literal (number, string, NULL, TRUE/FALSE), else ``(False, None)``.
+
+    Integers become ints; other numbers stay text, so no digit is lost.
+    """
+    text = text.strip()
+    upper = text.upper()
+    if upper == "NULL":
+        return True, None
+    if upper in ("TRUE", "FALSE"):
+        return True, upper == "TRUE"
+    if _NUMBER.fullmatch(text):
+        return True, int(text) if re.fullmatch(r"[-+]?\d+", text) else text
+    quote = text[:1]
+    if quote == "'" or (quote == '"' and dialect == "mysql"):
+        pieces = chunks(text, dialect)
+        if len(pieces) == 1 and not pieces[0][0] and len(text) >= 2 and text.endswith(quote):
+            body = text[1:-1]
+            if dialect == "mysql":
+                body = re.sub(r"\\(.)", lambda m: _MYSQL_ESCAPES.get(m.group(1), m.group(1)), body)
+            return True, body.replace(quote * 2, quote)
+    return False, None
+
+
+_MYSQL_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
+
+
+def _ident_char(char: str) -> bool:
+    return char.isalnum() or char in "_$"
+
+
+def _escape_string(sql: str, i: int) -> bool:
+    """True when the quote at ``i`` opens a PostgreSQL ``E'…'`` string."""
+    return i > 0 and sql[i - 1] in "Ee" and (i == 1 or not _ident_char(sql[i - 2]))
+
+
+def _quoted(sql: str, i: int, quote: str, *, backslash: bool) -> int:
+    """Index just past the quoted run opening at ``i`` (doubled quotes, and backslash escapes if asked)."""
+    n = len(sql)
+    j = i + 1
+    while True:
+        close = sql.find(quote, j)
+        if close < 0:
+            return n
+        escape = sql.find("\\", j, close) if backslash else -1
+        if escape >= 0:
+            j = escape + 2
+        elif close + 1 < n and sql[close + 1] == quote:
+            j = close + 2
+        else:
+            return close + 1
+
+
+def _block_end(sql: str, i: int, *, nested: bool) -> int:
+    depth, j, n = 1, i + 2, len(sql)
+    while j < n:
+        if sql.startswith("*/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        elif nested and sql.startswith("/*", j):
+            depth += 1
+            j += 2
+        else:
+            j += 1
+    return n
