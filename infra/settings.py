@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "throttleRateLimit": 50,
     "throttleBurstLimit": 100,
     "corsOrigins": None,
+    # The web console (docs/CONSOLE.md): S3 + CloudFront, Cognito sign-in, one IAM role per group.
+    "console": False,
+    "consoleGroups": None,  # {"group": ["connection", …] or ["*"]}; default {"rdsgate-users": ["*"]}
+    "consoleDomainPrefix": None,  # the hosted UI's domain prefix; default "<stackName>-<account id>"
 }
 
 DEMO_CONNECTION = "demo"
@@ -79,6 +83,20 @@ class ProxySettings:
 
 
 @dataclass(frozen=True)
+class ConsoleGroup:
+    """A Cognito group of the console and the connections its IAM role may use."""
+
+    name: str
+    connections: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    groups: tuple[ConsoleGroup, ...]
+    domain_prefix: str | None  # None: "<stackName>-<account id>"
+
+
+@dataclass(frozen=True)
 class Settings:
     stack_name: str
     account: str | None
@@ -99,6 +117,7 @@ class Settings:
     throttle_rate_limit: int
     throttle_burst_limit: int
     cors_origins: tuple[str, ...] = field(default=())
+    console: ConsoleSettings | None = None
 
     @property
     def environment(self) -> cdk.Environment | None:
@@ -158,6 +177,7 @@ class Settings:
             throttle_rate_limit=ctx.integer("throttleRateLimit", minimum=1),
             throttle_burst_limit=ctx.integer("throttleBurstLimit", minimum=1),
             cors_origins=tuple(ctx.texts("corsOrigins") or ()),
+            console=_console(ctx, connections, demo),
         )
 
 
@@ -239,6 +259,56 @@ def _proxy(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> Pr
             )
         target = match.group(1)
     return ProxySettings(connection=name, target=target)
+
+
+CONSOLE_DEFAULT_GROUP = "rdsgate-users"
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+CONSOLE_MAX_GROUPS = 25
+
+
+def _console(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> ConsoleSettings | None:
+    """The console's groups, each with the connections its role may call; "*" is every deployed connection."""
+    enabled = ctx.boolean("console")
+    groups_value, prefix = ctx.raw("consoleGroups"), ctx.text("consoleDomainPrefix")
+    if not enabled:
+        if groups_value is not None or prefix is not None:
+            raise ConfigError("context: 'consoleGroups' and 'consoleDomainPrefix' need 'console=true'")
+        return None
+    if isinstance(groups_value, str):
+        try:
+            groups_value = json.loads(groups_value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context: 'consoleGroups' is not valid JSON: {exc}") from None
+    if groups_value is None:
+        groups_value = {CONSOLE_DEFAULT_GROUP: ["*"]}
+    if not isinstance(groups_value, dict) or not groups_value:
+        raise ConfigError('context: \'consoleGroups\' must be an object such as {"analysts": ["orders", "reports"]}')
+    if len(groups_value) > CONSOLE_MAX_GROUPS:
+        raise ConfigError(f"context: 'consoleGroups' has more than {CONSOLE_MAX_GROUPS} groups")
+    known = [c.name for c in connections] + ([DEMO_CONNECTION] if demo else [])
+    groups = []
+    for name, members in groups_value.items():
+        if not _GROUP_NAME.match(name):
+            raise ConfigError(f"context: console group {name!r}: use 1 to 64 letters, digits, '_', '.' or '-'")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ConfigError(f"context: console group {name!r} must list connection names (or \"*\")")
+        if "*" in members:
+            members = known
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ConfigError(
+                f"context: console group {name!r} names {unknown[0]!r}, which is not a deployed connection"
+            )
+        groups.append(ConsoleGroup(name=name, connections=tuple(dict.fromkeys(members))))
+    if prefix is not None:
+        prefix = prefix.lower()
+        if not _DOMAIN_PREFIX.match(prefix) or any(word in prefix for word in ("aws", "amazon", "cognito")):
+            raise ConfigError(
+                f"context: 'consoleDomainPrefix' {prefix!r} must be lower-case letters, digits and '-' (at most 63), "
+                "without 'aws', 'amazon' or 'cognito'"
+            )
+    return ConsoleSettings(groups=tuple(groups), domain_prefix=prefix)
 
 
 def proxy_port(engine: str) -> int:

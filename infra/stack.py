@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aws_cdk as cdk
 from constructs import Construct
 
@@ -9,6 +11,7 @@ from .access import DbConnectPolicies, DeployedConnection
 from .api import Api
 from .bundling import function_code
 from .compute import QueryFunctions
+from .console import Console
 from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .database import DemoDatabase, IamProxy
 from .network import Network
@@ -62,8 +65,18 @@ class RdsgateStack(cdk.Stack):
         for connection in connections:
             network.allow_database_port(connection.port)
         DbConnectPolicies(self, "DbConnect", role=functions.role, connections=connections)
+        api_settings = settings
+        console = Console(self, "Console", settings=settings) if settings.console is not None else None
+        if console is not None:  # the web console (docs/CONSOLE.md): its group roles join allowed_principals
+            connections = console.allow(connections)
+            api_settings = replace(settings, cors_origins=(*settings.cors_origins, console.origin))
         data.seed(connections, code=code, settings=settings)
-        api = Api(self, "Api", function=functions.api_function, settings=settings)
+        api = Api(self, "Api", function=functions.api_function, settings=api_settings)
+        if api_settings.cors_origins:  # browsers read only responses that carry Access-Control-Allow-Origin
+            origins = cdk.Fn.join(",", list(api_settings.cors_origins))
+            functions.api_function.add_environment("RDSGATE_CORS_ORIGINS", origins)
+        if console is not None:
+            console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
         workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_function, settings=settings)
 
         cdk.CfnOutput(self, "ApiUrl", value=api.url)

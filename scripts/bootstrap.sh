@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql mariadb-server libpam-python nodejs openssl)
+packages=(postgresql mariadb-server libpam-python nodejs openssl chromium)
 command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()
 for package in "${packages[@]}"; do

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import console
 from .sigv4 import SignatureRejected, SigV4Verifier
 
 LOCAL_IDENTITY = "arn:aws:iam::000000000000:user/local"
@@ -164,7 +165,12 @@ def _request_handler_for(server: LocalApiServer) -> type[BaseHTTPRequestHandler]
         def _handle(self) -> None:
             started = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
+            # The web console (web/static, rdsgate_local.console): its files are served unsigned, as by CloudFront.
+            page = console.page(self.command, self.path, server.verifier, server.identity)
+            if page is not None:
+                status, headers, data = page
+                self.close_connection = self.close_connection or length > 0  # a body it did not read
+            elif length > MAX_BODY_BYTES:
                 status, headers, data = 413, [("Content-Type", "application/json")], json.dumps(
                     {"message": f"Request body over {MAX_BODY_BYTES} bytes"}).encode()
                 self.close_connection = True

@@ -140,6 +140,7 @@ class LocalStack:
         auth = (f"auth sigv4: requests must be signed; profile {CALLER_PROFILE} signs as {self.caller_arn}"
                 if options.auth == "sigv4" else f"auth none: every caller is {options.identity}")
         lines = [f"  API         {api.url}  ({auth})",
+                 f"  Console     {api.url}/  (the web console; docs/CONSOLE.md)",
                  f"  PostgreSQL  {self.postgres.server_version} on {self.postgres.host}:{self.postgres.port}, "
                  f"database {demo.DATABASE}  [{self.postgres.workdir}]"]
         if self.mariadb is not None:
