@@ -29,6 +29,9 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 WHEEL_PLATFORM = "manylinux2014_aarch64"
 
 _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# botocore carries a model for every AWS service (~20 of its ~21 MB); the asset keeps those the
+# functions call (tests/infra/test_bundling.py checks the code for others), so it stays < 30 MB.
+BOTOCORE_SERVICES = ("dynamodb", "iam", "rds", "secretsmanager", "sts")
 
 
 def runtime_requirements(pyproject: Path) -> tuple[str, ...]:
@@ -89,9 +92,16 @@ class LocalBundling:
 
 def _link_tree(source: Path, destination: Path) -> None:
     try:
-        shutil.copytree(source, destination, copy_function=os.link, dirs_exist_ok=True)
+        shutil.copytree(source, destination, copy_function=os.link, dirs_exist_ok=True, ignore=_unused_models)
     except OSError:  # another filesystem: copy instead
-        shutil.copytree(source, destination, dirs_exist_ok=True)
+        shutil.copytree(source, destination, dirs_exist_ok=True, ignore=_unused_models)
+
+
+def _unused_models(directory: str, names: list[str]) -> set[str]:
+    """In botocore/data, the folder of every service the functions do not call."""
+    if Path(directory).parts[-2:] != ("botocore", "data"):
+        return set()
+    return {name for name in names if name not in BOTOCORE_SERVICES and (Path(directory) / name).is_dir()}
 
 
 def function_code(source: Path, pyproject: Path) -> lambda_.Code:
@@ -100,6 +110,7 @@ def function_code(source: Path, pyproject: Path) -> lambda_.Code:
     dependencies = installed_dependencies(requirements)
     digest = hashlib.sha256("\n".join((PYTHON_VERSION, WHEEL_PLATFORM, *requirements)).encode())
     digest.update("\n".join(sorted(p.name for p in dependencies.glob("*.dist-info"))).encode())
+    digest.update(",".join(BOTOCORE_SERVICES).encode())
     _tree_digest(source, digest)
     return lambda_.Code.from_asset(
         str(source),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from . import __version__, dataapi
@@ -18,10 +18,21 @@ from .encoding import dumps, encode_within
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
 from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
-from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE
+from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
 from .service import Invocation
 
-app = APIGatewayRestResolver()
+SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
+
+
+def _cors() -> CORSConfig | None:
+    """CORS only for configured origins (the web console's); none by default."""
+    origins = cors_origins()
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], allow_headers=SIGV4_HEADERS, max_age=600)
+
+
+app = APIGatewayRestResolver(cors=_cors())
 
 
 def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Callable
 
 from .caching import TtlCache
@@ -20,13 +21,19 @@ class DefinitionCatalog:
         self._client: Any = None
         self._items: TtlCache[dict[str, Any] | None] = TtlCache(ttl_seconds)
         self._listing: TtlCache[list[dict[str, Any]]] = TtlCache(ttl_seconds)
+        self._parsed: dict[str, tuple[dict[str, Any], ConnectionDefinition]] = {}
 
     def get(self, name: str) -> ConnectionDefinition:
         """The definition called ``name``; ``ConnectionNotFound`` when there is none."""
         item = self._items.get(name, lambda: self._get_item(name))
         if item is None:
             raise ConnectionNotFound(f"connection {name!r} does not exist")
-        return parse_definition(item, name=name)
+        parsed = self._parsed.get(name)
+        if parsed is not None and parsed[0] is item:  # the same cached item: parsed once per fetch
+            return parsed[1]
+        definition = parse_definition(item, name=name)
+        self._parsed[name] = (item, definition)
+        return definition
 
     def list(self) -> list[ConnectionDefinition]:
         """Every valid definition, sorted by name; malformed items are left out of the listing."""
@@ -63,15 +70,39 @@ class DefinitionCatalog:
 
 
 def _default_dynamodb_client() -> Any:
-    import boto3
+    # botocore directly: boto3's import (s3transfer and the resource layer) costs a cold start ~20 ms.
+    from botocore.session import get_session
 
-    return boto3.client("dynamodb")
+    return get_session().create_client("dynamodb")
 
 
 def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python values from DynamoDB's typed attribute values (numbers as int where whole)."""
-    from boto3.dynamodb.types import TypeDeserializer
+    """Plain Python values from DynamoDB's typed attribute values, as boto3's TypeDeserializer gives them.
 
-    deserializer = TypeDeserializer()
-    plain = {key: deserializer.deserialize(value) for key, value in item.items()}
-    return plain
+    Numbers are ``Decimal`` (the definition parser takes whole ones as integers), sets are
+    Python sets, binary values bytes.
+    """
+    return {key: _plain(value) for key, value in item.items()}
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    (kind, data), = value.items()
+    if kind == "S" or kind == "BOOL":
+        return data
+    if kind == "N":
+        return Decimal(data)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {key: _plain(item) for key, item in data.items()}
+    if kind == "L":
+        return [_plain(item) for item in data]
+    if kind == "SS":
+        return set(data)
+    if kind == "NS":
+        return {Decimal(number) for number in data}
+    if kind == "B":
+        return bytes(data)
+    if kind == "BS":
+        return {bytes(item) for item in data}
+    raise TypeError(f"DynamoDB type {kind} is not supported")

@@ -70,9 +70,76 @@ def iso_duration(delta: dt.timedelta) -> str:
     return text if text not in ("P", "-P") else "PT0S"
 
 
+# One encoder for every document: json.dumps would build one per call (it shows on small documents).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+class EncodedRecords(list):
+    """Result records whose JSON text is already made: ``json`` is the text of the whole list.
+
+    The row budget measures each batch of records by encoding it in its final shape; the
+    text is kept, so a document's records are encoded once. It is a list like any other;
+    ``dumps`` splices the text in instead of encoding the records again.
+    """
+
+    __slots__ = ("json", "objects")
+
+    def __init__(self, records: list[Any], json_text: str, objects: bool) -> None:
+        super().__init__(records)
+        self.json = json_text
+        self.objects = objects  # records are objects (dicts), not arrays
+
+
+# Below this size, encoding the records again costs less than splicing their text in.
+_SPLICE_MIN_CHARS = 2048
+
+
 def dumps(document: Any) -> str:
     """Compact JSON, as sent over the wire."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    records = document.get("records") if type(document) is dict else None
+    if type(records) is EncodedRecords and len(records.json) > _SPLICE_MIN_CHARS:
+        if all(type(key) is str for key in document):
+            return "{" + ",".join(
+                _ENCODER.encode(key) + ":" + (value.json if type(value) is EncodedRecords else _ENCODER.encode(value))
+                for key, value in document.items()
+            ) + "}"
+    return _ENCODER.encode(document)
+
+
+def unique_keys(names: list[str]) -> list[str]:
+    """Record keys: a repeated column name gets a suffix (``id``, ``id_2``) so no value is lost."""
+    if len(set(names)) == len(names):
+        return names
+    seen: dict[str, int] = {}
+    keys = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        keys.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return keys
+
+
+_SCAN = json.JSONDecoder().scan_once
+
+
+def json_loads(text: Any) -> Any:
+    """``json.loads`` for the JSON text of a json/jsonb column, about 4x faster on one value.
+
+    The C scanner reads the value directly; anything it does not consume whole (surrounding
+    whitespace, trailing data, an error) goes through ``json.loads``, which decides.
+    """
+    if type(text) is str:
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            return json.loads(text)
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
+def utf8_length(text: str) -> int:
+    """The size of ``text`` in UTF-8, without encoding it when it is ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def encode_within(document: Any, limit_bytes: int, transport: str) -> str:

@@ -54,7 +54,7 @@ class ConnectionPool:
         """The open connection for ``definition``: the cached one if it is still good."""
         entry = self._entries.get(definition.name)
         if entry is not None:
-            if entry.definition == definition and entry.connection.is_usable():
+            if (entry.definition is definition or entry.definition == definition) and entry.connection.is_usable():
                 self.stats.reused += 1
                 return entry.connection
             self.discard(definition.name)

@@ -78,9 +78,12 @@ class Settings:
 
 def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
     """Wire the core from settings."""
-    catalog = DefinitionCatalog(settings.connections_table, ttl_seconds=settings.definition_ttl_seconds)
+    aws = _AwsSession()
+    catalog = DefinitionCatalog(
+        settings.connections_table, ttl_seconds=settings.definition_ttl_seconds, client_factory=aws.dynamodb
+    )
     pool = ConnectionPool(
-        TokenSigner(settings.region),
+        TokenSigner(settings.region, credentials=aws.credentials),
         connect_timeout=settings.connect_timeout_seconds,
         default_statement_timeout_ms=settings.statement_timeout_ms,
     )
@@ -91,8 +94,40 @@ def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
         statement_timeout_ms=settings.statement_timeout_ms,
         masking_key=masking_key,
     )
-    audit = DynamoDBAuditTrail(settings.audit_table, ttl_days=settings.audit_ttl_days) if settings.audit_table else None
+    audit = (
+        DynamoDBAuditTrail(settings.audit_table, ttl_days=settings.audit_ttl_days, client_factory=aws.dynamodb)
+        if settings.audit_table
+        else None
+    )
     return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit)
+
+
+class _AwsSession:
+    """One botocore session for the function's AWS calls, created on first use.
+
+    The definitions table, the audit trail and the token signer share its credentials
+    and its DynamoDB client. botocore is used directly: importing boto3 (s3transfer,
+    the resource layer) and creating an ``rds`` client would cost a cold start ~60 ms.
+    """
+
+    def __init__(self) -> None:
+        self._session: Any = None
+        self._dynamodb: Any = None
+
+    def _get(self) -> Any:
+        if self._session is None:
+            from botocore.session import get_session
+
+            self._session = get_session()
+        return self._session
+
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = self._get().create_client("dynamodb")
+        return self._dynamodb
+
+    def credentials(self) -> Any:
+        return self._get().get_credentials()
 
 
 class ServiceHolder:
@@ -157,6 +192,12 @@ class ServiceHolder:
         self._service = None
         self._settings = None
         self._idempotency = None
+
+
+def cors_origins(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Origins allowed to call the API from a browser: ``RDSGATE_CORS_ORIGINS``, comma-separated."""
+    env = os.environ if environ is None else environ
+    return [origin.strip() for origin in env.get("RDSGATE_CORS_ORIGINS", "").split(",") if origin.strip()]
 
 
 def _make_logger() -> Any:

@@ -9,6 +9,7 @@ API Gateway or Step Functions events.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -18,6 +19,7 @@ from .audit import AuditSink
 from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
 from .drivers import ExecutionOptions
+from .encoding import unique_keys
 from .errors import DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError
 from .guardrails import check_guardrails
 from .masking import mask_rows, masked_indexes
@@ -172,7 +174,8 @@ class QueryService:
             "rows": None,
         }
         try:
-            result = work(record)
+            with _PausedGc():
+                result = work(record)
             record["outcome"] = "ok"
             return result
         except RdsgateError as exc:
@@ -257,14 +260,18 @@ class QueryService:
     def _document(self, definition: ConnectionDefinition, outcome: Any, shape: str) -> dict[str, Any]:
         """The result document of one statement, masked as the definition says."""
         names = [column["name"] for column in outcome.columns]
+        encoded = getattr(outcome, "encoded", None)  # the records, built and encoded once by the row budget
         if definition.masked_columns:
             indexes = masked_indexes(names, definition.masked_columns)
             if indexes:
                 mask_rows(outcome.rows, indexes, definition.mask, self.limits.masking_key)
-        if shape == "arrays":
-            records: list[Any] = outcome.rows
+                encoded = None
+        if encoded is not None and encoded.objects == (shape != "arrays"):
+            records: list[Any] = encoded
+        elif shape == "arrays":
+            records = outcome.rows
         else:
-            keys = _unique_keys(names)
+            keys = unique_keys(names)
             records = [dict(zip(keys, row)) for row in outcome.rows]
         return {
             "columns": outcome.columns,
@@ -282,6 +289,8 @@ class QueryService:
             available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
             if available < 1:
                 raise QueryTimeout("the function has no time left to run the statement")
+            if available >= 1000:  # whole seconds: consecutive requests ask for the same timeout (MySQL keeps it set)
+                available -= available % 1000
             timeout_ms = _smallest(timeout_ms, available)
         return ExecutionOptions(
             max_rows=min(max_rows, self.limits.max_rows_ceiling),
@@ -301,18 +310,28 @@ class QueryService:
             self._logger.error("audit write failed", extra={"audit": record, "exception": type(exc).__name__})
 
 
+class _PausedGc:
+    """Pauses the cyclic garbage collector while a request builds its rows.
+
+    Rows are lists, dicts and scalars and form no reference cycles, so the collector has
+    nothing to find in them; but building 100,000 of them triggers it thousands of times,
+    with full passes over every live object, which cost a large result ~15-25 % of its time.
+    Garbage made meanwhile is collected by the next automatic pass after the request.
+    A pause already in place (a nested call, or the collector turned off) is left alone.
+    """
+
+    __slots__ = ("_resume",)
+
+    def __enter__(self) -> None:
+        self._resume = gc.isenabled()
+        if self._resume:
+            gc.disable()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._resume:
+            gc.enable()
+
+
 def _smallest(*limits: int | None) -> int | None:
     present = [limit for limit in limits if limit is not None]
     return min(present) if present else None
-
-
-def _unique_keys(names: list[str]) -> list[str]:
-    """Record keys: a repeated column name gets a suffix (``id``, ``id_2``) so no value is lost."""
-    if len(set(names)) == len(names):
-        return names
-    seen: dict[str, int] = {}
-    keys = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        keys.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return keys

@@ -11,7 +11,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-from ..encoding import dumps
+from ..encoding import EncodedRecords, dumps, unique_keys, utf8_length
 from ..errors import ResultTooLarge
 from ..sqltext import PreparedSql
 
@@ -31,6 +31,7 @@ class StatementResult:
     rows: list[list[Any]]
     truncated: bool
     updated_rows: int | None
+    encoded: EncodedRecords | None = None  # the rows as records, with their JSON text (RowBudget.encoded)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,20 @@ class ExecutionOptions:
     records_as_objects: bool = True  # object records repeat every column name: it counts
 
 
+def _json_string_size(text: str) -> int:
+    """The size of ``text`` as a JSON string: its length and the quotes, unless something needs escaping."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return utf8_length(dumps(text))
+
+
 class RowBudget:
-    """Admits result rows while they stay within ``max_rows`` and ``max_bytes`` of JSON."""
+    """Admits result rows while they stay within ``max_rows`` and ``max_bytes`` of JSON.
+
+    To measure the JSON, ``take`` encodes each batch of rows in the records' final shape
+    (objects keyed by column, or arrays) and keeps the records and their text: the result
+    document then uses both (``encoded()``), so each row is shaped and encoded once.
+    """
 
     def __init__(self, options: ExecutionOptions) -> None:
         self.rows_left = options.max_rows
@@ -69,18 +82,28 @@ class RowBudget:
         self.objects = options.records_as_objects
         self.overhead = 1  # the comma between records
         self.admitted = 0
+        self._keys: list[str] | None = None
+        self._records: list[Any] | None = None  # this statement's admitted records, while each batch was encoded
+        self._texts: list[str] = []  # their JSON, one batch each, without the brackets
 
     def start(self, column_names: list[str]) -> None:
-        """Called once the columns are known: object records carry each name as a key."""
+        """Called once per statement, when its columns are known: object records carry each name as a key."""
         if self.objects:
-            self.overhead = 1 + sum(len(dumps(name).encode("utf-8")) + 1 for name in column_names)
+            self._keys = unique_keys(column_names)
+            self.overhead = 1 + sum(_json_string_size(key) + 1 for key in self._keys)
+        self._records = [] if self.bytes_left is not None else None
+        self._texts = []
 
     def admit(self, row: list[Any]) -> bool:
         """True if ``row`` fits; False once the result must be truncated before it."""
+        self._records = None  # a row admitted on its own has no text kept
+        return self._admit(row)
+
+    def _admit(self, row: list[Any]) -> bool:
         if self.rows_left <= 0:
             return False
         if self.bytes_left is not None:
-            size = len(dumps(row).encode("utf-8")) + self.overhead
+            size = utf8_length(dumps(row)) + self.overhead
             if size > self.bytes_left:
                 if self.admitted == 0:
                     raise ResultTooLarge(
@@ -93,6 +116,57 @@ class RowBudget:
         self.rows_left -= 1
         self.admitted += 1
         return True
+
+    def take(self, rows: list[list[Any]]) -> tuple[list[list[Any]], bool]:
+        """The leading ``rows`` that fit, and whether any had to be left out.
+
+        The same cut as ``admit`` row by row, measured with one JSON encoding per batch:
+        only the batch where the budget runs out is measured row by row.
+        """
+        if not rows:
+            return rows, False
+        if len(rows) > STREAM_BATCH_ROWS:  # measure in slices: an overflow wastes at most one slice's encoding
+            kept: list[list[Any]] = []
+            for start in range(0, len(rows), STREAM_BATCH_ROWS):
+                part, cut = self.take(rows[start : start + STREAM_BATCH_ROWS])
+                kept.extend(part)
+                if cut:
+                    return kept, True
+            return kept, False
+        if len(rows) > self.rows_left:  # the row limit cuts this batch
+            return (self.take(rows[: self.rows_left])[0] if self.rows_left > 0 else []), True
+        if self.bytes_left is None:
+            self.rows_left -= len(rows)
+            self.admitted += len(rows)
+            return rows, False
+        records = [dict(zip(self._keys, row)) for row in rows] if self._keys is not None else rows
+        text = dumps(records)
+        # "[r1,r2,...]": each record's JSON, a comma each, the brackets; as admit counts, less one.
+        size = utf8_length(text) - 1
+        if size <= self.bytes_left:
+            self.bytes_left -= size
+            self.rows_left -= len(rows)
+            self.admitted += len(rows)
+            self._keep(records, text)
+            return rows, False
+        for index, row in enumerate(rows):
+            if not self._admit(row):
+                if index:
+                    self._keep(records[:index], dumps(records[:index]))
+                return rows[:index], True
+        self._keep(records, text)  # not reached: the batch as a whole did not fit
+        return rows, False
+
+    def _keep(self, records: list[Any], text: str) -> None:
+        if self._records is not None:
+            self._records.extend(records)
+            self._texts.append(text[1:-1])
+
+    def encoded(self, rows: list[list[Any]]) -> EncodedRecords | None:
+        """This statement's ``rows`` as records with their JSON text, if every batch was measured whole."""
+        if self._records is None or len(self._records) != len(rows) or (self.objects and self._keys is None):
+            return None
+        return EncodedRecords(self._records, "[" + ",".join(t for t in self._texts if t) + "]", self.objects)
 
 
 class DriverConnection(Protocol):

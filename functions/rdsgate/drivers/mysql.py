@@ -24,9 +24,9 @@ from pymysql.constants import COMMAND, FIELD_TYPE, FLAG
 from pymysql.protocol import FieldDescriptorPacket
 
 from .. import errors
-from ..encoding import MAX_SAFE_INTEGER
+from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..sqltext import PreparedSql
-from . import SOCKET_GRACE_SECONDS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
+from . import SOCKET_GRACE_SECONDS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 
 # Statements after which MySQL has committed whatever came before them.
@@ -34,6 +34,7 @@ IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "G
 BINARY_CHARSET = 63
 _BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
 _LONGTEXT_LENGTH = 4294967295
+_UNKNOWN = object()  # a session setting whose value is not known (the request that set it failed)
 
 TYPE_NAMES = {
     FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal", FIELD_TYPE.TINY: "tinyint",
@@ -73,7 +74,7 @@ _DECODERS: dict[int, Callable[[Any], Any]] = {
     FIELD_TYPE.TINY: int, FIELD_TYPE.SHORT: int, FIELD_TYPE.LONG: int, FIELD_TYPE.INT24: int,
     FIELD_TYPE.YEAR: int, FIELD_TYPE.LONGLONG: _int, FIELD_TYPE.FLOAT: float, FIELD_TYPE.DOUBLE: float,
     FIELD_TYPE.DATETIME: _datetime, FIELD_TYPE.TIMESTAMP: _datetime, FIELD_TYPE.BIT: _bit,
-    FIELD_TYPE.JSON: json.loads, FIELD_TYPE.BLOB: _binary_or_text, FIELD_TYPE.TINY_BLOB: _binary_or_text,
+    FIELD_TYPE.JSON: json_loads, FIELD_TYPE.BLOB: _binary_or_text, FIELD_TYPE.TINY_BLOB: _binary_or_text,
     FIELD_TYPE.MEDIUM_BLOB: _binary_or_text, FIELD_TYPE.LONG_BLOB: _binary_or_text,
     FIELD_TYPE.STRING: _binary_or_text, FIELD_TYPE.VAR_STRING: _binary_or_text,
     FIELD_TYPE.VARCHAR: _binary_or_text, FIELD_TYPE.GEOMETRY: _binary_or_text,
@@ -113,6 +114,7 @@ class MysqlConnection:
             raise _map_error(exc, login=True, iam=self._iam) from None
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
         self._timeout_ms = params.statement_timeout_ms
+        self._session_timeout_ms: Any = params.statement_timeout_ms  # MySQL's max_execution_time on the session
         self._read_only = params.read_only
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
@@ -136,12 +138,16 @@ class MysqlConnection:
         before, after = [], []
         timeout_ms = options.timeout_ms or self._timeout_ms
         scoped_timeout = ""
-        if timeout_ms != self._timeout_ms:
-            if self.is_mariadb:  # scoped to each statement, no extra round trip
+        session_timeout = False
+        if self.is_mariadb:
+            if timeout_ms != self._timeout_ms:  # scoped to each statement, no extra round trip
                 scoped_timeout = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
-            else:
-                before.append(f"SET SESSION max_execution_time = {int(timeout_ms)}")
-                after.append(f"SET SESSION max_execution_time = {int(self._timeout_ms or 0)}")
+        elif timeout_ms != self._session_timeout_ms:
+            # MySQL: set on the session and kept there, so the next request asking for the same
+            # timeout (the definition's, or the function's deadline in whole seconds) needs no round trip.
+            before.append(f"SET SESSION max_execution_time = {int(timeout_ms) if timeout_ms else 'DEFAULT'}")
+            self._session_timeout_ms = _UNKNOWN  # until that SET has run
+            session_timeout = True
         if options.read_only and not self._read_only:
             # Session-level: MySQL commits implicitly before DDL, which would escape a READ ONLY transaction.
             before.append("SET SESSION TRANSACTION READ ONLY")
@@ -154,6 +160,8 @@ class MysqlConnection:
         try:
             for setting in before:
                 self._conn.query(setting)
+            if session_timeout:
+                self._session_timeout_ms = timeout_ms
             try:
                 for index, (prepared, values) in enumerate(statements):
                     args = {name: _to_python(values[name]) for name in prepared.names}
@@ -200,31 +208,43 @@ class MysqlConnection:
         return ["unknown"] * len(prepared.names), [self._column(field) for field in fields]
 
     def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False) -> StatementResult:
-        cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read one at a time
+        cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read as they arrive
         cursor.execute(sql, args)  # always a mapping: sqltext doubled every literal '%'
-        fields = cursor._result.fields if cursor.description else []
+        result = cursor._result
+        fields = result.fields if cursor.description else []
         budget.start([field.name for field in fields])
-        rows, truncated = [], False
-        while (raw := cursor.fetchone()) is not None:
-            row = list(raw)
-            if not budget.admit(row):
-                truncated = True
+        # Column types are known now unless one needs a catalog query (MariaDB JSON), which must
+        # wait for the result's end; known types convert as rows are read, the others afterwards.
+        known = not self._needs_json_lookup(fields)
+        columns = [self._column(field) for field in fields] if known else None
+        converters = _lean_converters(result.converters, columns, fields) if fields else []
+        rows: list[list[Any]] = []
+        truncated = False
+        while fields:  # in batches: one JSON measurement per batch, one more row read than fits
+            batch, ended = _read_rows(self._conn, result, converters, min(STREAM_BATCH_ROWS, max(budget.rows_left, 0) + 1))
+            kept, truncated = budget.take(batch)
+            rows.extend(kept)
+            if truncated or ended:
                 break
-            rows.append(row)
         updated = None if fields else cursor.rowcount
-        if truncated and not drain and not self._needs_json_lookup(fields):
+        if truncated and not drain and known:
             # Closing an unbuffered cursor reads every remaining row; dropping the connection does not.
             cursor._result.unbuffered_active = False  # nothing left to drain once the socket is gone
             cursor.connection = None
             self.close()
         else:
             cursor.close()
-        # Column types may need a catalog query (MariaDB JSON), which must wait for the result's end.
-        columns = [self._column(field) for field in fields] if self._conn.open else [self._column(f, lookup=False) for f in fields]
-        post = [_post_converter(column["type"]) for column in columns]
-        if any(post):
-            rows = [[v if f is None or v is None else f(v) for f, v in zip(post, row)] for row in rows]
-        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated)
+        encoded = budget.encoded(rows)
+        if columns is None:
+            columns = [self._column(field) for field in fields] if self._conn.open else [self._column(f, lookup=False) for f in fields]
+            for index, column in enumerate(columns):
+                convert = _post_converter(column["type"], fields[index])
+                if convert is not None:
+                    encoded = None  # measured before this conversion
+                    for row in rows:
+                        if row[index] is not None:
+                            row[index] = convert(row[index])
+        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated, encoded=encoded)
 
     def _needs_json_lookup(self, fields: list[Any]) -> bool:
         return any(self._json_candidate(f) and (f.db, f.org_table) not in self._json_columns for f in fields)
@@ -294,11 +314,11 @@ def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None) -> str:
     return "SET " + ", ".join(settings)
 
 
-def _post_converter(type_name: str) -> Callable[[Any], Any] | None:
+def _post_converter(type_name: str, field: Any) -> Callable[[Any], Any] | None:
     if type_name == "set":
         return lambda text: [] if text == "" else text.split(",")
-    if type_name == "json":  # MariaDB JSON arrives as text
-        return json.loads
+    if type_name == "json" and field.type_code != FIELD_TYPE.JSON:  # MariaDB JSON arrives as text; MySQL's is decoded
+        return json_loads
     return None
 
 
@@ -315,10 +335,103 @@ def _to_python(value: Any) -> Any:
     return value
 
 
+# --- rows: a text-protocol result read without PyMySQL's per-value method calls -------------
+
+def _read_rows(conn: Any, result: Any, converters: list[tuple[str | None, Any]], limit: int) -> tuple[list[list[Any]], bool]:
+    """Up to ``limit`` rows of an unbuffered result, and whether the result ended.
+
+    Each column's bytes go through its ``(encoding, converter)`` pair (``_lean_converters``),
+    giving the values ``fetchone()`` would; only PyMySQL's per-row and per-value call
+    overhead is gone (a 100,000-row result reads about twice as fast).
+    """
+    rows: list[list[Any]] = []
+    if not result.unbuffered_active:
+        return rows, True
+    read_packet = conn._read_packet
+    while len(rows) < limit:
+        packet = read_packet()  # raises the server's error, if it sends one instead of a row
+        data = packet.get_all_data()
+        if data[0] == 0xFE and len(data) < 9 and result._check_packet_is_eof(packet):
+            result.unbuffered_active = False
+            result.connection = None
+            result.rows = None
+            return rows, True
+        rows.append(_parse_row(data, converters))
+    return rows, False
+
+
+def _lean_converters(
+    converters: list[tuple[str | None, Any]], columns: list[dict[str, str]] | None = None, fields: list[Any] | None = None
+) -> list[tuple[str | None, Any]]:
+    """PyMySQL's ``(encoding, converter)`` per column, giving the same values in fewer steps.
+
+    ``int`` and ``float`` read ASCII bytes as they are; a text column's value is already
+    the string ``_binary_or_text`` would return. With the ``columns`` (their types known),
+    SET and MariaDB JSON columns are converted as they are read, too.
+    """
+    lean = []
+    for index, (encoding, converter) in enumerate(converters):
+        if encoding == "ascii" and converter in (int, float):
+            encoding = None
+        elif encoding == "ascii" and converter is _int:
+            encoding, converter = None, _int_bytes
+        elif encoding is not None and converter is _binary_or_text:
+            converter = None
+        post = _post_converter(columns[index]["type"], fields[index]) if columns is not None and fields is not None else None
+        if post is not None:
+            converter = post if converter is None else _chain(converter, post)
+        lean.append((encoding, converter))
+    return lean
+
+
+def _chain(first: Callable[[Any], Any], then: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: then(first(value))
+
+
+def _int_bytes(raw: bytes) -> int | str:
+    value = int(raw)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else raw.decode("ascii")
+
+
+def _parse_row(data: bytes, converters: list[tuple[str | None, Any]]) -> list[Any]:
+    """One row packet: a length-encoded string per column (0xFB is NULL)."""
+    row: list[Any] = []
+    append = row.append
+    pos, size = 0, len(data)
+    for encoding, converter in converters:
+        if pos >= size:  # a short row, as PyMySQL tolerates
+            break
+        length = data[pos]
+        if length < 251:
+            pos += 1
+        elif length == 251:
+            append(None)
+            pos += 1
+            continue
+        elif length == 252:
+            length = data[pos + 1] | data[pos + 2] << 8
+            pos += 3
+        elif length == 253:
+            length = data[pos + 1] | data[pos + 2] << 8 | data[pos + 3] << 16
+            pos += 4
+        else:
+            length = int.from_bytes(data[pos + 1 : pos + 9], "little")
+            pos += 9
+        value: Any = data[pos : pos + length]
+        pos += length
+        if encoding is not None:
+            value = value.decode(encoding)
+        if converter is not None:
+            value = converter(value)
+        append(value)
+    return row
+
+
 # --- errors: the one place PyMySQL's exceptions become rdsgate's ------------------------------
 
 _AUTH_ERRNOS = {1044, 1045, 1698, 1251}
-_BUSY_ERRNOS = {1040, 1203, 1226}
+_TOO_MANY_CONNECTIONS = {1040, 1203}  # max_connections, max_user_connections
+_BUSY_ERRNOS = {1226}
 _TIMEOUT_ERRNOS = {1969, 3024, 1317}
 _GONE_ERRNOS = {2002, 2003, 2005, 2006, 2013, 2055, 1053, 1927}
 
@@ -331,6 +444,8 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
         if errno in _AUTH_ERRNOS:
             hint = errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT
             return errors.AuthenticationFailed(f"the database refused the login: {message}", errno=errno, hint=hint)
+        if errno in _TOO_MANY_CONNECTIONS:
+            return errors.DatabaseUnavailable(f"the database has too many connections: {message}", errno=errno, retry_after=1)
         if errno in _BUSY_ERRNOS:
             return errors.DatabaseUnavailable(f"the database is busy: {message}", errno=errno, retry_after=1)
         if errno == 1792:

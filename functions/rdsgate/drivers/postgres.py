@@ -38,7 +38,7 @@ from pg8000.core import (
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from .. import errors
-from ..encoding import MAX_SAFE_INTEGER
+from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..params import JsonText
 from ..sqltext import PreparedSql
 from . import SOCKET_GRACE_SECONDS, SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
@@ -114,7 +114,7 @@ class PostgresConnection:
         finally:
             self._ensure_idle()
         main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
-        return self._result(context.columns, rows, truncated, main)
+        return self._result(context.columns, rows, truncated, main, budget.encoded(rows))
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one implicit transaction and one round trip: all commit or none do."""
@@ -126,7 +126,7 @@ class PostgresConnection:
             results = []
             for tag, count, columns, raw_rows in context.statements[len(prefix):]:
                 rows, truncated = self._admit(columns, raw_rows, budget)
-                results.append(self._result(columns, rows, truncated, (tag, count)))
+                results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
             return results
         except (socket.timeout, TimeoutError):
             self.close()
@@ -160,24 +160,28 @@ class PostgresConnection:
             prefix.append("SET TRANSACTION READ ONLY")
         timeout_ms = options.timeout_ms or self._timeout_ms
         if timeout_ms != self._timeout_ms:
+            # Transaction-scoped: a session-level SET would pin the connection behind RDS Proxy.
             prefix.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
         self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
         return prefix, timeout_ms
 
-    def _result(self, columns: list[dict[str, Any]] | None, rows: list[list[Any]], truncated: bool, completion: tuple[bytes, int]) -> StatementResult:
+    def _result(self, columns: list[dict[str, Any]] | None, rows: list[list[Any]], truncated: bool, completion: tuple[bytes, int], encoded: Any = None) -> StatementResult:
         return StatementResult(
             columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns or []],
             rows=rows,
             truncated=truncated,
             updated_rows=completion[1] if completion[0] in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
+            encoded=encoded,
         )
 
     def _stream(self, statement, texts, oids, prefix, budget):
         """Fetch in batches through the open portal, stopping as soon as the budget is spent."""
         context = self._wire.open_portal(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
         rows: list[list[Any]] = []
+        first = True
         while True:
-            batch, truncated = self._admit(context.columns, context.rows, budget, learn=False)
+            batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+            first = False
             rows.extend(batch)
             context.rows = []
             if truncated or not context.suspended:
@@ -187,7 +191,7 @@ class PostgresConnection:
         self._learn_types([column["type_oid"] for column in context.columns or []])
         return context, rows, truncated or context.suspended
 
-    def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True) -> tuple[list[list[Any]], bool]:
+    def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True, start: bool = True) -> tuple[list[list[Any]], bool]:
         """Convert the fetched rows to JSON values and keep those the budget admits.
 
         While a portal streams, no other query can run on the connection, so types not
@@ -196,16 +200,17 @@ class PostgresConnection:
         columns = columns or []
         if learn:
             self._learn_types([column["type_oid"] for column in columns])
-        converters = [self._converter(column["type_oid"]) for column in columns]
-        convert = any(converter is not _identity for converter in converters)
-        budget.start([column["name"] for column in columns])
-        kept = []
-        for raw in raw_rows or []:
-            row = [None if v is None else f(v) for f, v in zip(converters, raw)] if convert else raw
-            if not budget.admit(row):
-                return kept, True
-            kept.append(row)
-        return kept, False
+        if start:
+            budget.start([column["name"] for column in columns])
+        rows = raw_rows or []
+        for index, column in enumerate(columns):  # column by column, in place; text columns stay as they are
+            convert = self._converter(column["type_oid"])
+            if convert is not _identity:
+                for row in rows:
+                    value = row[index]
+                    if value is not None:
+                        row[index] = convert(value)
+        return budget.take(rows)
 
     def is_usable(self) -> bool:
         return self._wire._sock is not None and socket_is_idle(self._wire._usock)
@@ -455,7 +460,7 @@ def _timestamptz(text: str) -> str:
 
 
 _SCALAR_CONVERTERS: dict[int, Callable[[str], Any]] = {
-    16: _bool, 17: _bytea, 20: _int, 21: int, 23: int, 26: int, 114: json.loads, 3802: json.loads,
+    16: _bool, 17: _bytea, 20: _int, 21: int, 23: int, 26: int, 114: json_loads, 3802: json_loads,
     700: _float, 701: _float, 1114: _timestamp, 1184: _timestamptz, 1266: _timetz,
 }
 
@@ -526,7 +531,11 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
             return errors.ReadOnlyViolation(f"the connection is read-only: {message}", sqlstate=sqlstate)
         if sqlstate == "57014":
             return errors.QueryTimeout(f"the statement was cancelled: {message}", sqlstate=sqlstate)
-        if sqlstate in ("53300", "53400", "57P03") or sqlstate.startswith(("08", "57P")):
+        if sqlstate == "53300":  # too_many_connections: no slot free (max_connections, or the role's limit)
+            return errors.DatabaseUnavailable(
+                f"the database has too many connections: {message}", sqlstate=sqlstate, retry_after=1
+            )
+        if sqlstate in ("53400", "57P03") or sqlstate.startswith(("08", "57P")):
             return errors.DatabaseUnavailable(f"the database is unavailable: {message}", sqlstate=sqlstate, retry_after=1)
         if login:
             return errors.DatabaseUnavailable(f"the database refused the connection: {message}", sqlstate=sqlstate)

@@ -1,0 +1,1 @@
+"""rdsgate's benchmark suite: ``python3 -m bench`` writes bench/RESULTS.md (see docs/PERFORMANCE.md)."""

@@ -1,0 +1,352 @@
+"""The benchmark runner: ``python3 -m bench`` (see docs/PERFORMANCE.md).
+
+Starts moto and the local IAM-verifying PostgreSQL and MariaDB, then measures, each pair
+side by side in the same run and interleaved (A B, B A, ...), over several repetitions:
+
+(a) warm overhead   rdsgate.api.handler vs the raw driver on an open connection
+(b) result encoding  100,000 rows x 10 columns to JSON text vs the raw driver's fetch
+(c) cold start       fresh process importing rdsgate.api and answering once vs boto3 + driver
+(d) reuse            1,000 warm invocations: connections opened and tokens signed (counted)
+(e) memory           peak RSS growth for a 1,000,000-row SELECT with maxRows 1000
+(f) concurrency      8 processes x 200 invocations: errors and database connections
+and the deployment asset's size. Writes bench/RESULTS.md; a missed target brings its profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from typing import Any
+
+from . import report
+from .env import REPO, BenchEnv
+from .stats import machine, median
+
+ENGINES = ("postgres", "mysql")
+TARGET_ADDED_MS = 0.5
+TARGET_ENCODE_RATIO = 1.3
+TARGET_COLD_RATIO = 1.3
+TARGET_MEMORY_MB = 20
+TARGET_ASSET_MB = 30
+
+
+class Runner:
+    def __init__(self, env: BenchEnv, quick: bool, log: Any) -> None:
+        self.env = env
+        self.quick = quick
+        self.log = log
+        self.info = env.server_info()
+
+    # -- child processes ------------------------------------------------------------------
+
+    def spawn(self, task: str, args: dict[str, Any], **extra_env: str) -> tuple[subprocess.Popen, str]:
+        handle, result_file = tempfile.mkstemp(prefix=f"rdsgate-bench-{task}-", suffix=".json")
+        os.close(handle)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", task, json.dumps(args), result_file],
+            cwd=REPO,
+            env=self.env.child_environment(**extra_env),
+            stdout=subprocess.DEVNULL,  # the function's log lines
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return process, result_file
+
+    def collect(self, process: subprocess.Popen, result_file: str, timeout: float = 300) -> dict[str, Any]:
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"worker failed ({process.returncode}):\n{stderr[-3000:]}")
+            with open(result_file) as f:
+                return json.load(f)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            os.unlink(result_file)
+
+    def run(self, task: str, args: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+        return self.collect(*self.spawn(task, args), timeout=timeout)
+
+    def timed_run(self, task: str, args: dict[str, Any], **extra_env: str) -> tuple[float, dict[str, Any]]:
+        """A whole child process's wall time, from spawn to exit, and what it reported."""
+        started = time.perf_counter()
+        process, result_file = self.spawn(task, args, **extra_env)
+        # A blocking wait returns when the process exits; wait(timeout=...) polls with sleeps of up to
+        # 50 ms, which would round every cold start. A timer guards against a hang instead.
+        guard = threading.Timer(120, process.kill)
+        guard.start()
+        process.wait()
+        elapsed = time.perf_counter() - started
+        guard.cancel()
+        return elapsed, self.collect(process, result_file)
+
+    # -- (a) warm overhead --------------------------------------------------------------------
+
+    def warm(self) -> dict[str, Any]:
+        reps, pairs = (3, 150) if self.quick else (5, 400)
+        out = {}
+        for engine in ENGINES:
+            result = self.run(
+                "warm",
+                {"engine": engine, "server": self.info[engine], "statements": ["select1", "pk"], "warmup": 100,
+                 "reps": reps, "pairs": pairs},
+            )  # fmt: skip
+            for statement in ("select1", "pk"):
+                data = result[statement]
+                raw_ms = median(data["raw_ns"]) / 1e6
+                gate_ms = median(data["gate_ns"]) / 1e6
+                paired = median([g - r for r, g in zip(data["raw_ns"], data["gate_ns"])]) / 1e6
+                rep_added = [(g - r) / 1e6 for r, g in data["rep_medians_ns"]]
+                out[f"{engine}/{statement}"] = {
+                    "raw_ms": raw_ms,
+                    "gate_ms": gate_ms,
+                    "added_ms": gate_ms - raw_ms,
+                    "paired_added_ms": paired,
+                    "rep_added_ms": rep_added,
+                    "ratio": gate_ms / raw_ms,
+                    "samples": len(data["raw_ns"]),
+                    "layers_us": data.get("layers_us", {}),
+                    "met": gate_ms - raw_ms <= TARGET_ADDED_MS,
+                }
+            out[f"{engine}/pool"] = result["pool"]
+            self.log(f"(a) {engine}: " + ", ".join(
+                f"{s} {out[f'{engine}/{s}']['added_ms'] * 1000:+.0f} µs" for s in ("select1", "pk")))  # fmt: skip
+        missed = [key for key, value in out.items() if isinstance(value, dict) and value.get("met") is False]
+        for key in missed[:2]:
+            engine, statement = key.split("/")
+            out[f"{key}/profile"] = self.run("profile_warm", {"engine": engine, "statement": statement, "calls": 2000})["profile"]
+        return out
+
+    # -- (b) result encoding --------------------------------------------------------------------
+
+    def encode(self) -> dict[str, Any]:
+        reps = 3 if self.quick else 5
+        out = {}
+        for engine in ENGINES:
+            result = self.run("encode", {"engine": engine, "server": self.info[engine], "rows": 100_000, "reps": reps})
+            raw_s, gate_s = median(result["raw_s"]), median(result["gate_s"])
+            out[engine] = {
+                "raw_s": raw_s,
+                "gate_s": gate_s,
+                "raw_rows_per_s": 100_000 / raw_s,
+                "gate_rows_per_s": 100_000 / gate_s,
+                "ratio": gate_s / raw_s,
+                "rep_ratios": [g / r for r, g in zip(result["raw_s"], result["gate_s"])],
+                "json_mb": result["json_bytes"] / 1e6,
+                "met": gate_s / raw_s <= TARGET_ENCODE_RATIO,
+            }
+            self.log(f"(b) {engine}: ratio {gate_s / raw_s:.2f} ({100_000 / gate_s:,.0f} rows/s)")
+            if not out[engine]["met"]:
+                out[engine]["profile"] = self.run("profile_encode", {"engine": engine, "rows": 100_000})["profile"]
+        return out
+
+    # -- (c) cold start ------------------------------------------------------------------------
+
+    def cold(self) -> dict[str, Any]:
+        reps = 4 if self.quick else 8
+        out = {}
+        for engine in ENGINES:
+            args = {"engine": engine, "server": self.info[engine]}
+            self.timed_run("cold_floor", args)  # the first process of a kind warms the page cache
+            self.timed_run("cold_gate", args)
+            floor_s, gate_s, floor_inside, gate_inside = [], [], [], []
+            for rep in range(reps):
+                for side in (("floor", "gate") if rep % 2 == 0 else ("gate", "floor")):
+                    elapsed, report_ = self.timed_run(f"cold_{side}", args)
+                    (floor_s if side == "floor" else gate_s).append(elapsed)
+                    (floor_inside if side == "floor" else gate_inside).append(report_)
+            floor_ms, gate_ms = median(floor_s) * 1000, median(gate_s) * 1000
+            out[engine] = {
+                "floor_ms": floor_ms,
+                "gate_ms": gate_ms,
+                "ratio": gate_ms / floor_ms,
+                "rep_ratios": [g / f for f, g in zip(floor_s, gate_s)],
+                "floor_import_ms": median(r["import_s"] for r in floor_inside) * 1000,
+                "floor_first_ms": median(r["first_request_s"] for r in floor_inside) * 1000,
+                "gate_import_ms": median(r["import_s"] for r in gate_inside) * 1000,
+                "gate_first_ms": median(r["first_request_s"] for r in gate_inside) * 1000,
+                "modules_after_import": gate_inside[-1]["modules_after_import"],
+                "other_driver_loaded": any(r["other_driver_loaded"] for r in gate_inside),
+                "sqlglot_loaded": any(r["sqlglot_loaded"] for r in gate_inside),
+            }
+            lazy = not out[engine]["other_driver_loaded"] and not {"pg8000", "pymysql"} & set(out[engine]["modules_after_import"])
+            out[engine]["drivers_lazy"] = lazy
+            out[engine]["met"] = out[engine]["ratio"] <= TARGET_COLD_RATIO and lazy
+            self.log(f"(c) {engine}: {gate_ms:.0f} ms vs {floor_ms:.0f} ms, ratio {gate_ms / floor_ms:.2f}")
+            out[engine].update(self._cold_without_bytecode(args, 2 if self.quick else 4))
+            if not out[engine]["met"]:
+                out[engine]["profile"] = self.run("profile_cold", {"engine": engine})["profile"]
+        return out
+
+    def _cold_without_bytecode(self, args: dict[str, Any], reps: int) -> dict[str, Any]:
+        """The same, with every module compiled from source, as in Lambda from an asset without .pyc files."""
+        with tempfile.TemporaryDirectory(prefix="rdsgate-bench-nobytecode-") as empty:
+            env = {"PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
+            floor_s, gate_s = [], []
+            for rep in range(reps):
+                for side in (("floor", "gate") if rep % 2 == 0 else ("gate", "floor")):
+                    elapsed, _ = self.timed_run(f"cold_{side}", args, **env)
+                    (floor_s if side == "floor" else gate_s).append(elapsed)
+        return {"nobytecode_floor_ms": median(floor_s) * 1000, "nobytecode_gate_ms": median(gate_s) * 1000}
+
+    # -- (d) reuse -----------------------------------------------------------------------------
+
+    def reuse(self) -> dict[str, Any]:
+        out = {}
+        for engine in ENGINES:
+            result = self.run("reuse", {"engine": engine, "invocations": 1000})
+            result["met"] = (result["opened"], result["tokens_signed"], result["statuses"]) == (1, 1, {"200": 1000})
+            out[engine] = result
+            self.log(f"(d) {engine}: {result['opened']} connection, {result['tokens_signed']} token, {result['statuses']}")
+        return out
+
+    # -- (e) memory ----------------------------------------------------------------------------
+
+    def memory(self) -> dict[str, Any]:
+        out = {}
+        for engine in ENGINES:
+            runs = [self.run("memory", {"engine": engine}) for _ in range(1 if self.quick else 3)]
+            growth = [(r["peak_kb"] - r["baseline_kb"]) / 1024 for r in runs]
+            worst = max(growth)
+            out[engine] = {
+                "baseline_mb": median(r["baseline_kb"] for r in runs) / 1024,
+                "peak_mb": median(r["peak_kb"] for r in runs) / 1024,
+                "growth_mb": worst,
+                "rows": runs[0]["rows"],
+                "truncated": runs[0]["truncated"],
+                "seconds": median(r["seconds"] for r in runs),
+                "peak_reset": all(r["peak_reset"] for r in runs),
+                "met": worst <= TARGET_MEMORY_MB and runs[0]["rows"] == 1000 and runs[0]["truncated"],
+            }
+            self.log(f"(e) {engine}: peak RSS +{worst:.1f} MB over {out[engine]['baseline_mb']:.0f} MB")
+        return out
+
+    # -- (f) concurrency -------------------------------------------------------------------------
+
+    def concurrency(self, processes: int = 8, invocations: int = 200) -> dict[str, Any]:
+        out = {}
+        for engine in ENGINES:
+            count = self.env.connection_count(engine)
+            samples: list[int] = []
+            stop = threading.Event()
+
+            def sample(count: Any = count, samples: list[int] = samples, stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    samples.append(count())
+                    time.sleep(0.005)
+
+            start_at = time.time() + 2.0  # every process imports first, then all start together
+            spawned = [
+                self.spawn("concurrent", {"engine": engine, "invocations": invocations, "index": i, "start_at": start_at})
+                for i in range(processes)
+            ]
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            try:
+                results = [self.collect(process, result_file, timeout=120) for process, result_file in spawned]
+            finally:
+                stop.set()
+                sampler.join()
+                count.close()
+            statuses: dict[str, int] = {}
+            for result in results:
+                for code, n in result["statuses"].items():
+                    statuses[code] = statuses.get(code, 0) + n
+            errors = sum(n for code, n in statuses.items() if code != "200")
+            wall = max(r["seconds"] for r in results)
+            out[engine] = {
+                "processes": processes,
+                "invocations": processes * invocations,
+                "statuses": statuses,
+                "errors": errors,
+                "error_samples": [e for r in results for e in r["errors"]][:3],
+                "max_connections_seen": max(samples) if samples else None,
+                "connections_opened": sum(r["opened"] for r in results),
+                "tokens_signed": sum(r["tokens_signed"] for r in results),
+                "throughput_per_s": processes * invocations / wall,
+                "met": errors == 0 and (max(samples) if samples else 99) <= processes
+                and sum(r["opened"] for r in results) <= processes,
+            }
+            self.log(
+                f"(f) {engine}: {errors} errors, at most {out[engine]['max_connections_seen']} connections, "
+                f"{out[engine]['throughput_per_s']:.0f} requests/s"
+            )
+        return out
+
+    # -- the asset -----------------------------------------------------------------------------
+
+    def asset(self) -> dict[str, Any]:
+        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.size"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"bundling the asset failed:\n{result.stderr[-3000:]}")
+        out = json.loads(result.stdout)
+        out["met"] = out["unzipped"] < TARGET_ASSET_MB * 1_000_000
+        self.log(f"asset: {out['unzipped'] / 1e6:.1f} MB unzipped, {out['zipped'] / 1e6:.1f} MB zipped")
+        return out
+
+
+SECTIONS = {
+    "a": ("warm", "(a) warm overhead"),
+    "b": ("encode", "(b) result encoding"),
+    "c": ("cold", "(c) cold start"),
+    "d": ("reuse", "(d) reuse"),
+    "e": ("memory", "(e) memory"),
+    "f": ("concurrency", "(f) concurrency"),
+    "size": ("asset", "deployment asset"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the record)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: a,b,c,d,e,f,size")
+    parser.add_argument("--output", default=str(REPO / "bench" / "RESULTS.md"), help="where the report goes")
+    parser.add_argument("--json", help="also write the raw results as JSON to this file")
+    options = parser.parse_args(argv)
+    chosen = [s.strip() for s in options.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": machine(), "quick": options.quick}
+    log("starting moto, PostgreSQL and MariaDB")
+    with BenchEnv(log=log) as env:
+        results["servers"] = {engine: info["version"] for engine, info in env.server_info().items()}
+        runner = Runner(env, options.quick, log)
+        for key in chosen:
+            method, title = SECTIONS[key]
+            log(f"{title} ...")
+            try:
+                results[method] = getattr(runner, method)()
+            except Exception:  # noqa: BLE001 - report it and measure the rest
+                results[method] = {"error": traceback.format_exc()}
+                log(f"{title} failed:\n{results[method]['error']}")
+    results["seconds"] = time.monotonic() - started
+    pathlib.Path(options.output).write_text(report.render(results))
+    if options.json:
+        pathlib.Path(options.json).write_text(json.dumps(results, indent=2))
+    log(f"wrote {options.output} in {results['seconds']:.0f} s")
+    missed = report.missed_targets(results)
+    if missed:
+        log("targets missed: " + ", ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
