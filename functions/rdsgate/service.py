@@ -30,6 +30,9 @@ from .sqltext import prepare
 
 # Statements that would hold a transaction, lock or prepared statement open past the request
 # on a connection that the next caller reuses.
+# Session settings would outlive the request on a connection that the next caller reuses
+# (and a SET could switch a read-only MySQL session back to read-write).
+SESSION_SETTINGS = frozenset({"SET", "RESET"})
 SESSION_CONTROL = frozenset(
     {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "XA", "LOCK", "UNLOCK"}
 )
@@ -201,6 +204,12 @@ class QueryService:
         if prepared.statement_type in SESSION_CONTROL:
             raise InvalidRequest(
                 f"{where}: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
+            )
+        if prepared.statement_type in SESSION_SETTINGS:
+            raise InvalidRequest(
+                f"{where}: {prepared.statement_type} is not supported; a session setting would outlive the request on a "
+                "shared connection (use timeoutMs or readOnly in the request)",
+                field="sql",
             )
         check_guardrails(definition.guardrails, statement.sql, definition.engine)
         return prepared, bind_values(prepared.names, statement.parameters, statement.type_hints)

@@ -132,9 +132,6 @@ class MysqlConnection:
         return self._execute(statements, options, transaction=True)
 
     def _execute(self, statements, options: ExecutionOptions, *, transaction: bool) -> list[StatementResult]:
-        if self._read_only and any(prepared.statement_type == "SET" for prepared, _ in statements):
-            # The session is read-only; a SET could make it writable for every later request.
-            raise errors.ReadOnlyViolation("SET statements are not allowed on a read-only connection")
         before, after = [], []
         timeout_ms = options.timeout_ms or self._timeout_ms
         scoped_timeout = ""

@@ -124,7 +124,7 @@ class PostgresConnection:
         try:
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
             results = []
-            for tag, count, columns, raw_rows in context.statements[len(prefix):]:
+            for tag, count, columns, raw_rows in context.statements[len(prefix) : len(prefix) + len(pipeline)]:
                 rows, truncated = self._admit(columns, raw_rows, budget)
                 results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
             return results
@@ -258,10 +258,20 @@ class _Wire(CoreConnection):
     def run(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], row_limit: int) -> Context:
         """Prefix statements, then the statement, then Sync: one round trip, one implicit transaction."""
         context = self._send(statement, params, oids, prefix, row_limit)
+        self._send_reset()
         _write(self._sock, SYNC_MSG)
         _flush(self._sock)
         self.handle_messages(context)
         return context
+
+    def _send_reset(self) -> None:
+        """RESET ALL before the Sync: a statement's set_config(…, false) must not reach the next caller.
+
+        It restores every setting to its login value (the startup packet's), in the same round trip.
+        """
+        self.send_PARSE(NULL_BYTE, "RESET ALL", ())
+        self.send_BIND(NULL_BYTE, [])
+        self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
 
     def run_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> Context:
         """Several statements, then one Sync: one implicit transaction, one round trip."""
@@ -276,6 +286,7 @@ class _Wire(CoreConnection):
             self.send_BIND(NULL_BYTE, params)
             self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
             self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
+        self._send_reset()
         _write(self._sock, SYNC_MSG)
         _flush(self._sock)
         try:
@@ -317,6 +328,7 @@ class _Wire(CoreConnection):
 
     def finish(self, context: Context) -> None:
         """Sync: close the portal and the implicit transaction, and raise a pending error."""
+        self._send_reset()
         _write(self._sock, SYNC_MSG)
         _flush(self._sock)
         self.handle_messages(context)
