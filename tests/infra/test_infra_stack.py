@@ -103,6 +103,7 @@ def test_the_functions_run_in_the_vpcs_private_isolated_subnets(synth, query_fun
 
 
 def test_dynamodb_is_reached_through_a_gateway_endpoint(synth):
+    assert synth.of_type("AWS::EC2::VPCEndpoint")
     synth.template.has_resource_properties(
         "AWS::EC2::VPCEndpoint",
         {

@@ -11,7 +11,7 @@ PG = "postgres"
 MY = "mysql"
 
 
-def _rejects(sql: str, dialect: str, message: str) -> None:
+def assert_rejected(sql: str, dialect: str, message: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         prepare(sql, dialect)
     assert caught.value.message == message
@@ -115,7 +115,7 @@ def test_mysql_text_formats_back_to_the_original_with_python_percent() -> None:
 
 def test_postgres_rejects_mixing_named_and_positional_parameters() -> None:
     # Our $1 would silently bind to the caller's $1.
-    _rejects("select $1, :a", PG, "sql mixes :name parameters with positional $n parameters")
+    assert_rejected("select $1, :a", PG, "sql mixes :name parameters with positional $n parameters")
     assert prepare("select '$1', $$ $2 $$, a$1, :a", PG).text == "select '$1', $$ $2 $$, a$1, $1"
     assert prepare("select $1, :a", MY).text == "select $1, %(a)s"
 
@@ -132,7 +132,7 @@ def test_injection_looking_names_stay_placeholders() -> None:
 
 def test_a_name_stops_at_the_first_non_identifier_character() -> None:
     # A ';' right after a name is not part of it: it ends the statement.
-    _rejects("select :x;drop table t", PG, "sql must contain exactly one statement; found more than one")
+    assert_rejected("select :x;drop table t", PG, "sql must contain exactly one statement; found more than one")
     assert prepare("select :x)--", PG).text == "select $1)--"
     assert prepare("select :x.y", MY).names == ("x",)
 
@@ -157,7 +157,7 @@ EMPTY = "sql is empty"
     ],
 )
 def test_more_than_one_statement_is_rejected(sql: str, dialect: str) -> None:
-    _rejects(sql, dialect, MULTIPLE)
+    assert_rejected(sql, dialect, MULTIPLE)
 
 
 @pytest.mark.parametrize(
@@ -187,19 +187,19 @@ def test_one_statement_with_optional_trailing_semicolon(sql: str, dialect: str, 
 
 def test_mysql_executable_comment_after_semicolon_is_another_statement() -> None:
     # MySQL runs the body of /*! ... */, so it is not an ignorable trailing comment.
-    _rejects("select 1; /*! drop table t */", MY, MULTIPLE)
+    assert_rejected("select 1; /*! drop table t */", MY, MULTIPLE)
     assert prepare("select 1; /* drop table t */", MY).text == "select 1"
 
 
 @pytest.mark.parametrize("dialect", [PG, MY])
 @pytest.mark.parametrize("sql", ["", "   \n\t", ";", " ; ;", "-- only a comment", "/* just */ -- this\n;"])
 def test_empty_sql_is_rejected(sql: str, dialect: str) -> None:
-    _rejects(sql, dialect, EMPTY)
+    assert_rejected(sql, dialect, EMPTY)
 
 
 def test_dialect_specific_comments_only_are_empty() -> None:
-    _rejects("# hash comment", MY, EMPTY)
-    _rejects("/* a /* nested */ b */", PG, EMPTY)
+    assert_rejected("# hash comment", MY, EMPTY)
+    assert_rejected("/* a /* nested */ b */", PG, EMPTY)
     # In MySQL "--x" is not a comment, and in PostgreSQL "#" is an operator: both are code.
     assert prepare("--x", MY).statement_type == ""
     assert prepare("# x", PG).text == "# x"
@@ -227,7 +227,7 @@ def test_dialect_specific_comments_only_are_empty() -> None:
     ],
 )
 def test_unterminated_constructs_are_rejected(sql: str, dialect: str, what: str) -> None:
-    _rejects(sql, dialect, f"sql has an unterminated {what}")
+    assert_rejected(sql, dialect, f"sql has an unterminated {what}")
 
 
 # --- Statement type -------------------------------------------------------------------------
