@@ -1,0 +1,395 @@
+"""Metrics and traces of the service: what operators alarm on, and nothing a caller sent.
+
+The core reports through a :class:`Recorder`; :func:`recorder` picks one from the
+environment once per execution environment:
+
+* :class:`EmfRecorder` (the default) writes CloudWatch Embedded Metric Format with
+  Powertools' EMF provider, in namespace ``rdsgate``: the values of one invocation are
+  kept in memory and written as one log line per connection (plus one for errors) when
+  the entry point calls :meth:`Recorder.flush`, once per invocation.
+* :class:`NoopRecorder` when ``RDSGATE_METRICS=false``: nothing is imported or written.
+
+Dimensions are ``service`` (the deployment: ``POWERTOOLS_SERVICE_NAME``, the stack name),
+``connection`` (the definition's name; off with ``RDSGATE_METRICS_PER_CONNECTION=false``)
+and ``errorCode`` (one of rdsgate's error codes, on ``Errors`` and ``Denied``). Every
+metric is published once without a connection, so alarms read one series per deployment.
+No SQL text, parameter, caller, host or token reaches a metric: the recorder takes
+numbers, a connection name and an error code, and checks the last two.
+
+Traces: :func:`subsegment` opens an X-Ray subsegment through Powertools' Tracer when
+tracing is on (in Lambda, ``aws_xray_sdk`` installed, not turned off with
+``POWERTOOLS_TRACE_DISABLED`` or ``RDSGATE_TRACING=false``) and is a no-op otherwise. Its
+only annotations are ``connection``, ``engine`` and ``statementType``; the SDK is never
+patched into the database drivers (its SQL recording would send statement text to X-Ray).
+
+Imports are lazy: with metrics off, importing this module costs nothing beyond ``os``
+and ``re``, and Powertools' metrics and tracing modules load on first use only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+NAMESPACE = "rdsgate"
+
+# Dimension names.
+SERVICE = "service"
+CONNECTION = "connection"
+ERROR_CODE = "errorCode"
+
+# Metric names (infra/monitoring.py alarms on these; docs/OPERATIONS.md describes them).
+REQUESTS = "Requests"
+ERRORS = "Errors"
+DURATION = "Duration"
+DATABASE_TIME = "DatabaseTime"
+ROWS = "Rows"
+RESPONSE_BYTES = "ResponseBytes"
+CONNECTIONS_OPENED = "ConnectionsOpened"
+CONNECTIONS_REUSED = "ConnectionsReused"
+TOKENS_SIGNED = "TokensSigned"
+LOGIN_FAILURES = "LoginFailures"
+DENIED = "Denied"
+AUDIT_WRITE_FAILURES = "AuditWriteFailures"
+
+# name -> CloudWatch unit
+UNITS: dict[str, str] = {
+    REQUESTS: "Count",
+    ERRORS: "Count",
+    DURATION: "Milliseconds",
+    DATABASE_TIME: "Milliseconds",
+    ROWS: "Count",
+    RESPONSE_BYTES: "Bytes",
+    CONNECTIONS_OPENED: "Count",
+    CONNECTIONS_REUSED: "Count",
+    TOKENS_SIGNED: "Count",
+    LOGIN_FAILURES: "Count",
+    DENIED: "Count",
+    AUDIT_WRITE_FAILURES: "Count",
+}
+
+# rdsgate's error codes (rdsgate.errors; a unit test keeps the two in step). Anything else is OTHER_CODE,
+# so that a caller can never choose a dimension value.
+ERROR_CODES = frozenset(
+    {
+        "InternalError", "InvalidRequest", "RequestTooLarge", "NotFound", "Forbidden", "ReadOnlyViolation",
+        "GuardrailViolation", "InvalidDefinition", "SqlError", "AuthenticationFailed", "DatabaseUnavailable",
+        "QueryTimeout", "ResultTooLarge",
+    }
+)  # fmt: skip
+OTHER_CODE = "Other"
+# What `denied(connection, kind)` counts: the refusals of the governance layer.
+DENIAL_KINDS = frozenset({"Forbidden", "GuardrailViolation", "ReadOnlyViolation"})
+# Failures the service (not the caller) is answerable for: the Errors-rate alarm counts these.
+SERVER_ERROR_CODES = ("InternalError", "DatabaseUnavailable", "AuthenticationFailed", "QueryTimeout", "InvalidDefinition")
+# A connection name as a dimension: what definitions use in practice; anything else is left out.
+_CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+# Statement types that may be annotated on a trace; any other first word is OTHER_STATEMENT.
+STATEMENT_TYPES = frozenset(
+    {
+        "SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "INSERT", "UPDATE", "DELETE",
+        "MERGE", "REPLACE", "UPSERT", "CALL", "DO", "COPY", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
+        "COMMENT", "GRANT", "REVOKE", "ANALYZE", "VACUUM", "LOCK", "BATCH", "TRANSACTION",
+    }
+)  # fmt: skip
+OTHER_STATEMENT = "OTHER"
+ENGINES = frozenset({"postgres", "mysql"})
+# Subsegment names: fixed, so that no text of a request can become one.
+SPANS = frozenset({"definition", "authorize", "prepare", "sign_token", "connect", "execute", "encode", "audit"})
+
+
+def _enabled(environ: Mapping[str, str], name: str, default: bool = True) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name} must be true or false (got {value!r})")
+
+
+def error_code_dimension(code: str | None) -> str | None:
+    """The dimension value for an error code: the code itself if rdsgate knows it, else OTHER_CODE."""
+    if code is None:
+        return None
+    return code if code in ERROR_CODES else OTHER_CODE
+
+
+def connection_dimension(connection: str | None, code: str | None = None) -> str | None:
+    """The connection as a dimension value, or None: unnamed, malformed, or unknown (NotFound)."""
+    if connection is None or code == "NotFound" or not _CONNECTION_NAME.match(connection):
+        return None
+    return connection
+
+
+class Recorder(Protocol):
+    """What the core reports. Every method is cheap, never raises for a bad value, and writes nothing
+    until :meth:`flush`.
+
+    ``connection`` is the name of a definition that was found (pass None before the lookup succeeded,
+    so that a caller cannot mint dimension values); ``error_code`` is ``RdsgateError.code`` or None.
+    """
+
+    def request(
+        self,
+        connection: str | None,
+        error_code: str | None,
+        duration_ms: float,
+        database_ms: float | None = None,
+        rows: int | None = None,
+        response_bytes: int | None = None,
+    ) -> None: ...
+
+    def connection_opened(self, connection: str | None) -> None: ...
+
+    def connection_reused(self, connection: str | None) -> None: ...
+
+    def token_signed(self, connection: str | None) -> None: ...
+
+    def login_failed(self, connection: str | None) -> None: ...
+
+    def denied(self, connection: str | None, kind: str) -> None: ...
+
+    def audit_write_failed(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class NoopRecorder:
+    """Metrics off: every call returns at once."""
+
+    enabled = False
+
+    def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
+        pass
+
+    def connection_opened(self, connection) -> None:
+        pass
+
+    def connection_reused(self, connection) -> None:
+        pass
+
+    def token_signed(self, connection) -> None:
+        pass
+
+    def login_failed(self, connection) -> None:
+        pass
+
+    def denied(self, connection, kind) -> None:
+        pass
+
+    def audit_write_failed(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+class EmfRecorder:
+    """CloudWatch EMF through Powertools' provider, one document per (connection, error code) per flush.
+
+    Counts and timings go to a document whose dimension sets are ``[service]`` and, per connection,
+    ``[service, connection]``; ``Errors`` and ``Denied`` go to one that adds ``[service, errorCode]``.
+    """
+
+    enabled = True
+
+    def __init__(self, service: str = NAMESPACE, *, per_connection: bool = True, namespace: str = NAMESPACE) -> None:
+        self.service = service
+        self.per_connection = per_connection
+        self.namespace = namespace
+        self._documents: dict[tuple[str | None, str | None], AmazonCloudWatchEMFProvider] = {}
+
+    # -- what the core reports -------------------------------------------------------------------
+
+    def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
+        code = error_code_dimension(error_code)
+        name = connection_dimension(connection, code)
+        self._add(name, None, REQUESTS, 1)
+        self._add(name, None, DURATION, duration_ms)
+        if database_ms is not None:
+            self._add(name, None, DATABASE_TIME, database_ms)
+        if rows is not None:
+            self._add(name, None, ROWS, rows)
+        if response_bytes is not None:
+            self._add(name, None, RESPONSE_BYTES, response_bytes)
+        if code is not None:
+            self._add(name, code, ERRORS, 1)
+
+    def connection_opened(self, connection) -> None:
+        self._add(connection_dimension(connection), None, CONNECTIONS_OPENED, 1)
+
+    def connection_reused(self, connection) -> None:
+        self._add(connection_dimension(connection), None, CONNECTIONS_REUSED, 1)
+
+    def token_signed(self, connection) -> None:
+        self._add(connection_dimension(connection), None, TOKENS_SIGNED, 1)
+
+    def login_failed(self, connection) -> None:
+        self._add(connection_dimension(connection), None, LOGIN_FAILURES, 1)
+
+    def denied(self, connection, kind) -> None:
+        self._add(connection_dimension(connection), kind if kind in DENIAL_KINDS else OTHER_CODE, DENIED, 1)
+
+    def audit_write_failed(self) -> None:
+        self._add(None, None, AUDIT_WRITE_FAILURES, 1)
+
+    def flush(self) -> None:
+        """Write what this invocation recorded (one line per document) and start afresh."""
+        documents, self._documents = self._documents, {}
+        for provider in documents.values():
+            if provider.metric_set:
+                provider.flush_metrics()
+
+    # -- the documents ---------------------------------------------------------------------------
+
+    def _add(self, connection: str | None, code: str | None, metric: str, value: float) -> None:
+        if not self.per_connection:
+            connection = None
+        key = (connection, code)
+        provider = self._documents.get(key)
+        if provider is None:
+            provider = self._documents[key] = self._document(connection, code)
+        try:
+            provider.add_metric(name=metric, unit=UNITS[metric], value=value)
+        except Exception:  # noqa: BLE001 - a metric must never fail a request (e.g. a NaN duration)
+            pass
+
+    def _document(self, connection: str | None, code: str | None) -> AmazonCloudWatchEMFProvider:
+        from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+        # service=None: Powertools would add its own `service` dimension; ours is explicit.
+        provider = AmazonCloudWatchEMFProvider(namespace=self.namespace, service=None)
+        provider.add_dimension(SERVICE, self.service)  # the primary set: [service]
+        if code is not None:
+            provider.add_dimensions(**{SERVICE: self.service, ERROR_CODE: code})
+        if connection is not None:
+            provider.add_dimensions(**{SERVICE: self.service, CONNECTION: connection})
+        return provider
+
+
+def recorder(environ: Mapping[str, str] | None = None) -> Recorder:
+    """The recorder the environment asks for: ``RDSGATE_METRICS`` (default true) and
+    ``RDSGATE_METRICS_PER_CONNECTION`` (default true); the service dimension is
+    ``POWERTOOLS_SERVICE_NAME`` (the stack name when deployed)."""
+    env = os.environ if environ is None else environ
+    if not _enabled(env, "RDSGATE_METRICS"):
+        return NoopRecorder()
+    return EmfRecorder(
+        env.get("POWERTOOLS_SERVICE_NAME") or NAMESPACE,
+        per_connection=_enabled(env, "RDSGATE_METRICS_PER_CONNECTION"),
+    )
+
+
+# --- traces ------------------------------------------------------------------------------------
+
+
+class _NoSubsegment:
+    """What :func:`subsegment` yields with tracing off: annotations go nowhere."""
+
+    def annotate(self, *, connection: str | None = None, engine: str | None = None, statement_type: str | None = None) -> None:
+        pass
+
+
+class _Subsegment:
+    def __init__(self, segment: Any) -> None:
+        self._segment = segment
+
+    def annotate(self, *, connection: str | None = None, engine: str | None = None, statement_type: str | None = None) -> None:
+        """Annotate the subsegment; the keyword arguments are the only annotations there are."""
+        for key, value in annotations(connection=connection, engine=engine, statement_type=statement_type).items():
+            self._segment.put_annotation(key, value)
+
+
+def annotations(*, connection: str | None = None, engine: str | None = None, statement_type: str | None = None) -> dict[str, str]:
+    """The annotations a subsegment may carry, each checked: a definition's name, an engine and a
+    statement keyword from a fixed list (any other first word of the SQL is OTHER_STATEMENT)."""
+    out: dict[str, str] = {}
+    name = connection_dimension(connection)
+    if name is not None:
+        out["connection"] = name
+    if engine in ENGINES:
+        out["engine"] = engine
+    if statement_type is not None:
+        kind = statement_type.upper()
+        out["statementType"] = kind if kind in STATEMENT_TYPES else OTHER_STATEMENT
+    return out
+
+
+class Tracing:
+    """Powertools' Tracer, built on first use when tracing is on; no-op subsegments otherwise."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, provider: Any = None) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._provider = provider  # tests pass a recorder; Lambda uses aws_xray_sdk's
+        self._enabled: bool | None = None
+        self._tracer: Any = None
+
+    @property
+    def enabled(self) -> bool:
+        if self._enabled is None:
+            self._enabled = self._provider is not None or tracing_available(self._environ)
+        return self._enabled
+
+    def _get(self) -> Any:
+        if self._tracer is None:
+            from aws_lambda_powertools.tracing import Tracer
+
+            # auto_patch=False and botocore only: the SDK's pg8000/PyMySQL patches record SQL text.
+            self._tracer = Tracer(
+                service=self._environ.get("POWERTOOLS_SERVICE_NAME") or NAMESPACE,
+                disabled=False,
+                auto_patch=False,
+                provider=self._provider,
+            )
+            if self._provider is None:
+                self._tracer.patch(["botocore"])
+        return self._tracer
+
+    @contextmanager
+    def subsegment(
+        self, span: str, *, connection: str | None = None, engine: str | None = None, statement_type: str | None = None
+    ) -> Iterator[_Subsegment | _NoSubsegment]:
+        """``with TRACING.subsegment("execute", connection=..., engine=...) as s: ...``; ``span`` is one of SPANS."""
+        if span not in SPANS:
+            raise ValueError(f"unknown span {span!r}; add it to rdsgate.telemetry.SPANS")
+        if not self.enabled:
+            yield _NoSubsegment()
+            return
+        failure: BaseException | None = None
+        with self._get().provider.in_subsegment(f"## {span}") as segment:
+            handle = _Subsegment(segment)
+            handle.annotate(connection=connection, engine=engine, statement_type=statement_type)
+            try:
+                yield handle
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                # Flag the subsegment, but keep the exception from the SDK, which would record its
+                # message (a database's message can quote the statement) and stack.
+                failure = exc
+                flag = getattr(segment, "add_error_flag", None)
+                if flag is not None:
+                    flag()
+        if failure is not None:
+            raise failure
+
+
+def tracing_available(environ: Mapping[str, str]) -> bool:
+    """Tracing is on in Lambda with the X-Ray SDK installed, unless turned off."""
+    if not _enabled(environ, "RDSGATE_TRACING") or _enabled(environ, "POWERTOOLS_TRACE_DISABLED", default=False):
+        return False
+    if not environ.get("LAMBDA_TASK_ROOT"):
+        return False
+    from importlib.util import find_spec
+
+    return find_spec("aws_xray_sdk") is not None
+
+
+# The process-wide instances the entry points are meant to use (see docs/OPERATIONS.md).
+TRACING = Tracing()
