@@ -2,7 +2,9 @@
 
 RDS answers a refused IAM login with "PAM authentication failed" and nothing else.
 These checks take the login apart (definition, signing host, credentials, token,
-DNS, TCP, TLS, policy, login) so that the failing step names its cause. They run
+DNS, TCP, TLS, policy, login) so that the failing step names its cause; for a
+``read_only`` connection the ``privileges`` step then asks the database, on the
+login's connection, which write privileges its user holds. They run
 where they are called: inside the function (``GET /connections/{name}/diagnose``)
 or on a workstation (``rdsgate doctor``), where ``outside_network`` turns network
 steps that cannot reach the database into warnings. No output holds a token.
@@ -20,13 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .definitions import ConnectionDefinition
-from .errors import AuthenticationFailed, DatabaseUnavailable, InvalidDefinition
+from .errors import AuthenticationFailed, DatabaseUnavailable, InvalidDefinition, RdsgateError
 from .pool import ConnectionPool
+from .privileges import FAIL as PRIVILEGE_FAIL
+from .privileges import summarise, write_privileges
 from .tls import RDS_CA_BUNDLE, client_context
 from .tokens import TokenSigner
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
-STEPS = ("definition", "signing-host", "credentials", "token", "dns", "tcp", "tls", "policy", "login")
+STEPS = ("definition", "signing-host", "credentials", "token", "dns", "tcp", "tls", "policy", "login", "privileges")
 MAX_CLOCK_SKEW_SECONDS = 300  # RDS rejects tokens dated more than five minutes off
 
 # <name>.[cluster-|cluster-ro-|cluster-custom-|proxy-]<id>.<region>.rds.amazonaws.com[.cn]
@@ -46,9 +50,11 @@ class Check:
     status: str
     detail: str
     fix: str | None = None
+    findings: list[dict[str, str]] | None = None  # the privileges step's write privileges, one per object
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "status": self.status, "detail": self.detail, "fix": self.fix}
+        shown = {"step": self.step, "status": self.status, "detail": self.detail, "fix": self.fix}
+        return shown if self.findings is None else {**shown, "findings": self.findings}
 
 
 @dataclass
@@ -128,18 +134,23 @@ class _Steps:
         self.addresses: list[tuple] = []
         self.canonical_name: str | None = None
         self.failed: set[str] = set()
+        self.pool: ConnectionPool | None = None  # the login step's connection, for the privileges step
 
     def run(self, where: str) -> Diagnosis:
         diagnosis = Diagnosis(self.name, where)
-        for step in STEPS:
-            reason = self._blocker(step)
-            if reason:
-                check = Check(step, SKIP, f"skipped: {reason}")
-            else:
-                check = getattr(self, "check_" + step.replace("-", "_"))()
-            if check.status in (FAIL, SKIP):
-                self.failed.add(step)
-            diagnosis.checks.append(check)
+        try:
+            for step in STEPS:
+                reason = self._blocker(step)
+                if reason:
+                    check = Check(step, SKIP, f"skipped: {reason}")
+                else:
+                    check = getattr(self, "check_" + step.replace("-", "_"))()
+                if check.status in (FAIL, SKIP):
+                    self.failed.add(step)
+                diagnosis.checks.append(check)
+        finally:
+            if self.pool is not None:
+                self.pool.close_all()
         return diagnosis
 
     def _blocker(self, step: str) -> str | None:
@@ -156,7 +167,9 @@ class _Steps:
                 return "there is no region to sign the token for"
             if self.credentials is None:
                 return "there are no credentials to sign the token with"
-        previous = {"tcp": "dns", "tls": "tcp", "login": "tls"}.get(step)
+        if step == "privileges" and not self.definition.read_only:
+            return "the connection is not read_only: its user may write"
+        previous = {"tcp": "dns", "tls": "tcp", "login": "tls", "privileges": "login"}.get(step)
         if previous in self.failed:
             return f"the {previous} step did not get through"
         return None
@@ -355,6 +368,7 @@ class _Steps:
         pool = ConnectionPool(signer, connect_timeout=self.timeout)
         try:
             pool.acquire(d)
+            self.pool, pool = pool, None  # kept open for the privileges step; run() closes it
         except AuthenticationFailed as exc:
             fix = (f"create the user or give it the IAM grant (`rdsgate policy {d.name}` prints the SQL); turn on IAM "
                    "database authentication on the instance; a policy changed under a minute ago may not apply yet"
@@ -363,8 +377,30 @@ class _Steps:
         except DatabaseUnavailable as exc:
             return self._unreachable("login", exc.message, "check the steps above and the database's log")
         finally:
-            pool.close_all()
+            if pool is not None:
+                pool.close_all()
         return Check("login", PASS, f"logged in as {d.db_user} to {d.database or 'the default database'}")
+
+    def check_privileges(self) -> Check:
+        d = self.definition
+        try:
+            findings, cut = write_privileges(self.pool.acquire(d), d.engine)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            reason = exc.message if isinstance(exc, RdsgateError) else type(exc).__name__
+            return Check("privileges", WARN, f"could not list {d.db_user}'s privileges: {reason}",
+                         "check them by hand: a read_only connection's user should hold SELECT only")
+        if not findings:
+            return Check("privileges", PASS, f"{d.db_user} holds no write privilege: read-only is enforced by the "
+                         "database too", findings=[])
+        status = FAIL if any(f.severity == PRIVILEGE_FAIL for f in findings) else WARN
+        can = "can write" if status == FAIL else "holds privileges that may write"
+        more = " (the list is cut short)" if cut else ""
+        return Check("privileges", status,
+                     f"the connection is read_only, but {d.db_user} {can}: {summarise(findings)}{more}",
+                     f"revoke these privileges, or use a read-only user: `rdsgate readonly-user --engine {d.engine} "
+                     f"--user <name> --database {d.database or '<database>'}` prints the SQL that creates one; "
+                     "rdsgate's read-only transactions are then backed by the database's own privileges",
+                     findings=[f.to_dict() for f in findings])
 
     def _client(self, service: str) -> Any:
         from botocore.config import Config

@@ -288,8 +288,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("openapi", openapi, "print the API's OpenAPI document", api=False)
     sub.add_argument("--output", metavar="FILE", help="write it to FILE")
 
+    from .readonly_user import add_readonly_user_command
     from .tunnel import add_connect_command  # `rdsgate connect`: psql and mysql clients on a local port
 
+    add_readonly_user_command(command)
     add_connect_command(command)
     return parser
 
