@@ -19,7 +19,6 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .network import Network
 
-SERVICE_NAME = "rdsgate"
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
@@ -78,7 +77,8 @@ def rdsgate_function(
         memory_size=memory_size or settings.memory_size,
         timeout=timeout or cdk.Duration.seconds(settings.timeout_seconds),
         environment={
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            # The logs' service field and the metrics' service dimension: the stack, so stacks keep apart.
+            "POWERTOOLS_SERVICE_NAME": settings.stack_name,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
             **(environment or {}),
         },
@@ -122,6 +122,11 @@ class QueryFunctions(Construct):
         }
         if settings.definition_ttl_seconds is not None:
             environment["RDSGATE_DEFINITION_TTL_SECONDS"] = str(settings.definition_ttl_seconds)
+        # rdsgate.telemetry: EMF metrics go to the function's log (no permission beyond the log group's).
+        if not settings.metrics:
+            environment["RDSGATE_METRICS"] = "false"
+        elif not settings.metrics_per_connection:
+            environment["RDSGATE_METRICS_PER_CONNECTION"] = "false"
         common = dict(code=code, role=self.role, settings=settings, environment=environment, network=network)
         self.api_function = rdsgate_function(
             self, "ApiFunction", handler="rdsgate.api.handler", description="rdsgate REST API", **common

@@ -42,6 +42,13 @@ DEFAULTS: dict[str, Any] = {
     "console": False,
     "consoleGroups": None,  # {"group": ["connection", …] or ["*"]}; default {"rdsgate-users": ["*"]}
     "consoleDomainPrefix": None,  # the hosted UI's domain prefix; default "<stackName>-<account id>"
+    # Production monitoring (docs/OPERATIONS.md): rdsgate's EMF metrics, alarms and a dashboard.
+    "metrics": True,  # RDSGATE_METRICS: the functions write EMF metrics (namespace rdsgate)
+    "metricsPerConnection": True,  # RDSGATE_METRICS_PER_CONNECTION: also one series per connection
+    "monitoring": True,  # the alarms and the dashboard
+    "alarmTopic": None,  # "create" (a new SNS topic) or an existing topic's ARN: where alarms notify
+    "alarmErrorRatePercent": 5,  # server-side errors per request, over 5 minutes
+    "alarmDurationP99Ms": 5000,  # rdsgate's Duration p99, over 5 minutes
 }
 
 DEMO_CONNECTION = "demo"
@@ -50,6 +57,8 @@ LOG_RETENTION_DAYS = frozenset(
 )
 AUDIT_TTL_DAYS_MAX = 3653  # ten years; DynamoDB TTL has no limit, but a larger value is surely a typo
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+CREATE_TOPIC = "create"
 _RDS_HOST = re.compile(r"^([a-z][a-z0-9-]*)\.(cluster-(ro-)?)?[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
 
 
@@ -97,6 +106,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """The alarms and the dashboard (infra/monitoring.py)."""
+
+    topic: str | None  # None: alarms notify nobody; CREATE_TOPIC; or an existing topic's ARN
+    error_rate_percent: int
+    duration_p99_ms: int
+
+
+@dataclass(frozen=True)
 class Settings:
     stack_name: str
     account: str | None
@@ -118,6 +136,9 @@ class Settings:
     throttle_burst_limit: int
     cors_origins: tuple[str, ...] = field(default=())
     console: ConsoleSettings | None = None
+    metrics: bool = True
+    metrics_per_connection: bool = True
+    monitoring: MonitoringSettings | None = None
 
     @property
     def environment(self) -> cdk.Environment | None:
@@ -178,6 +199,9 @@ class Settings:
             throttle_burst_limit=ctx.integer("throttleBurstLimit", minimum=1),
             cors_origins=tuple(ctx.texts("corsOrigins") or ()),
             console=_console(ctx, connections, demo),
+            metrics=ctx.boolean("metrics"),
+            metrics_per_connection=ctx.boolean("metricsPerConnection"),
+            monitoring=_monitoring(ctx),
         )
 
 
@@ -309,6 +333,22 @@ def _console(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> 
                 "without 'aws', 'amazon' or 'cognito'"
             )
     return ConsoleSettings(groups=tuple(groups), domain_prefix=prefix)
+
+
+def _monitoring(ctx: _Context) -> MonitoringSettings | None:
+    """Alarms and dashboard, on by default; they read rdsgate's own metrics, so they need them."""
+    topic = ctx.text("alarmTopic")
+    rate = ctx.integer("alarmErrorRatePercent", minimum=1, maximum=100)
+    p99 = ctx.integer("alarmDurationP99Ms", minimum=1, maximum=900_000)
+    if not ctx.boolean("monitoring"):
+        if ctx.raw("alarmTopic") is not None:
+            raise ConfigError("context: 'alarmTopic' needs 'monitoring=true'")
+        return None
+    if not ctx.boolean("metrics"):
+        raise ConfigError("context: 'monitoring' alarms on rdsgate's metrics: set 'metrics=true', or 'monitoring=false'")
+    if topic is not None and topic != CREATE_TOPIC and not _SNS_TOPIC_ARN.match(topic):
+        raise ConfigError(f"context: 'alarmTopic' must be {CREATE_TOPIC!r} or an SNS topic ARN (got {topic!r})")
+    return MonitoringSettings(topic=topic, error_rate_percent=rate, duration_p99_ms=p99)
 
 
 def proxy_port(engine: str) -> int:

@@ -14,6 +14,7 @@ from .compute import QueryFunctions
 from .console import Console
 from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .database import DemoDatabase, IamProxy
+from .monitoring import Monitored, Monitoring
 from .network import Network
 from .settings import DEMO_CONNECTION, ROOT, Settings
 from .workflow import SampleWorkflow
@@ -22,7 +23,7 @@ from .workflow import SampleWorkflow
 class RdsgateStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
         super().__init__(scope, construct_id, description="rdsgate: serverless SQL gateway for Amazon RDS", **kwargs)
-        code = function_code(ROOT / "functions", ROOT / "pyproject.toml")
+        code = function_code(ROOT / "functions", ROOT / "pyproject.toml", scope=self)
         network = Network(self, "Network", settings=settings)
         data = ConnectionsTable(self, "Data")
         audit = AuditTable(self, "Audit")
@@ -78,6 +79,17 @@ class RdsgateStack(cdk.Stack):
         if console is not None:
             console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
         workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_function, settings=settings)
+        if settings.monitoring is not None:  # alarms and a dashboard (docs/OPERATIONS.md)
+            Monitoring(
+                self,
+                "Monitoring",
+                service=settings.stack_name,
+                settings=settings.monitoring,
+                monitored=Monitored(
+                    api_stage=api.rest_api.deployment_stage,
+                    functions={"Api": functions.api_function, "Invoke": functions.invoke_function},
+                ),
+            )
 
         cdk.CfnOutput(self, "ApiUrl", value=api.url)
         cdk.CfnOutput(self, "ApiFunctionName", value=functions.api_function.function_name)

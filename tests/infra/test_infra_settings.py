@@ -140,3 +140,44 @@ def test_demo_reserves_its_connection_name(tmp_path):
     with pytest.raises(ConfigError, match="'demo' is reserved"):
         settings_for(tmp_path, [pg("demo")], demo=True)
     assert settings_for(tmp_path, [pg()], demo=True, proxy="demo").proxy.target is None
+
+
+# --- monitoring ------------------------------------------------------------------------------------
+
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:oncall"
+
+
+def test_monitoring_and_metrics_are_on_by_default_without_a_topic(tmp_path):
+    settings = settings_for(tmp_path)
+    assert settings.metrics and settings.metrics_per_connection
+    assert settings.monitoring is not None
+    assert (settings.monitoring.topic, settings.monitoring.error_rate_percent, settings.monitoring.duration_p99_ms) == (None, 5, 5000)
+
+
+@pytest.mark.parametrize("topic", ["create", TOPIC_ARN, "arn:aws-cn:sns:cn-north-1:123456789012:alarms_1"])
+def test_the_alarm_topic_is_created_or_an_existing_standard_topic(tmp_path, topic):
+    assert settings_for(tmp_path, alarmTopic=topic, alarmDurationP99Ms="1500").monitoring.topic == topic
+
+
+@pytest.mark.parametrize(
+    "topic", ["yes", "arn:aws:sns:eu-west-1:123456789012:oncall.fifo", "arn:aws:sqs:eu-west-1:123456789012:q", TOPIC_ARN + "/x"]
+)
+def test_anything_else_as_alarm_topic_is_refused(tmp_path, topic):
+    with pytest.raises(ConfigError, match="'alarmTopic' must be 'create' or an SNS topic ARN"):
+        settings_for(tmp_path, alarmTopic=topic)
+
+
+def test_monitoring_off_takes_no_topic_and_alarms_need_metrics(tmp_path):
+    assert settings_for(tmp_path, monitoring="false").monitoring is None
+    assert settings_for(tmp_path, monitoring="false", metrics="false").metrics is False
+    with pytest.raises(ConfigError, match="'alarmTopic' needs 'monitoring=true'"):
+        settings_for(tmp_path, monitoring="false", alarmTopic="create")
+    with pytest.raises(ConfigError, match="set 'metrics=true', or 'monitoring=false'"):
+        settings_for(tmp_path, metrics="false")
+
+
+@pytest.mark.parametrize("key, value", [("alarmErrorRatePercent", "0"), ("alarmErrorRatePercent", "101"),
+                                        ("alarmDurationP99Ms", "0"), ("metricsPerConnection", "maybe")])  # fmt: skip
+def test_out_of_range_monitoring_values_name_their_key(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        settings_for(tmp_path, **{key: value})

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
 
+from infra import bundling
 from infra.settings import load_connections
 from infra.workflow import error_names
 
@@ -22,15 +23,14 @@ from synth_helpers import (
     rds_connect_policies,
     render,
     statements_naming,
-    synthesize,
 )
 
 EXAMPLE = load_connections(ROOT / "infra" / "connections.example.json")
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    return synthesize(tmp_path_factory)
+def synth(default_synth):
+    return default_synth
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,14 @@ def test_the_bundled_asset_holds_the_handlers_and_the_drivers(synth, query_funct
     for module in ("api.py", "invoke.py"):
         assert (asset / "rdsgate" / module).is_file(), module
     bundled = [p for p in asset.rglob("*") if p.is_file()]
-    assert not [p for p in bundled if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    # Bytecode for the runtime's Python and nothing else: one cpython-313 file per module when this
+    # machine has a CPython 3.13 (tests/infra/test_bundling.py checks how it loads), none otherwise.
+    bytecode = {p for p in bundled if "__pycache__" in p.parts or p.suffix == ".pyc"}
+    expected = set()
+    if bundling.runtime_python() is not None:
+        tag = f"cpython-{bundling.PYTHON_VERSION.replace('.', '')}"
+        expected = {p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc" for p in bundled if p.suffix == ".py"}
+    assert bytecode == expected
     assert not [p for p in bundled if p.suffix == ".so" and "aarch64" not in p.name]
     assert (asset / "rdsgate" / "certs" / "rds-ca-bundle.pem").is_file()
 

@@ -18,6 +18,7 @@ def synth(tmp_path_factory):
         tmp_path_factory,
         account="123456789012", region="eu-west-1",  # no azs: an imported VPC needs none
         vpcId="vpc-0123456789abcdef0", subnetIds=",".join(SUBNETS), securityGroupId=SECURITY_GROUP,
+        monitoring="false", metrics="false",
     )  # fmt: skip
 
 
@@ -31,6 +32,13 @@ def test_no_network_resource_is_created(synth):
     created = {r["Type"] for r in synth.resources.values() if r["Type"].startswith("AWS::EC2::")}
     assert created == set()
     assert not synth.of_type("Custom::AWS")  # no prefix-list lookup either: the group is the user's
+
+
+def test_with_monitoring_and_metrics_off_no_alarm_or_dashboard_is_made_and_the_functions_write_none(synth):
+    assert not [r for r in synth.resources.values() if r["Type"].startswith(("AWS::CloudWatch::", "AWS::SNS::"))]
+    for name in ("ApiFunction", "InvokeFunction"):
+        variables = synth.resources[synth.logical_id(f"Functions/{name}")]["Properties"]["Environment"]["Variables"]
+        assert variables["RDSGATE_METRICS"] == "false"
 
 
 def test_no_lookup_is_needed(synth):

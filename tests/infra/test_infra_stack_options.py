@@ -9,6 +9,7 @@ import pytest
 from synth_helpers import api_routes, as_list, policy_statements, rds_connect_policies, render, synthesize
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:oncall"
 IAM = {"password": "_aws_iam_rds:authtoken"}
 CONNECTIONS = [
     {"name": "orders", "engine": "postgres", "host": "orders-db.abc123.eu-west-1.rds.amazonaws.com",
@@ -37,7 +38,7 @@ def synth(tmp_path_factory):
         account=ACCOUNT, region=REGION, azs=f"{REGION}a,{REGION}b", connections=str(config),
         demo="true", proxy="orders", corsOrigins="https://console.example.com",
         memorySize="1024", timeoutSeconds="20", logLevel="debug", logRetentionDays="7", definitionTtlSeconds="60",
-        auditTtlDays="365",
+        auditTtlDays="365", alarmTopic=TOPIC_ARN, metricsPerConnection="false", alarmErrorRatePercent="3",
     )  # fmt: skip
 
 
@@ -142,6 +143,19 @@ def test_context_settings_reach_the_functions(synth):
         assert variables["RDSGATE_AUDIT_TTL_DAYS"] == "365"
     groups = synth.of_type("AWS::Logs::LogGroup").values()
     assert {g["Properties"]["RetentionInDays"] for g in groups} == {7}
+
+
+def test_an_existing_topic_is_every_alarms_action_and_per_connection_metrics_are_off(synth):
+    alarms = synth.of_type("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 8
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [TOPIC_ARN] and alarm["Properties"]["OKActions"] == [TOPIC_ARN]
+    assert not synth.of_type("AWS::SNS::Topic") and not synth.of_type("AWS::KMS::Key")
+    rates = [a["Properties"]["Threshold"] for a in alarms if "Metrics" in a["Properties"]]
+    assert rates == [3]
+    for name in ("ApiFunction", "InvokeFunction"):
+        variables = synth.resources[synth.logical_id(f"Functions/{name}")]["Properties"]["Environment"]["Variables"]
+        assert variables["RDSGATE_METRICS_PER_CONNECTION"] == "false" and "RDSGATE_METRICS" not in variables
 
 
 def test_with_cors_only_the_preflights_are_unauthenticated(synth):
