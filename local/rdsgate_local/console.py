@@ -60,9 +60,15 @@ def page(method: str, raw_path: str, verifier: Any, identity: str) -> Response |
         relative = path[1:]
     else:
         return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in relative):  # NUL (%00) and friends name no file
+        return 400, [("Content-Type", "text/plain; charset=utf-8"), *_HEADERS], b"Bad request\n"
     root = console_dir().resolve()
-    file = (root / relative).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
+    try:
+        file = (root / relative).resolve()
+        found = file.is_relative_to(root) and file.is_file()
+    except (OSError, ValueError):  # a name too long, a loop of links
+        found = False
+    if not found:
         if relative == "index.html":
             message = (f"The console's files are not in {root}: run rdsgate from a checkout of the repository, "
                        "or set RDSGATE_CONSOLE_DIR to the web/static folder.\n")

@@ -5,11 +5,16 @@ unsigned or badly signed requests with 403 before the handler runs. The caller's
 identity reaches the handler in ``requestContext.identity``: the signer's ARN when
 verified, otherwise the configured local identity. Handler calls are serialised,
 as one Lambda instance runs one event at a time.
+
+A web page in the user's browser can reach loopback too, so the server answers only
+requests addressed to itself (``Host``: a rebound DNS name is refused) and sent by its
+own pages or by non-browser clients (no ``Origin``, or this server's own).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import threading
 import time
@@ -24,6 +29,8 @@ from .sigv4 import SignatureRejected, SigV4Verifier
 LOCAL_IDENTITY = "arn:aws:iam::000000000000:user/local"
 STAGE = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -52,6 +59,52 @@ def identity_of(
         "sourceIp": source_ip, "userAgent": user_agent, "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
         "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
     }
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """``Host`` as (name, port): ``[::1]:8080`` is ("::1", 8080), ``localhost`` ("localhost", None); None if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port = rest[1:]
+    elif value.count(":") > 1:
+        return None  # an IPv6 address without brackets is not a Host
+    else:
+        name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name, int(port) if port else None
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(value: str | None, bound_host: str, port: int) -> bool:
+    """True when a ``Host`` header names this server: a loopback name, the bound address, and for a wildcard
+    bind any IP address, with this port. A DNS name pointed at loopback by a web page (DNS rebinding) is not."""
+    split = _split_host(value) if value else None
+    if split is None or (split[1] or 80) != port:
+        return False
+    name = split[0]
+    if name in LOOPBACK_NAMES or name == bound_host.lower():
+        return True
+    return bound_host in WILDCARDS and _is_ip(name)
+
+
+def origin_allowed(origin: str | None, host: str, extra: tuple[str, ...] = ()) -> bool:
+    """No ``Origin`` (the CLI, boto3, curl, a same-origin GET), this server's own (its console's requests), or one
+    configured for the API's CORS (``RDSGATE_CORS_ORIGINS``: a console served elsewhere, by the user's choice)."""
+    if origin is None:
+        return True
+    origin = origin.strip().lower()
+    return origin == f"http://{host.strip().lower()}" or origin in (o.lower().rstrip("/") for o in extra)
 
 
 def build_event(
@@ -104,13 +157,32 @@ class LocalApiServer:
     def __init__(
         self, handler: Handler, *, host: str = "127.0.0.1", port: int = 8080,
         verifier: SigV4Verifier | None = None, identity: str = LOCAL_IDENTITY, access_log: bool = True,
+        origins: tuple[str, ...] | None = None,
     ) -> None:
         self.handler, self.verifier, self.identity, self.access_log = handler, verifier, identity, access_log
+        if origins is None:
+            from rdsgate.runtime import cors_origins  # the handler's own setting; imported late, as the handler is
+
+            origins = tuple(cors_origins())
+        self.origins = origins  # allowed besides the server's own
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # Binds now: a port in use fails here, before any database starts.
         self._httpd = ThreadingHTTPServer((host, port), _request_handler_for(self))
         self._httpd.daemon_threads = True
+
+    def refusal(self, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """403 for a request not addressed to this server or sent from another site's page; else None."""
+        bound_host, port = self._httpd.server_address[:2]
+        host = headers.get("host")
+        if not host_allowed(host, bound_host, port):
+            named = f"Host {host[:100]!r} is not this server's address" if host else "one Host header is required"
+            message = f"{named}: use http://127.0.0.1:{port} or http://localhost:{port}"
+        elif not origin_allowed(headers.get("origin"), host or "", self.origins):
+            message = f"cross-origin requests are refused: Origin {headers['origin'][:100]!r} is not this server"
+        else:
+            return None
+        return _error(403, message, [("x-amzn-ErrorType", "ForbiddenException")])
 
     @property
     def url(self) -> str:
@@ -158,26 +230,23 @@ class LocalApiServer:
         return int(response.get("statusCode", 200)), out, data
 
 
+def _error(status: int, message: str, extra: list[tuple[str, str]] | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The local server's own answers, in API Gateway's shape."""
+    return status, [("Content-Type", "application/json"), *(extra or [])], json.dumps({"message": message}).encode()
+
+
 def _request_handler_for(server: LocalApiServer) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         server_version = "rdsgate-local"
 
         def _handle(self) -> None:
             started = time.perf_counter()
-            length = int(self.headers.get("Content-Length") or 0)
-            # The web console (web/static, rdsgate_local.console): its files are served unsigned, as by CloudFront.
-            page = console.page(self.command, self.path, server.verifier, server.identity)
-            if page is not None:
-                status, headers, data = page
-                self.close_connection = self.close_connection or length > 0  # a body it did not read
-            elif length > MAX_BODY_BYTES:
-                status, headers, data = 413, [("Content-Type", "application/json")], json.dumps(
-                    {"message": f"Request body over {MAX_BODY_BYTES} bytes"}).encode()
+            try:
+                status, headers, data = self._answer()
+            except Exception as exc:  # noqa: BLE001 - an answer, not a dropped connection
+                self.log_error("failed: %s", type(exc).__name__)
+                status, headers, data = _error(500, "Internal server error")
                 self.close_connection = True
-            else:
-                body = self.rfile.read(length) if length else b""
-                status, headers, data = server.respond(
-                    self.command, self.path, list(self.headers.items()), body, self.client_address[0])
             if server.access_log:
                 self.log_message("%s %s -> %d (%.0f ms)", self.command, urlsplit(self.path).path, status,
                                  (time.perf_counter() - started) * 1000)
@@ -188,6 +257,27 @@ def _request_handler_for(server: LocalApiServer) -> type[BaseHTTPRequestHandler]
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _answer(self) -> tuple[int, list[tuple[str, str]], bytes]:
+            length = (self.headers.get("Content-Length") or "0").strip()
+            lookup = {name.lower(): value for name, value in self.headers.items()}
+            if len(self.headers.get_all("Host") or []) > 1:
+                lookup.pop("host")  # two Host headers: which one a proxy honoured is anyone's guess
+            # Before anything else: DNS rebinding and other sites' pages get nothing, not even the console.
+            refused = server.refusal(lookup)
+            if refused is not None or not length.isdigit():
+                self.close_connection = True  # a body it did not read
+                return refused or _error(400, "Content-Length is not a number")
+            # The web console (web/static, rdsgate_local.console): its files are served unsigned, as by CloudFront.
+            page = console.page(self.command, self.path, server.verifier, server.identity)
+            if page is not None:
+                self.close_connection = self.close_connection or int(length) > 0  # a body it did not read
+                return page
+            if int(length) > MAX_BODY_BYTES:
+                self.close_connection = True
+                return _error(413, f"Request body over {MAX_BODY_BYTES} bytes")
+            body = self.rfile.read(int(length)) if int(length) else b""
+            return server.respond(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 

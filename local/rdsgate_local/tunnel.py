@@ -13,6 +13,7 @@ Nothing here logs SQL text, parameter values, passwords or tokens.
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import socket
 import socketserver
@@ -379,8 +380,12 @@ def add_connect_command(command: Callable[..., argparse.ArgumentParser]) -> None
     sub.add_argument("connection")
     sub.add_argument("--port", type=int, help="local port (default 5432 for PostgreSQL, 3306 for MySQL; 0 picks one)")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
-    sub.add_argument("--password", help="a password clients must give (default: none, trust on loopback); "
-                                        "also $RDSGATE_CONNECT_PASSWORD")
+    passwords = sub.add_mutually_exclusive_group()
+    passwords.add_argument("--password", help="a password clients must give (default: none, trust on loopback); "
+                                             "also $RDSGATE_CONNECT_PASSWORD")
+    passwords.add_argument("--generate-password", action="store_true",
+                           help="require a random password, printed once here (use it on a shared host: any local "
+                                "user can reach a loopback port)")
     sub.add_argument("--protocol", choices=("postgres", "mysql"),
                      help="the wire protocol (default: the connection's engine)")
     sub.add_argument("--max-rows", type=int, metavar="N", help="rows per result (default: the API's limit)")
@@ -400,7 +405,8 @@ def connect(args: argparse.Namespace) -> int:
     engine = info.get("engine", "postgres")
     protocol = args.protocol or engine
     port = DEFAULT_PORTS[protocol] if args.port is None else args.port
-    password = args.password or os.environ.get("RDSGATE_CONNECT_PASSWORD") or None
+    generated = secrets.token_urlsafe(18) if args.generate_password else None  # 144 bits, [A-Za-z0-9_-]
+    password = generated or args.password or os.environ.get("RDSGATE_CONNECT_PASSWORD") or None
     if args.host not in LOOPBACK:
         print(f"rdsgate: warning: {args.host} is not loopback: anyone who reaches this port can run SQL as you"
               + ("" if password else ", without a password"), file=sys.stderr)
@@ -425,6 +431,11 @@ def connect(args: argparse.Namespace) -> int:
     else:
         print(f"  mariadb -h {host} -P {bound} --protocol=tcp -D {database}"
               + (" -p" if password else ""), flush=True)
+    if generated:
+        print(f"  password: {generated}  (generated for this run; not shown again)", flush=True)
+    elif not password:
+        print("  no password: any user of this machine can connect to this port; on a shared host use "
+              "--generate-password", flush=True)
     print("Ctrl-C stops the tunnel.", flush=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

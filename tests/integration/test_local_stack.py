@@ -176,6 +176,7 @@ def test_doctor_from_the_command_line(serve, capsys):
     assert code == 0
     statuses = {check["step"]: check["status"] for check in json.loads(out)["checks"]}
     assert statuses.pop("policy") == "warn"  # moto cannot simulate policies
+    assert statuses.pop("privileges") == "skip"  # demo is not read_only
     assert set(statuses.values()) == {"pass"}
 
 
@@ -188,6 +189,19 @@ def test_doctor_finds_a_broken_definition_in_the_stack(serve, capsys):
     table.put_item(TableName="rdsgate-local-connections", Item=item)
     code, out, _ = cli(capsys, "doctor", "demo-broken", "--endpoint", serve.url)
     assert code == 1 and "  FAIL  login " in out and "fix: " in out
+
+
+def test_doctor_finds_write_privileges_behind_a_read_only_definition(serve, capsys):
+    moto = serve.find(r"DynamoDB\s+moto on (http://[^,\s]+),")
+    table = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1").client(
+        "dynamodb", endpoint_url=moto)
+    item = table.get_item(TableName="rdsgate-local-connections", Key={"name": {"S": "demo"}})["Item"]
+    item.update(name={"S": "demo-read-only"}, read_only={"BOOL": True})
+    table.put_item(TableName="rdsgate-local-connections", Item=item)
+    code, out, _ = cli(capsys, "doctor", "demo-read-only", "--endpoint", serve.url)
+    assert code == 1
+    line = next(line for line in out.splitlines() if line.startswith("  FAIL  privileges "))
+    assert "the connection is read_only, but demo_app can write: " in line and "public.customers" in line
 
 
 def test_openapi_document_is_served(serve):
