@@ -6,6 +6,8 @@ always as ``{"error": {"code", "message", ...}}`` and never with a stack trace.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -47,7 +49,9 @@ def health() -> Response:
 
 def _caller() -> Caller:
     """The SigV4 signer API Gateway authenticated (AWS_IAM authorization)."""
-    return Caller(arn=app.current_event.request_context.identity.user_arn, governed=True)
+    identity = app.current_event.raw_event["requestContext"].get("identity") or {}
+    arn = identity.get("userArn")
+    return Caller(arn=arn if isinstance(arn, str) else None, governed=True)
 
 
 def _invocation() -> Invocation:
@@ -88,7 +92,12 @@ def _body() -> Any:
     limit = SERVICE.settings.max_request_bytes
     if len(raw) > limit:  # a base64 body is larger than its content; either way it is over
         raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
-    return decode_json_body(event.decoded_body if event.is_base64_encoded else raw)
+    if event.is_base64_encoded:
+        try:
+            return decode_json_body(base64.b64decode(raw, validate=True))
+        except binascii.Error:
+            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
+    return decode_json_body(raw)
 
 
 @app.post("/connections/<name>/query")
@@ -216,4 +225,17 @@ def handle_unexpected(error: Exception) -> Response:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for API Gateway REST (proxy integration) events."""
+    if not _is_proxy_event(event):  # not from API Gateway: no caller to govern, nothing to route
+        error = InvalidRequest("the event is not an API Gateway REST proxy event (requestContext, httpMethod and path are required)")
+        return {"statusCode": error.status, "headers": {"Content-Type": "application/json"}, "body": dumps({"error": error.to_dict()})}
     return app.resolve(event, context)
+
+
+def _is_proxy_event(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("requestContext"), dict)
+        and isinstance(event["requestContext"].get("identity", {}), dict)
+        and isinstance(event.get("httpMethod"), str)
+        and isinstance(event.get("path"), str)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -73,10 +74,17 @@ def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> Que
     )
 
 
+# Upper bounds: larger values mean nothing (a Lambda function runs 15 minutes at most) and
+# would overflow what the databases accept.
+MAXIMA = {"maxRows": 100_000_000, "maxBytes": 10**12, "timeoutMs": 900_000}
+
+
 def _positive(document: dict[str, Any], name: str) -> int | None:
     value = document.get(name)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InvalidRequest(f"{name}: must be a whole number of at least 1", field=name)
+    if value is not None and value > MAXIMA[name]:
+        raise InvalidRequest(f"{name}: must be at most {MAXIMA[name]}", field=name)
     return value
 
 
@@ -85,13 +93,55 @@ def _reject_constant(name: str) -> Any:
 
 
 def decode_json_body(body: str | bytes | None) -> Any:
-    """Decode a request body strictly (no NaN or Infinity), raising InvalidRequest when malformed."""
+    """Decode a request body strictly, raising InvalidRequest when malformed.
+
+    Refused: NaN and Infinity, bytes that are not UTF-8, nesting deeper than
+    ``MAX_JSON_DEPTH``, and escaped lone surrogates (``"\\ud800"``), which are not text
+    and would fail later, deep in a driver, as a 5xx.
+    """
     if body is None or body == "" or body == b"":
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not valid UTF-8") from None
     except ValueError as exc:
         raise InvalidRequest(f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidRequest(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels") from None
+    text = body if isinstance(body, str) else body.decode("utf-8", "replace")
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(text):
+        _check_values(document)  # only bodies that could break a rule pay for the walk
+    return document
+
+
+MAX_JSON_DEPTH = 64
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_values(document: Any) -> None:
+    """Walk the document without recursion: depth, and strings that are valid text."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidRequest(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest("the request body has a string with a lone surrogate (\\ud800-\\udfff), which is not text") from None
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,8 @@ from .masking import mask_rows, masked_indexes
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
-from .sqltext import prepare
+from .sqltext import check_statement_kind, prepare
 
-# Statements that would hold a transaction, lock or prepared statement open past the request
-# on a connection that the next caller reuses.
-# Session settings would outlive the request on a connection that the next caller reuses
-# (and a SET could switch a read-only MySQL session back to read-write).
-SESSION_SETTINGS = frozenset({"SET", "RESET"})
-SESSION_CONTROL = frozenset(
-    {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "XA", "LOCK", "UNLOCK"}
-)
 # What GET /connections/{name}/schema reads; information_schema shows only what the user may see.
 CATALOG_QUERIES = {
     "postgres": (
@@ -134,8 +126,7 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             prepared = prepare(sql, definition.engine)
             record["statementType"] = "DESCRIBE"
-            if prepared.statement_type in SESSION_CONTROL:
-                raise InvalidRequest(f"sql: {prepared.statement_type} is not supported", field="sql")
+            check_statement_kind(prepared, definition.engine)
             types, columns = self._on_connection(definition, lambda connection: connection.describe(prepared))
             return {"parameters": [{"name": n, "type": t} for n, t in zip(prepared.names, types)], "columns": columns}
 
@@ -201,16 +192,7 @@ class QueryService:
     def _checked(self, definition: ConnectionDefinition, statement: QueryRequest | Statement, where: str = "sql"):
         """The prepared statement and its bound values, after the SQL checks and guardrails."""
         prepared = prepare(statement.sql, definition.engine)
-        if prepared.statement_type in SESSION_CONTROL:
-            raise InvalidRequest(
-                f"{where}: {prepared.statement_type} is not supported; each request runs in its own transaction", field="sql"
-            )
-        if prepared.statement_type in SESSION_SETTINGS:
-            raise InvalidRequest(
-                f"{where}: {prepared.statement_type} is not supported; a session setting would outlive the request on a "
-                "shared connection (use timeoutMs or readOnly in the request)",
-                field="sql",
-            )
+        check_statement_kind(prepared, definition.engine, where)
         check_guardrails(definition.guardrails, statement.sql, definition.engine)
         return prepared, bind_values(prepared.names, statement.parameters, statement.type_hints)
 
@@ -262,7 +244,7 @@ class QueryService:
         connection = self.pool.acquire(definition)
         try:
             return work(connection)
-        except (DatabaseUnavailable, QueryTimeout):
+        except DatabaseUnavailable:
             self.pool.discard(definition.name)  # the connection is suspect: the next request opens a new one
             raise
 

@@ -39,6 +39,14 @@ _ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
 _CACHE_MAX_SQL = 8192
 
 _MULTIPLE = "sql must contain exactly one statement; found more than one"
+# MySQL runs the body of /*! ... */ (and MariaDB's /*M! ... */) as code when the server's
+# version is at least the one written after the '!'. Checks made on the text cannot know
+# which server will read it, so such comments are refused rather than guessed at.
+_EXECUTABLE_COMMENTS = ("/*!", "/*M!")
+_EXECUTABLE_REFUSED = (
+    "sql: MySQL executable comments (/*! ... */, /*M! ... */) are not accepted; "
+    "write their content as plain SQL"
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,40 @@ def prepare(sql: str, dialect: str) -> PreparedSql:
         raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {DIALECTS}")
     if not isinstance(sql, str):
         raise InvalidRequest("sql must be a string", field="sql")
+    if "\x00" in sql:  # PostgreSQL cannot take it, and no SQL needs it
+        raise InvalidRequest("sql contains a NUL character", field="sql")
     if len(sql) <= _CACHE_MAX_SQL:
         return _prepare_cached(sql, dialect)
     return _prepare(sql, dialect)
+
+
+# Statement kinds refused before anything runs. Each request runs in one transaction on a
+# connection the next request reuses: these would end that transaction, leave state on the
+# session past the request, or run SQL text that the checks cannot see (dynamic SQL).
+TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "XA"})
+SESSION_SETTINGS = frozenset({"SET", "RESET"})
+_SESSION_STATE = {
+    "postgres": frozenset(
+        {"PREPARE", "EXECUTE", "DEALLOCATE", "LOCK", "DECLARE", "FETCH", "MOVE", "CLOSE", "LISTEN", "UNLISTEN", "DISCARD", "COPY"}
+    ),
+    "mysql": frozenset({"PREPARE", "EXECUTE", "DEALLOCATE", "LOCK", "UNLOCK", "HANDLER", "USE"}),
+}
+
+
+def check_statement_kind(prepared: PreparedSql, dialect: str, where: str = "sql") -> None:
+    """Raise InvalidRequest, naming the statement kind, for a statement a request may not run."""
+    kind = prepared.statement_type
+    if kind in TRANSACTION_CONTROL:
+        raise InvalidRequest(f"{where}: {kind} is not supported; each request runs in its own transaction", field="sql")
+    if kind in SESSION_SETTINGS:
+        raise InvalidRequest(
+            f"{where}: {kind} is not supported; a session setting would outlive the request on a "
+            "shared connection (use timeoutMs or readOnly in the request)",
+            field="sql",
+        )
+    if kind in _SESSION_STATE[dialect]:
+        why = "dynamic SQL cannot be checked" if kind in ("PREPARE", "EXECUTE") else "it would hold session state past the request"
+        raise InvalidRequest(f"{where}: {kind} is not supported; {why}", field="sql")
 
 
 def parameter_names(sql: str, dialect: str) -> tuple[str, ...]:
@@ -78,6 +117,11 @@ def _prepare_cached(sql: str, dialect: str) -> PreparedSql:
 
 
 def _prepare(sql: str, dialect: str) -> PreparedSql:
+    if not sql.isascii():
+        try:
+            sql.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("sql contains a lone surrogate (\\ud800-\\udfff) that is not valid UTF-8", field="sql") from None
     pg = dialect == "postgres"
     n = len(sql)
     start = _skip_blank(sql, 0, pg, False)
@@ -134,6 +178,8 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
         elif c == "#":
             i = _line_end(sql, i)
         elif sql.startswith("/*", i):
+            if not pg and sql.startswith(_EXECUTABLE_COMMENTS, i):
+                raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
             i = _block_end(sql, i, pg)
         else:  # a '/' that is not a comment
             i += 1
@@ -174,8 +220,9 @@ def _skip_blank(sql: str, i: int, pg: bool, semicolons: bool) -> int:
             i = _line_end(sql, i)
         elif c == "#" and not pg:
             i = _line_end(sql, i)
-        elif sql.startswith("/*", i) and (pg or not sql.startswith(("/*!", "/*M!"), i)):
-            # MySQL runs the body of /*! ... */ (and MariaDB's /*M! ... */): it is code, not blank.
+        elif sql.startswith("/*", i):
+            if not pg and sql.startswith(_EXECUTABLE_COMMENTS, i):
+                raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
             i = _block_end(sql, i, pg)
         else:
             return i

@@ -127,3 +127,53 @@ def test_unreachable_database_is_503_with_retry_after(runtime, connections, post
     status, body, response = call(query_event("pg-down", body={"sql": "select 1"}))
     assert (status, body["error"]["code"]) == (503, "DatabaseUnavailable")
     assert response["multiValueHeaders"]["Retry-After"] == ["1"]
+
+
+# -- bad input is always a clear 4xx -------------------------------------------------------------
+
+def _body_event(raw: str, *, base64_encoded: bool = False):
+    event = query_event(raw_body=raw)
+    event["isBase64Encoded"] = base64_encoded
+    return event
+
+
+@pytest.mark.parametrize(
+    "event, status, fragment",
+    [
+        (_body_event(base64.b64encode(b'{"sql": "select \xff"}').decode(), base64_encoded=True), 400, "UTF-8"),
+        (_body_event("not base64 !!", base64_encoded=True), 400, "base64"),
+        (_body_event("[" * 5000 + "]" * 5000), 400, "deeper"),
+        (_body_event('{"sql": "select :v", "parameters": {"v": ' + "[" * 100 + "]" * 100 + "}}"), 400, "deeper"),
+        (_body_event('{"sql": "select :v", "parameters": {"v": "\\ud800"}}'), 400, "surrogate"),
+        (_body_event('{"sql": "select 1", "parameters": {"\\udfff": 1}}'), 400, "surrogate"),
+        (_body_event('{"sql": "select 1", "timeoutMs": 1000000000000000}'), 400, "timeoutMs"),
+        (_body_event('{"sql": "select 1", "maxRows": 1000000000000000}'), 400, "maxRows"),
+        (_body_event('{"sql": "select 1\\u0000"}'), 400, "NUL"),
+    ],
+)
+def test_bad_bodies_are_a_4xx_naming_the_problem(runtime, event, status, fragment):
+    got, body, _ = call(event)
+    assert got == status
+    assert fragment in body["error"]["message"]
+
+
+def test_paired_surrogates_are_ordinary_text(runtime):
+    got, body, _ = call(_body_event('{"sql": "select :v::text AS v", "parameters": {"v": "\\ud83d\\ude00"}}'))
+    assert got == 200 and body["records"] == [{"v": "\U0001F600"}]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e.pop("requestContext"),
+        lambda e: e.__setitem__("requestContext", "nope"),
+        lambda e: e["requestContext"].pop("identity"),
+        lambda e: e.pop("httpMethod"),
+    ],
+)
+def test_events_that_are_not_api_gateway_proxy_events_are_a_4xx(runtime, change):
+    event = query_event()
+    change(event)
+    response = api.handler(event, None)
+    assert response["statusCode"] in (400, 403)
+    assert "error" in json.loads(response["body"])

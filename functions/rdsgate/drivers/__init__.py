@@ -32,6 +32,7 @@ class StatementResult:
     truncated: bool
     updated_rows: int | None
     encoded: EncodedRecords | None = None  # the rows as records, with their JSON text (RowBudget.encoded)
+    last_insert_id: int | None = None  # MySQL: the AUTO_INCREMENT id the statement set (OK packet), if any
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ import datetime as dt
 import json
 import socket
 import ssl
+import struct
 import uuid
 from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 import pymysql
-from pymysql.constants import COMMAND, FIELD_TYPE, FLAG
+from pymysql.constants import COMMAND, FIELD_TYPE, FLAG, SERVER_STATUS
 from pymysql.protocol import FieldDescriptorPacket
 
 from .. import errors
@@ -32,9 +33,12 @@ from . import SOCKET_GRACE_SECONDS, STREAM_BATCH_ROWS, ConnectParams, ExecutionO
 # Statements after which MySQL has committed whatever came before them.
 IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 BINARY_CHARSET = 63
+COM_RESET_CONNECTION = 0x1F  # not among PyMySQL's COMMAND constants
 _BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
 _LONGTEXT_LENGTH = 4294967295
-_UNKNOWN = object()  # a session setting whose value is not known (the request that set it failed)
+# Server status bits that tell whether a statement left work uncommitted: after a statement in
+# autocommit mode only AUTOCOMMIT may be set.
+_LEFT_OPEN = SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS.SERVER_STATUS_IN_TRANS
 
 TYPE_NAMES = {
     FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal", FIELD_TYPE.TINY: "tinyint",
@@ -84,7 +88,16 @@ _CONVERSIONS = {**pymysql.converters.encoders, **_DECODERS}
 
 
 class MysqlConnection:
-    """One PyMySQL connection, TLS required before any credential is sent."""
+    """One PyMySQL connection, TLS required before any credential is sent.
+
+    Every request finds a clean session: after each request the connection sends
+    COM_RESET_CONNECTION (temporary tables, user variables, prepared statements, locks,
+    HANDLERs, LOCK TABLES, autocommit and every session variable) and re-applies the
+    connection's own settings. The reset keeps the default database, which only a
+    top-level USE can change, and USE is refused (``sqltext``): stored routines and
+    prepared statements cannot run it. The replies are read before the next command,
+    so the reset costs the warm path no round trip of its own.
+    """
 
     engine = "mysql"
 
@@ -93,7 +106,7 @@ class MysqlConnection:
         try:
             # An explicit SSLContext makes PyMySQL refuse a server without TLS before
             # authenticating, which matters: the IAM token goes as mysql_clear_password.
-            self._conn = pymysql.connections.Connection(
+            self._conn = _Wire(
                 host=params.host,
                 port=params.port,
                 user=params.user,
@@ -107,14 +120,13 @@ class MysqlConnection:
                 program_name="rdsgate",
             )
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
-            self._conn.query(_session_setup(self.is_mariadb, params.statement_timeout_ms))
-            if params.read_only:  # session-wide, so that DDL's implicit commit cannot escape it
-                self._conn.query("SET SESSION TRANSACTION READ ONLY")
+            # Session-wide read-only, so that DDL's implicit commit cannot escape it.
+            self._setup = _session_setup(self.is_mariadb, params.statement_timeout_ms, params.read_only)
+            self._conn.query(self._setup)
         except Exception as exc:
             raise _map_error(exc, login=True, iam=self._iam) from None
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
         self._timeout_ms = params.statement_timeout_ms
-        self._session_timeout_ms: Any = params.statement_timeout_ms  # MySQL's max_execution_time on the session
         self._read_only = params.read_only
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
@@ -123,56 +135,52 @@ class MysqlConnection:
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one transaction: all commit or none do."""
         for index, (prepared, _) in enumerate(statements):
-            if prepared.statement_type in IMPLICIT_COMMIT:
+            if prepared.statement_type in IMPLICIT_COMMIT or prepared.statement_type == "CALL":
+                why = "may commit" if prepared.statement_type == "CALL" else "commits implicitly"
                 raise errors.InvalidRequest(
-                    f"statements[{index}]: {prepared.statement_type} commits implicitly on MySQL, "
+                    f"statements[{index}]: {prepared.statement_type} {why} on MySQL, "
                     "so it cannot be part of an atomic request",
                     field="statements",
                 )
         return self._execute(statements, options, transaction=True)
 
     def _execute(self, statements, options: ExecutionOptions, *, transaction: bool) -> list[StatementResult]:
-        before, after = [], []
         timeout_ms = options.timeout_ms or self._timeout_ms
         scoped_timeout = ""
-        session_timeout = False
-        if self.is_mariadb:
-            if timeout_ms != self._timeout_ms:  # scoped to each statement, no extra round trip
+        before = []
+        if timeout_ms != self._timeout_ms:
+            if self.is_mariadb:  # scoped to each statement
                 scoped_timeout = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
-        elif timeout_ms != self._session_timeout_ms:
-            # MySQL: set on the session and kept there, so the next request asking for the same
-            # timeout (the definition's, or the function's deadline in whole seconds) needs no round trip.
-            before.append(f"SET SESSION max_execution_time = {int(timeout_ms) if timeout_ms else 'DEFAULT'}")
-            self._session_timeout_ms = _UNKNOWN  # until that SET has run
-            session_timeout = True
+            else:  # MySQL: on the session, undone by the reset after the request
+                before.append(f"SET SESSION max_execution_time = {int(timeout_ms) if timeout_ms else 'DEFAULT'}")
         if options.read_only and not self._read_only:
-            # Session-level: MySQL commits implicitly before DDL, which would escape a READ ONLY transaction.
-            before.append("SET SESSION TRANSACTION READ ONLY")
-            after.append("SET SESSION TRANSACTION READ WRITE")
+            before.append(f"SET SESSION {_read_only_variable(self.is_mariadb)} = 1")
         if transaction:
             before.append("START TRANSACTION")
+        for setting in before:  # sent with the first statement; their replies are read before its result
+            self._conn.queue_query(setting)
         self._conn._sock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
         budget = RowBudget(options)
         results, index = [], 0
         try:
-            for setting in before:
-                self._conn.query(setting)
-            if session_timeout:
-                self._session_timeout_ms = timeout_ms
             try:
                 for index, (prepared, values) in enumerate(statements):
                     args = {name: _to_python(values[name]) for name in prepared.names}
                     results.append(self._run(scoped_timeout + prepared.text, args, budget, drain=transaction))
                 if transaction:
                     self._conn.query("COMMIT")
+                elif self._conn.open and self._conn.server_status & _LEFT_OPEN != SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT:
+                    raise errors.InvalidRequest(
+                        "sql: the statement switched autocommit off or left a transaction open; "
+                        "its changes were rolled back",
+                        field="sql",
+                    )
             except BaseException:
                 if transaction and self._conn.open:
                     self._conn.query("ROLLBACK")
                 raise
             finally:
-                for setting in after:
-                    if self._conn.open:
-                        self._conn.query(setting)
+                self._reset()
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
@@ -183,11 +191,23 @@ class MysqlConnection:
             raise mapped from None
         return results
 
+    def _reset(self) -> None:
+        """Send the session reset now; its replies are read before the next command (``_Wire``)."""
+        if not self._conn.open:
+            return
+        self._conn.queue_command(COM_RESET_CONNECTION)
+        self._conn.queue_query(self._setup)
+        try:
+            self._conn.send_queued()
+        except Exception:
+            self.close()
+
     def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
         """What the server's COM_STMT_PREPARE reports: parameter count and result columns (nothing runs)."""
         text = prepared.text % {name: "?" for name in prepared.names}  # also turns '%%' back into '%'
         conn = self._conn
         try:
+            conn.read_owed()
             conn._execute_command(COMMAND.COM_STMT_PREPARE, text)
             header = conn._read_packet()
             header.read_uint8()  # status
@@ -241,7 +261,10 @@ class MysqlConnection:
                     for row in rows:
                         if row[index] is not None:
                             row[index] = convert(row[index])
-        return StatementResult(columns=columns, rows=rows, truncated=truncated, updated_rows=updated, encoded=encoded)
+        return StatementResult(
+            columns=columns, rows=rows, truncated=truncated, updated_rows=updated, encoded=encoded,
+            last_insert_id=cursor.lastrowid or None,
+        )
 
     def _needs_json_lookup(self, fields: list[Any]) -> bool:
         return any(self._json_candidate(f) and (f.db, f.org_table) not in self._json_columns for f in fields)
@@ -256,7 +279,15 @@ class MysqlConnection:
         )
 
     def is_usable(self) -> bool:
-        return self._conn.open and socket_is_idle(self._conn._sock)
+        """Open, its reset acknowledged, and nothing else waiting on the socket (the server closed it)."""
+        if not self._conn.open:
+            return False
+        try:
+            self._conn.read_owed()
+        except Exception:
+            self.close()
+            return False
+        return socket_is_idle(self._conn._sock)
 
     def close(self) -> None:
         try:
@@ -301,14 +332,72 @@ class MysqlConnection:
         return field.org_name in self._json_columns[key]
 
 
-def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None) -> str:
-    settings = ["time_zone = '+00:00'"]
+def _session_setup(is_mariadb: bool, statement_timeout_ms: int | None, read_only: bool) -> str:
+    """The connection's own session settings, applied at login and after every reset."""
+    settings = ["NAMES utf8mb4", "time_zone = '+00:00'", "autocommit = 1"]
     if statement_timeout_ms:
         if is_mariadb:
             settings.append(f"SESSION max_statement_time = {statement_timeout_ms / 1000:.3f}")
         else:  # MySQL: applies to SELECT statements
             settings.append(f"SESSION max_execution_time = {int(statement_timeout_ms)}")
+    if read_only:
+        settings.append(f"SESSION {_read_only_variable(is_mariadb)} = 1")
     return "SET " + ", ".join(settings)
+
+
+def _read_only_variable(is_mariadb: bool) -> str:
+    # MySQL 8 renamed tx_read_only; MariaDB knows only the old name before 11.1.
+    return "tx_read_only" if is_mariadb else "transaction_read_only"
+
+
+class _Wire(pymysql.connections.Connection):
+    """PyMySQL's connection, plus commands queued to ride ahead of the next one.
+
+    Queued commands are sent together with the next command (or by ``send_queued``);
+    the replies they owe are read before that command's own (``read_owed``). MySQL
+    servers answer commands strictly in order, so this pipelines without a protocol extension.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._queued: list[bytes] = []
+        self._owed = 0  # replies to commands sent but not yet read
+        super().__init__(**kwargs)
+
+    def queue_query(self, sql: str) -> None:
+        self.queue_command(COMMAND.COM_QUERY, sql.encode("utf-8"))
+
+    def queue_command(self, command: int, argument: bytes = b"") -> None:
+        # Each command is a new sequence: one packet, sequence id 0.
+        self._queued.append(struct.pack("<I", len(argument) + 1)[:3] + b"\x00" + bytes([command]) + argument)
+
+    def send_queued(self) -> None:
+        if self._queued:
+            self._write_bytes(b"")
+
+    def _write_bytes(self, data: bytes) -> None:
+        if self._queued:
+            data = b"".join(self._queued) + data
+            self._owed += len(self._queued)
+            self._queued = []
+        super()._write_bytes(data)
+
+    def read_owed(self) -> None:
+        """Read the OK of every command sent ahead; an error closes the connection (it is out of step)."""
+        try:
+            while self._owed:
+                self._owed -= 1
+                self._next_seq_id = 1
+                self._read_ok_packet()
+        except BaseException:
+            self._owed = 0
+            self._force_close()
+            raise
+
+    def _read_query_result(self, unbuffered: bool = False) -> Any:
+        if self._owed:
+            self.read_owed()
+            self._next_seq_id = 1
+        return super()._read_query_result(unbuffered=unbuffered)
 
 
 def _post_converter(type_name: str, field: Any) -> Callable[[Any], Any] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import socket
 import ssl
 import uuid
@@ -20,18 +21,22 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from pg8000.core import (
+    BIND,
     DESCRIBE,
     EXECUTE,
     FLUSH_MSG,
     IDLE,
     NULL_BYTE,
+    PARSE,
     PORTAL,
+    READY_FOR_QUERY,
     SYNC_MSG,
     Context,
     CoreConnection,
     _flush,
     _read,
     _write,
+    H_pack,
     ci_unpack,
     i_pack,
 )
@@ -60,6 +65,16 @@ ARRAY_ELEMENTS = {
     1021: 700, 1022: 701, 1115: 1114, 1182: 1082, 1183: 1083, 1185: 1184, 1187: 1186, 1231: 1700,
     1270: 1266, 2951: 2950, 3807: 3802,
 }
+
+# Commands PostgreSQL refuses inside a transaction block. Each is a single utility command
+# that runs no procedural COMMIT, so a writable request runs it outside BEGIN … COMMIT
+# (with the connection's own statement timeout).
+_UTILITY_WORDS = frozenset({"VACUUM", "CREATE", "DROP", "ALTER", "REINDEX", "CLUSTER"})
+_OUTSIDE_BLOCK = re.compile(
+    r"\s*(?:VACUUM|CLUSTER\s*$|(?:CREATE|DROP)\s+(?:DATABASE|TABLESPACE)|ALTER\s+SYSTEM"
+    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY)\b",
+    re.IGNORECASE,
+)
 
 OID_BOOL, OID_BYTEA, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 17, 20, 701, 1700, 3802, 2950
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
@@ -99,6 +114,8 @@ class PostgresConnection:
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
         texts, oids = _wire_values(prepared, values)
         prefix, timeout_ms = self._request_settings(options)
+        if not options.read_only and prepared.statement_type in _UTILITY_WORDS and _OUTSIDE_BLOCK.match(prepared.text):
+            prefix = []  # PostgreSQL refuses these in a block; one utility command, no procedural code
         budget = RowBudget(options)
         try:
             if options.max_rows <= SINGLE_TRIP_ROWS:
@@ -155,9 +172,7 @@ class PostgresConnection:
 
     def _request_settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
         """Per-request settings: they ride in the same implicit transaction and round trip."""
-        prefix = []
-        if options.read_only:
-            prefix.append("SET TRANSACTION READ ONLY")
+        prefix = ["BEGIN READ ONLY" if options.read_only else "BEGIN"]
         timeout_ms = options.timeout_ms or self._timeout_ms
         if timeout_ms != self._timeout_ms:
             # Transaction-scoped: a session-level SET would pin the connection behind RDS Proxy.
@@ -222,12 +237,9 @@ class PostgresConnection:
             pass
 
     def _ensure_idle(self) -> None:
-        # A statement that left a transaction open must not leak into the next request.
-        if self._wire._sock is not None and self._wire._transaction_status not in (None, IDLE):
-            try:
-                self._wire.execute_simple("ROLLBACK")
-            except Exception:
-                self.close()
+        # A session that could not be reset, or is still in a transaction, must not reach the next request.
+        if self._wire._sock is not None and (self._wire.reset_failed or self._wire._transaction_status not in (None, IDLE)):
+            self.close()
 
     def _learn_types(self, oids: list[int]) -> None:
         unknown = sorted({oid for oid in oids if oid not in self._type_names})
@@ -255,42 +267,65 @@ class PostgresConnection:
 class _Wire(CoreConnection):
     """pg8000's core connection plus a pipelined extended-protocol execute."""
 
+    reset_failed = False  # set by end_request: the session could not be reset, so it is not reused
+
     def run(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], row_limit: int) -> Context:
-        """Prefix statements, then the statement, then Sync: one round trip, one implicit transaction."""
+        """The request's prefix (BEGIN …), the statement, then the end of the request: one round trip."""
         context = self._send(statement, params, oids, prefix, row_limit)
-        self._send_reset()
-        _write(self._sock, SYNC_MSG)
-        _flush(self._sock)
-        self.handle_messages(context)
+        self.end_request(context)
         return context
 
-    def _send_reset(self) -> None:
-        """RESET ALL before the Sync: a statement's set_config(…, false) must not reach the next caller.
+    def end_request(self, context: Context) -> None:
+        """COMMIT and Sync, then the session reset and a second Sync, all in one write.
 
-        It restores every setting to its login value (the startup packet's), in the same round trip.
+        The request ran inside BEGIN … COMMIT, so procedural COMMIT/ROLLBACK (DO blocks,
+        procedures) fails instead of escaping read-only or atomicity. Whatever the request
+        did to the session (temporary tables, cursors WITH HOLD, prepared statements,
+        advisory locks, LISTEN, settings, role) is undone by DISCARD ALL after the Sync,
+        which runs even when the request failed (the server skips only to the Sync); the
+        ROLLBACK before it closes the transaction block a failed statement leaves open.
+        The request's own error is raised after both parts are read; a failed reset
+        marks the connection as not reusable.
         """
-        self.send_PARSE(NULL_BYTE, "RESET ALL", ())
-        self.send_BIND(NULL_BYTE, [])
+        self._simple(b"COMMIT")
+        _write(self._sock, SYNC_MSG)
+        self._simple(b"ROLLBACK")
+        self._simple(b"DISCARD ALL")
+        _write(self._sock, SYNC_MSG)
+        _flush(self._sock)
+        self._read_until_ready(context)
+        reset = Context(None)
+        reset.completions, reset.suspended = [], False
+        self._read_until_ready(reset)
+        self.reset_failed = reset.error is not None or self._transaction_status != IDLE
+        if context.error is not None:
+            raise context.error
+
+    def _simple(self, statement: bytes) -> None:
+        """Parse, Bind and Execute a parameterless statement on the unnamed statement and portal."""
+        self._send_message(PARSE, NULL_BYTE + statement + NULL_BYTE + H_pack(0))
+        self._send_message(BIND, NULL_BYTE + NULL_BYTE + H_pack(0) + H_pack(0) + H_pack(0))
         self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
 
+    def _read_until_ready(self, context: Context) -> None:
+        code = None
+        while code != READY_FOR_QUERY:
+            code, data_len = ci_unpack(_read(self._sock, 5))
+            self.message_types[code](_read(self._sock, data_len - 4), context)
+
     def run_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> Context:
-        """Several statements, then one Sync: one implicit transaction, one round trip."""
+        """The prefix, several statements, then the end of the request: one transaction, one round trip."""
         context = Context(None)
         context.completions, context.suspended, context.statements = [], False, []
         for setting in prefix:
-            self.send_PARSE(NULL_BYTE, setting, ())
-            self.send_BIND(NULL_BYTE, [])
-            self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
+            self._simple(setting.encode("ascii"))
         for statement, params, oids in statements:
             self.send_PARSE(NULL_BYTE, statement, oids)
             self.send_BIND(NULL_BYTE, params)
             self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
             self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
-        self._send_reset()
-        _write(self._sock, SYNC_MSG)
-        _flush(self._sock)
         try:
-            self.handle_messages(context)
+            self.end_request(context)
         except DatabaseError as exc:
             exc.completed_statements = len(context.statements)  # which statement failed
             raise
@@ -327,19 +362,14 @@ class _Wire(CoreConnection):
         self._pump(context, len(context.completions) + 1)
 
     def finish(self, context: Context) -> None:
-        """Sync: close the portal and the implicit transaction, and raise a pending error."""
-        self._send_reset()
-        _write(self._sock, SYNC_MSG)
-        _flush(self._sock)
-        self.handle_messages(context)
+        """End the request: COMMIT closes the portal; the reset follows (see end_request)."""
+        self.end_request(context)
 
     def _send(self, statement, params, oids, prefix, row_limit) -> Context:
         context = Context(statement)
         context.completions, context.suspended = [], False
         for setting in prefix:
-            self.send_PARSE(NULL_BYTE, setting, ())
-            self.send_BIND(NULL_BYTE, [])
-            self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
+            self._simple(setting.encode("ascii"))
         self.send_PARSE(NULL_BYTE, statement, oids)
         self.send_BIND(NULL_BYTE, params)
         self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
