@@ -83,6 +83,9 @@ def pg_tables(runtime, postgres, connections):
         f"GRANT hostile_role TO {IAM_USER}",
         "CREATE OR REPLACE PROCEDURE hostile_commit() LANGUAGE plpgsql AS $$ BEGIN COMMIT; DELETE FROM hostile_t; END $$",
         f"GRANT EXECUTE ON PROCEDURE hostile_commit() TO {IAM_USER}",
+        "CREATE OR REPLACE FUNCTION hostile_definer() RETURNS int LANGUAGE plpgsql SECURITY DEFINER "
+        "AS $$ BEGIN DELETE FROM hostile_t; RETURN 1; END $$",
+        f"GRANT EXECUTE ON FUNCTION hostile_definer() TO {IAM_USER}",
     ):
         postgres.execute(sql, database=DATABASE)
     connections.put(iam_definition("pg-ro", postgres, "postgres", read_only=True))
@@ -117,6 +120,16 @@ def test_pg_read_only_connection_cannot_be_escaped_by_procedural_commit(runtime,
 def test_pg_read_only_request_cannot_be_escaped_by_procedural_commit(runtime, postgres, pg_tables, sql):
     with pytest.raises((errors.SqlError, errors.ReadOnlyViolation)):
         run_query(runtime, "pg", sql, readOnly=True)
+    assert pg_count(postgres) == 3
+    probe_pg(runtime)
+
+
+def test_pg_security_definer_function_cannot_write_in_a_read_only_request(runtime, postgres, pg_tables):
+    # Owned by the superuser, it has every privilege; the read-only transaction still holds.
+    with pytest.raises(errors.ReadOnlyViolation):
+        run_query(runtime, "pg-ro", "SELECT hostile_definer()")
+    with pytest.raises(errors.ReadOnlyViolation):
+        run_query(runtime, "pg", "SELECT hostile_definer()", readOnly=True)
     assert pg_count(postgres) == 3
     probe_pg(runtime)
 
