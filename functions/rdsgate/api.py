@@ -135,40 +135,53 @@ def transaction(name: str) -> Response:
 
 
 def _data_api(work: Any) -> Response:
-    """Run a Data API operation; its errors take the Data API's rest-json shape, not ours."""
+    """Run a Data API operation; its errors take the Data API's rest-json shape, not ours.
+
+    ``work`` returns the response's JSON text and its extra headers.
+    """
     try:
         body = _body()
-        return _json(200, work(body if isinstance(body, dict) else {}))
+        text, headers = work(body if isinstance(body, dict) else {})
+        return Response(status_code=200, content_type="application/json", body=text, headers=headers or None)
     except RdsgateError as error:
         status, headers, document = dataapi.error_response(error)
         return Response(status_code=status, content_type="application/json", body=dumps(document), headers=headers)
 
 
-def _data_api_connection(body: dict[str, Any]) -> str:
+def _data_api_connection(body: dict[str, Any]) -> Any:
+    """The definition of the connection a Data API call names, once the caller may use it."""
     name = dataapi.connection_name(body)
     database = body.get("database")
     definition = SERVICE.get().authorize(name, _caller())
     if database and definition.database and database != definition.database:
         raise InvalidRequest(f"database: connection {name!r} serves database {definition.database!r}, not {database!r}")
-    return name
+    return definition
 
 
 @app.post("/Execute")
 def data_api_execute() -> Response:
-    def work(body: dict[str, Any]) -> dict[str, Any]:
+    def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         request, output = dataapi.parse_execute(body)
-        result = SERVICE.query(_data_api_connection(body), request, _invocation(), app.lambda_context)
-        return dataapi.execute_response(result, output)
+        definition = _data_api_connection(body)
+        result = SERVICE.query(definition.name, request, _invocation(), app.lambda_context)
+        cut = bool(result["truncated"])
+        if cut and not output["truncate"]:  # the Data API fails a call whose result is over its limit
+            limits = dataapi.result_limits(definition, SERVICE.get().limits, API_RESPONSE_LIMIT_BYTES)
+            wrote = result["updatedRows"] is not None or dataapi.may_write(request.sql, definition.engine)
+            raise limits.exceeded(result["rowCount"], may_have_written=wrote)
+        document = dataapi.execute_response(result, output, definition.engine, definition.masked_columns)
+        text, trimmed = dataapi.encode_response(document, API_RESPONSE_LIMIT_BYTES, truncate=output["truncate"])
+        return text, {dataapi.TRUNCATED_HEADER: "true"} if cut or trimmed else {}
 
     return _data_api(work)
 
 
 @app.post("/BatchExecute")
 def data_api_batch_execute() -> Response:
-    def work(body: dict[str, Any]) -> dict[str, Any]:
+    def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         request = dataapi.parse_batch_execute(body, max_sets=SERVICE.settings.max_batch_sets)
-        result = SERVICE.run_atomic(_data_api_connection(body), request, _invocation(), app.lambda_context)
-        return dataapi.batch_response(result)
+        result = SERVICE.run_atomic(_data_api_connection(body).name, request, _invocation(), app.lambda_context)
+        return dumps(dataapi.batch_response(result)), {}
 
     return _data_api(work)
 
@@ -178,7 +191,7 @@ def data_api_batch_execute() -> Response:
 @app.post("/RollbackTransaction")
 @app.post("/ExecuteSql")
 def data_api_unsupported() -> Response:
-    def work(body: dict[str, Any]) -> dict[str, Any]:
+    def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         raise InvalidRequest(dataapi.TRANSACTIONS_UNSUPPORTED)
 
     return _data_api(work)
