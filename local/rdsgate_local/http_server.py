@@ -33,6 +33,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
 
 def resource_of(path: str) -> tuple[str, dict[str, str] | None]:
@@ -62,7 +63,7 @@ def identity_of(
 
 
 def _split_host(value: str) -> tuple[str, int | None] | None:
-    """``Host`` as (name, port): ``[::1]:8080`` is ("::1", 8080), ``localhost`` ("localhost", None); None if malformed."""
+    """``Host`` as (name, port): ``[::1]:8080`` is ("::1", 8080), ``localhost`` ("localhost", None); None: malformed."""
     value = value.strip().lower()
     if value.startswith("["):
         name, bracket, rest = value[1:].partition("]")
@@ -171,7 +172,7 @@ class LocalApiServer:
         self._httpd = ThreadingHTTPServer((host, port), _request_handler_for(self))
         self._httpd.daemon_threads = True
 
-    def refusal(self, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    def refusal(self, headers: dict[str, str]) -> Answer | None:
         """403 for a request not addressed to this server or sent from another site's page; else None."""
         bound_host, port = self._httpd.server_address[:2]
         host = headers.get("host")
@@ -230,7 +231,7 @@ class LocalApiServer:
         return int(response.get("statusCode", 200)), out, data
 
 
-def _error(status: int, message: str, extra: list[tuple[str, str]] | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+def _error(status: int, message: str, extra: list[tuple[str, str]] | None = None) -> Answer:
     """The local server's own answers, in API Gateway's shape."""
     return status, [("Content-Type", "application/json"), *(extra or [])], json.dumps({"message": message}).encode()
 
@@ -258,7 +259,7 @@ def _request_handler_for(server: LocalApiServer) -> type[BaseHTTPRequestHandler]
             self.end_headers()
             self.wfile.write(data)
 
-        def _answer(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        def _answer(self) -> Answer:
             length = (self.headers.get("Content-Length") or "0").strip()
             lookup = {name.lower(): value for name, value in self.headers.items()}
             if len(self.headers.get_all("Host") or []) > 1:

@@ -1,5 +1,6 @@
 """Reading MySQL's SHOW GRANTS and summarising write privileges (no server: the lines are what MariaDB 10.11 and
-MySQL 8 print). The PostgreSQL catalog query and both engines end to end: tests/functional/cli/test_cli_readonly_user.py."""
+MySQL 8 print). The PostgreSQL catalog query, and both engines end to end:
+tests/functional/cli/test_cli_readonly_user.py."""
 
 import pytest
 

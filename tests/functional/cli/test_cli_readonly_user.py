@@ -175,3 +175,66 @@ def test_a_warning_only_user_still_passes_overall(endpoint, definitions, postgre
     assert report["ok"] is True and check["status"] == "warn"
     assert check["detail"] == (f"the connection is read_only, but {USER} holds privileges that may write: "
                                f'TEMPORARY on database "{DATABASE}"')  # named as SQL names it: quote_ident
+
+
+def test_doctor_names_each_kind_of_postgres_write_privilege(endpoint, definitions, postgres, cli):
+    """Grants the read-only user one of each, then takes them back: what the catalog query must find (and not)."""
+    role, run = f'"{USER}"', lambda sql: postgres.execute(sql, database=DATABASE)
+    run("CREATE SEQUENCE counter")
+    run("CREATE FUNCTION bump() RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'select nextval(''counter'')'")
+    run("CREATE FUNCTION peek() RETURNS int LANGUAGE sql SECURITY DEFINER STABLE AS 'select 1'")
+    run("CREATE FUNCTION plain() RETURNS int LANGUAGE sql AS 'select 1'")  # PUBLIC may EXECUTE all three
+    run("SELECT lo_create(424242)")
+    grants = [f"GRANT UPDATE (name) ON items TO {role}", f"GRANT UPDATE ON SEQUENCE counter TO {role}",
+              f"GRANT UPDATE ON LARGE OBJECT 424242 TO {role}"]
+    try:
+        for sql in grants:
+            run(sql)
+        report, check = privileges_check(cli, endpoint, "ro-pg")
+        grants.append(f"GRANT pg_write_all_data TO {role}")
+        run(grants[-1])
+        _, member = privileges_check(cli, endpoint, "ro-pg")
+    finally:
+        for sql in grants:
+            run(sql.replace("GRANT", "REVOKE", 1).replace(" TO ", " FROM "))
+        run("DROP FUNCTION bump(), peek(), plain()")
+        run("DROP SEQUENCE counter")
+        run("SELECT lo_unlink(424242)")
+    found = {(f["privilege"], f["on"], f["object"]): f["severity"] for f in check["findings"]}
+    assert found == {
+        ("UPDATE", "table", "public.items"): "fail",  # a column grant counts
+        ("UPDATE", "large object", "424242"): "fail",
+        ("UPDATE", "sequence", "public.counter"): "warn",
+        ("EXECUTE", "function", "public.bump()"): "warn",  # volatile SECURITY DEFINER: it may write
+    }
+    assert report["ok"] is False and check["detail"].startswith(f"the connection is read_only, but {USER} can write: ")
+    found = {(f["privilege"], f["on"], f["object"]) for f in member["findings"]}
+    assert ("MEMBER", "role", "pg_write_all_data") in found
+    # … and what membership gives, named table by table
+    assert {(p, "table", f"public.{t}") for p in ("INSERT", "UPDATE", "DELETE") for t in ("items", "later")} <= found
+    assert "member of pg_write_all_data" in member["detail"]
+    assert privileges_check(cli, endpoint, "ro-pg")[1]["status"] == "pass"  # and all of it is gone again
+
+
+def test_doctor_names_mariadb_routine_and_role_privileges(endpoint, definitions, mariadb, cli):
+    account = f"'{USER}'@'%'"
+    mariadb.execute("CREATE PROCEDURE `ro-shop`.tidy() DELETE FROM items WHERE id < 0")
+    mariadb.execute("CREATE ROLE ro_writer")
+    statements = [f"GRANT EXECUTE ON PROCEDURE `ro-shop`.tidy TO {account}", "GRANT INSERT ON `ro-shop`.* TO ro_writer",
+                  f"GRANT ro_writer TO {account}", f"SET DEFAULT ROLE ro_writer FOR {account}"]
+    try:
+        for sql in statements:
+            mariadb.execute(sql)
+        report, check = privileges_check(cli, endpoint, "ro-my")
+        mariadb.execute(f"SET DEFAULT ROLE NONE FOR {account}")  # granted but not enabled: its grants are unlisted
+        _, unlisted = privileges_check(cli, endpoint, "ro-my")
+    finally:
+        mariadb.execute("DROP ROLE ro_writer")
+        mariadb.execute("DROP PROCEDURE `ro-shop`.tidy")
+    assert report["ok"] is False and check["findings"] == [
+        {"privilege": "EXECUTE", "on": "procedure", "object": "ro-shop.tidy", "severity": "warn"},
+        {"privilege": "INSERT", "on": "database", "object": "ro-shop (through role ro_writer)", "severity": "fail"}]
+    assert unlisted["status"] == "warn" and {"privilege": "ROLE", "on": "role", "object": "ro_writer",
+                                             "severity": "warn"} in unlisted["findings"]
+    assert "can use role ro_writer" in unlisted["detail"]
+    assert privileges_check(cli, endpoint, "ro-my")[1]["status"] == "pass"
