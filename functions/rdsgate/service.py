@@ -234,7 +234,7 @@ class QueryService:
         record["rows"] = sum(len(o.rows) for o in outcomes)
         if request.batch:
             return {
-                "updateResults": [{"updatedRows": o.updated_rows} for o in outcomes],
+                "updateResults": [_with_insert_id({"updatedRows": o.updated_rows}, o) for o in outcomes],
                 "updatedRows": sum(o.updated_rows or 0 for o in outcomes),
                 "durationMs": duration_ms,
             }
@@ -264,13 +264,13 @@ class QueryService:
         else:
             keys = unique_keys(names)
             records = [dict(zip(keys, row)) for row in outcome.rows]
-        return {
+        return _with_insert_id({
             "columns": outcome.columns,
             "records": records,
             "rowCount": len(records),
             "updatedRows": outcome.updated_rows,
             "truncated": outcome.truncated,
-        }
+        }, outcome)
 
     def _options(self, definition: ConnectionDefinition, request: QueryRequest | AtomicRequest, invocation: Invocation) -> ExecutionOptions:
         max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
@@ -321,6 +321,13 @@ class _PausedGc:
     def __exit__(self, *exc_info: Any) -> None:
         if self._resume:
             gc.enable()
+
+
+def _with_insert_id(document: dict[str, Any], outcome: Any) -> dict[str, Any]:
+    """MySQL's AUTO_INCREMENT id of the statement, when it set one (``lastInsertId``)."""
+    if getattr(outcome, "last_insert_id", None):
+        document["lastInsertId"] = outcome.last_insert_id
+    return document
 
 
 def _smallest(*limits: int | None) -> int | None:

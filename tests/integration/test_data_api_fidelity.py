@@ -370,9 +370,6 @@ def test_postgres_generated_fields_are_empty(client):
         execute(client, "pg", "DROP TABLE IF EXISTS fidelity_pg_serial")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the query service's result document (service.py _document / the batch's updateResults) does not pass "
-    "StatementResult.last_insert_id on as lastInsertId yet, so the Data API path never sees the id"))
 def test_mysql_generated_fields_and_lastrowid(client, runtime):
     run_query(runtime, "my", "DROP TABLE IF EXISTS fidelity_serial")
     run_query(runtime, "my", SERIAL_DDL["my"])
