@@ -266,7 +266,7 @@ SQL_CASES = [  # (dialect, SQL): literals, identifiers, comments, casts and slic
     ("mysql", "select :a, :b, :a"),
     ("mysql", "select `a:b`, \"x\\\":y\", 'it\\'s :no', :m # :comment\n, :n"),
     ("mysql", "select 1--:c\n, :d -- :comment\n, :e, @v := 1"),
-    ("mysql", "select $$ :x $$, /* :no */ :yes, /*! :exec */ :z"),
+    ("mysql", "select $$ :x $$, /* :no */ :yes, /*+ :hint */ :z"),
 ]
 
 

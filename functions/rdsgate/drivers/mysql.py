@@ -527,7 +527,7 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
         return exc
     if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
         errno, message = exc.args[0], str(exc.args[1])
-        if errno in _AUTH_ERRNOS:
+        if errno in _AUTH_ERRNOS and (login or errno != 1044):  # 1044 after login: a privilege error
             hint = errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT
             return errors.AuthenticationFailed(f"the database refused the login: {message}", errno=errno, hint=hint)
         if errno in _TOO_MANY_CONNECTIONS:
