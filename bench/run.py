@@ -5,7 +5,8 @@ side by side in the same run and interleaved (A B, B A, ...), over several repet
 
 (a) warm overhead   rdsgate.api.handler vs the raw driver on an open connection
 (b) result encoding  100,000 rows x 10 columns to JSON text vs the raw driver's fetch
-(c) cold start       fresh process importing rdsgate.api and answering once vs boto3 + driver
+(c) cold start       fresh process importing rdsgate.api and answering once vs boto3 + driver, here and
+                     from the deployed asset (read-only, its CPython 3.13 bytecode) under CPython 3.13
 (d) reuse            1,000 warm invocations: connections opened and tokens signed (counted)
 (e) memory           peak RSS growth for a 1,000,000-row SELECT with maxRows 1000
 (f) concurrency      8 processes x 200 invocations: errors and database connections
@@ -34,6 +35,7 @@ ENGINES = ("postgres", "mysql")
 TARGET_ADDED_MS = 0.5
 TARGET_ENCODE_RATIO = 1.3
 TARGET_COLD_RATIO = 1.3
+TARGET_ASSET_COLD_RATIO = 0.9  # the deployed asset's cold start against boto3 + driver, both with bytecode
 TARGET_MEMORY_MB = 20
 TARGET_ASSET_MB = 30
 
@@ -47,11 +49,11 @@ class Runner:
 
     # -- child processes ------------------------------------------------------------------
 
-    def spawn(self, task: str, args: dict[str, Any], **extra_env: str) -> tuple[subprocess.Popen, str]:
+    def spawn(self, task: str, args: dict[str, Any], python: str | None = None, **extra_env: str) -> tuple[subprocess.Popen, str]:
         handle, result_file = tempfile.mkstemp(prefix=f"rdsgate-bench-{task}-", suffix=".json")
         os.close(handle)
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", task, json.dumps(args), result_file],
+            [python or sys.executable, "-m", "bench.worker", task, json.dumps(args), result_file],
             cwd=REPO,
             env=self.env.child_environment(**extra_env),
             stdout=subprocess.DEVNULL,  # the function's log lines
@@ -76,10 +78,10 @@ class Runner:
     def run(self, task: str, args: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
         return self.collect(*self.spawn(task, args), timeout=timeout)
 
-    def timed_run(self, task: str, args: dict[str, Any], **extra_env: str) -> tuple[float, dict[str, Any]]:
+    def timed_run(self, task: str, args: dict[str, Any], python: str | None = None, **extra_env: str) -> tuple[float, dict[str, Any]]:
         """A whole child process's wall time, from spawn to exit, and what it reported."""
         started = time.perf_counter()
-        process, result_file = self.spawn(task, args, **extra_env)
+        process, result_file = self.spawn(task, args, python, **extra_env)
         # A blocking wait returns when the process exits; wait(timeout=...) polls with sleeps of up to
         # 50 ms, which would round every cold start. A timer guards against a hang instead.
         guard = threading.Timer(120, process.kill)
@@ -185,7 +187,85 @@ class Runner:
             out[engine].update(self._cold_without_bytecode(args, 2 if self.quick else 4))
             if not out[engine]["met"]:
                 out[engine]["profile"] = self.run("profile_cold", {"engine": engine})["profile"]
+        out["asset"] = self._cold_from_asset(reps)
         return out
+
+    # The deployed asset: built by infra/bundling.py (bench.size --build), run by the runtime's Python
+    # from a read-only copy, the way Lambda runs /var/task.
+
+    def _cold_from_asset(self, reps: int) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="rdsgate-bench-asset-") as parent:
+            folder, sources = pathlib.Path(parent) / "task", pathlib.Path(parent) / "task-sources-only"
+            build = _build_asset(folder)
+            _build_asset(sources, "--sources-only")  # as built where no CPython 3.13 is found
+            python = build["python"]
+            if python is None:
+                self.log("(c) asset: no CPython 3.13 here, so no bytecode and no runtime to run it with: skipped")
+                return {"skipped": "no CPython 3.13 on this machine: the asset carries no bytecode"}
+            files_before = _read_only(folder), _read_only(sources)
+            out: dict[str, Any] = {"python": build["python_version"], "engines": {}}
+            # Lambda's /var/task is read-only: nothing may be written, so nothing is cached between processes.
+            read_only = {"PYTHONPATH": f"{folder}{os.pathsep}{REPO}", "PYTHONDONTWRITEBYTECODE": "1"}
+            sources_only = {**read_only, "PYTHONPATH": f"{sources}{os.pathsep}{REPO}"}
+            for engine in ENGINES:
+                args = {"engine": engine, "server": self.info[engine]}
+                result = self._pairs(args, python, read_only, reps)
+                result.update({f"sources_{k}": v for k, v in self._pairs(args, python, sources_only, max(2, reps // 2)).items()
+                               if k in ("floor_ms", "gate_ms", "ratio")})  # fmt: skip
+                result["met"] = result["ratio"] <= TARGET_ASSET_COLD_RATIO
+                out["engines"][engine] = result
+                self.log(
+                    f"(c) {engine} from the asset (CPython {build['python_version'].split()[0]}): "
+                    f"{result['gate_ms']:.0f} ms vs {result['floor_ms']:.0f} ms, ratio {result['ratio']:.2f}; "
+                    f"sources only {result['sources_gate_ms']:.0f} ms vs {result['sources_floor_ms']:.0f} ms"
+                )
+            out["imports"] = self._first_request_imports(python, read_only, {"engine": "postgres", "server": self.info["postgres"]})
+            if (_read_only(folder, restore=True), _read_only(sources, restore=True)) != files_before:
+                raise RuntimeError("the asset changed while it ran: the measurement was not of a read-only /var/task")
+        out["met"] = all(e["met"] for e in out["engines"].values())
+        return out
+
+    def _pairs(self, args: dict[str, Any], python: str, env: dict[str, str], reps: int) -> dict[str, Any]:
+        """Alternating fresh processes of floor and rdsgate (after one warm-up each): medians and splits."""
+        self.timed_run("cold_floor", args, python, **env)
+        self.timed_run("cold_gate", args, python, **env)
+        floor_s, gate_s, floor_inside, gate_inside = [], [], [], []
+        for rep in range(reps):
+            for side in (("floor", "gate") if rep % 2 == 0 else ("gate", "floor")):
+                elapsed, inside = self.timed_run(f"cold_{side}", args, python, **env)
+                (floor_s if side == "floor" else gate_s).append(elapsed)
+                (floor_inside if side == "floor" else gate_inside).append(inside)
+        origins = {**floor_inside[-1].get("origins", {}), **gate_inside[-1].get("origins", {})}
+        folder = env["PYTHONPATH"].split(os.pathsep)[0]
+        strays = {m: path for m, path in origins.items() if not path.startswith(folder)}
+        if strays:
+            raise RuntimeError(f"modules loaded from outside the asset: {strays}")
+        floor_ms, gate_ms = median(floor_s) * 1000, median(gate_s) * 1000
+        return {
+            "floor_ms": floor_ms,
+            "gate_ms": gate_ms,
+            "ratio": gate_ms / floor_ms,
+            "rep_ratios": [g / f for f, g in zip(floor_s, gate_s)],
+            "floor_import_ms": median(r["import_s"] for r in floor_inside) * 1000,
+            "floor_first_ms": median(r["first_request_s"] for r in floor_inside) * 1000,
+            "gate_import_ms": median(r["import_s"] for r in gate_inside) * 1000,
+            "gate_first_ms": median(r["first_request_s"] for r in gate_inside) * 1000,
+        }
+
+    def _first_request_imports(self, python: str, env: dict[str, str], args: dict[str, Any]) -> dict[str, Any]:
+        """`python -X importtime` over a cold start from the asset (import and first request)."""
+        handle, result_file = tempfile.mkstemp(prefix="rdsgate-bench-importtime-", suffix=".json")
+        os.close(handle)
+        try:
+            result = subprocess.run(
+                [python, "-X", "importtime", "-m", "bench.worker", "cold_gate", json.dumps(args), result_file],
+                cwd=REPO, env=self.env.child_environment(**env), capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            os.unlink(result_file)
+        if result.returncode != 0:
+            raise RuntimeError(f"importtime run failed:\n{result.stderr[-3000:]}")
+        return import_costs(result.stderr)
 
     def _cold_without_bytecode(self, args: dict[str, Any], reps: int) -> dict[str, Any]:
         """The same, with every module compiled from source, as in Lambda from an asset without .pyc files."""
@@ -295,6 +375,56 @@ class Runner:
         out["met"] = out["unzipped"] < TARGET_ASSET_MB * 1_000_000
         self.log(f"asset: {out['unzipped'] / 1e6:.1f} MB unzipped, {out['zipped'] / 1e6:.1f} MB zipped")
         return out
+
+
+def import_costs(stderr: str, top: int = 15) -> dict[str, Any]:
+    """What `-X importtime` reports, summed by top-level package (self time) and the costliest imports
+    (cumulative time, with their nesting), in milliseconds."""
+    entries = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        parts = line[len("import time:"):].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        entries.append((int(parts[0]), int(parts[1]), depth, name.strip()))
+    by_package: dict[str, float] = {}
+    for self_us, _, _, name in entries:
+        package = name.split(".")[0]
+        by_package[package] = by_package.get(package, 0) + self_us / 1000
+    costliest = sorted(entries, key=lambda e: -e[1])[:top]
+    return {
+        "total_ms": sum(e[0] for e in entries) / 1000,
+        "modules": len(entries),
+        "by_package_ms": dict(sorted(by_package.items(), key=lambda item: -item[1])[:top]),
+        "costliest": [{"module": name, "depth": depth, "cumulative_ms": cum / 1000, "self_ms": own / 1000}
+                      for own, cum, depth, name in costliest],  # fmt: skip
+    }
+
+
+def _build_asset(folder: pathlib.Path, *flags: str) -> dict[str, Any]:
+    """infra/bundling.py's asset in `folder`, built in a child process (it loads the CDK)."""
+    folder.mkdir()
+    built = subprocess.run(
+        [sys.executable, "-m", "bench.size", "--build", str(folder), *flags], cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}, timeout=600,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise RuntimeError(f"building the asset failed:\n{built.stderr[-3000:]}")
+    return json.loads(built.stdout)
+
+
+def _read_only(folder: pathlib.Path, restore: bool = False) -> list[str]:
+    """Make the tree read-only (or writable again, to delete it) and return its file list."""
+    paths = sorted(folder.rglob("*"))
+    for path in [folder, *paths]:
+        if restore:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        else:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    return [str(p.relative_to(folder)) for p in paths]
 
 
 SECTIONS = {

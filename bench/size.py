@@ -50,8 +50,9 @@ def measure(asset: pathlib.Path) -> dict:
     }
 
 
-def build_and_measure() -> dict:
-    """Bundle the functions' asset with infra/bundling.py into a temporary folder and measure it."""
+def build(folder: str, bytecode: bool = True) -> dict:
+    """Bundle the functions' asset into `folder` as `cdk synth` does: with the runtime's bytecode when a
+    CPython of its version is on this machine (and `bytecode`). Returns that interpreter (None: none here)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -59,14 +60,33 @@ def build_and_measure() -> dict:
 
     requirements = bundling.runtime_requirements(REPO / "pyproject.toml")
     dependencies = bundling.installed_dependencies(requirements)
+    python = bundling.runtime_python()
+    bundling.LocalBundling(REPO / "functions", dependencies, python if bytecode else None).try_bundle(folder)
+    return {
+        "python": python,
+        "python_version": bundling.runtime_python_version(python) if python else None,
+        "platform": f"CPython {bundling.PYTHON_VERSION}, {bundling.WHEEL_PLATFORM}",
+        "requirements": list(requirements),
+    }
+
+
+def build_and_measure() -> dict:
+    """Bundle the functions' asset with infra/bundling.py into a temporary folder and measure it."""
     with tempfile.TemporaryDirectory(prefix="rdsgate-asset-") as folder:
-        bundling.LocalBundling(REPO / "functions", dependencies).try_bundle(folder)
+        built = build(folder)
         result = measure(pathlib.Path(folder))
-    result["platform"] = f"CPython {bundling.PYTHON_VERSION}, {bundling.WHEEL_PLATFORM}"
-    result["requirements"] = list(requirements)
+    result["bytecode"] = built["python_version"]
+    result["platform"] = built["platform"]
+    result["requirements"] = built["requirements"]
     return result
 
 
 if __name__ == "__main__":
-    json.dump(build_and_measure(), sys.stdout, indent=2)
+    # python3 -m bench.size             build into a temporary folder, measure, print JSON
+    # python3 -m bench.size --build DIR [--sources-only]
+    #                                   build into DIR (the cold-start benchmark runs it), print JSON
+    if sys.argv[1:2] == ["--build"]:
+        json.dump(build(sys.argv[2], bytecode="--sources-only" not in sys.argv[3:]), sys.stdout)
+    else:
+        json.dump(build_and_measure(), sys.stdout, indent=2)
     print()
