@@ -273,6 +273,7 @@ def test_a_failure_flags_the_subsegment_but_its_message_never_reaches_the_sdk(tr
 
 
 def test_the_real_xray_recorder_gets_the_annotations_and_no_exception():
+    pytest.importorskip("aws_xray_sdk", reason="the X-Ray SDK is not a dependency; installed, it is checked here")
     from aws_lambda_powertools.tracing import Tracer
     from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
@@ -301,9 +302,16 @@ def test_the_real_xray_recorder_gets_the_annotations_and_no_exception():
         Tracer._reset_config()
 
 
-def test_tracing_is_on_only_in_lambda_with_the_sdk_and_not_turned_off():
+def test_tracing_is_on_only_in_lambda_with_the_sdk_and_not_turned_off(monkeypatch):
+    import importlib.util
+
+    installed = {"aws_xray_sdk"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in installed else None)
     lambda_env = {"LAMBDA_TASK_ROOT": "/var/task"}
-    assert telemetry.tracing_available(lambda_env)  # aws_xray_sdk is installed in the test environment
+    assert telemetry.tracing_available(lambda_env)
+    installed.clear()  # the deployed asset: no SDK
+    assert not telemetry.tracing_available(lambda_env)
+    installed.add("aws_xray_sdk")
     assert not telemetry.tracing_available({})
     assert not telemetry.tracing_available({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
     assert not telemetry.tracing_available({**lambda_env, "RDSGATE_TRACING": "false"})
