@@ -169,7 +169,7 @@ def data_api_execute() -> Response:
             limits = dataapi.result_limits(definition, SERVICE.get().limits, API_RESPONSE_LIMIT_BYTES)
             wrote = result["updatedRows"] is not None or dataapi.may_write(request.sql, definition.engine)
             raise limits.exceeded(result["rowCount"], may_have_written=wrote)
-        document = dataapi.execute_response(result, output, definition.engine, definition.masked_columns)
+        document = dataapi.execute_response(result, output, definition.engine)
         text, trimmed = dataapi.encode_response(document, API_RESPONSE_LIMIT_BYTES, truncate=output["truncate"])
         return text, {dataapi.TRUNCATED_HEADER: "true"} if cut or trimmed else {}
 

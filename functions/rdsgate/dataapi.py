@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 from . import errors
 from .encoding import dumps, utf8_length
-from .masking import masked_indexes
 from .request import AtomicRequest, QueryRequest, Statement, parse_query
 from .service import ENVELOPE_BYTES, Limits
 
@@ -274,14 +273,13 @@ def parse_batch_execute(body: Any, *, max_sets: int) -> AtomicRequest:
     return AtomicRequest(tuple(statements), batch=True)
 
 
-def execute_response(
-    result: dict[str, Any], output: dict[str, Any], engine: str, masked_columns: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def execute_response(result: dict[str, Any], output: dict[str, Any], engine: str) -> dict[str, Any]:
     """An ExecuteStatementResponse from rdsgate's result (records in the arrays shape).
 
     ``formattedRecords`` is left as the list of record objects; ``encode_response`` makes it
     the JSON text the Data API sends (and may cut it to fit, when asked to). Columns the
-    definition masks hold the mask's text whatever their type, so they are written as strings.
+    service masked (``"masked": true``) hold the mask's text whatever their type, so they are
+    written as strings.
     """
     columns = result["columns"]
     response: dict[str, Any] = {
@@ -291,8 +289,9 @@ def execute_response(
     if not columns:
         return response
     converters = [_converter(column["type"], output) for column in columns]
-    for index in masked_indexes([column["name"] for column in columns], masked_columns) if masked_columns else ():
-        converters[index] = _MASKED
+    for index, column in enumerate(columns):
+        if column.get("masked"):
+            converters[index] = _MASKED
     if output["json"]:
         names = [column["name"] for column in columns]
         _check_unique(names)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
 
+from .detectors import DETECTORS
 from .errors import InvalidDefinition
+from .masking import parse_pattern
 
 IAM_USER_PREFIX = "_aws_iam_rds:"
 IAM_PASSWORD_MARKER = "_aws_iam_rds:authtoken"
@@ -35,6 +37,7 @@ KNOWN_FIELDS = frozenset(
         "name", "engine", "host", "port", "database", "user", "password", "description", "region",
         "iam_host", "tls", "ca_bundle", "resource_id", "read_only", "statement_timeout_ms", "max_rows",
         "max_bytes", "allowed_principals", "guardrails", "masked_columns", "mask", "audit_parameters",
+        "mask_detectors",
     }
 )
 MASK_MODES = ("fixed", "hash")
@@ -80,6 +83,7 @@ class ConnectionDefinition:
     guardrails: tuple[Guardrail, ...] = ()
     masked_columns: tuple[str, ...] = ()
     mask: str = "fixed"
+    mask_detectors: tuple[str, ...] = ()
     audit_parameters: bool = False
     extras: tuple[tuple[str, Any], ...] = ()
 
@@ -169,8 +173,9 @@ def parse_definition(item: Mapping[str, Any], *, name: str | None = None) -> Con
         max_bytes=check.integer("max_bytes", minimum=1),
         allowed_principals=check.string_list("allowed_principals"),
         guardrails=_parse_guardrails(check),
-        masked_columns=check.string_list("masked_columns") or (),
+        masked_columns=_parse_masked_columns(check),
         mask=_parse_mask(check),
+        mask_detectors=_parse_detectors(check),
         audit_parameters=check.boolean("audit_parameters"),
         extras=tuple(sorted((k, _freeze(v)) for k, v in fields.items() if k not in KNOWN_FIELDS)),
     )
@@ -249,6 +254,24 @@ def _parse_guardrails(check: _FieldReader) -> tuple[Guardrail, ...]:
                 raise check.error(where, f"deny_pattern is not a valid regular expression ({exc})") from None
             parsed.append(Guardrail(rule["name"], deny_pattern=value))
     return tuple(parsed)
+
+
+def _parse_masked_columns(check: _FieldReader) -> tuple[str, ...]:
+    patterns = check.string_list("masked_columns") or ()
+    for pattern in patterns:
+        try:
+            parse_pattern(pattern)
+        except ValueError as exc:
+            raise check.error("masked_columns", f"{pattern!r} {exc}") from None
+    return patterns
+
+
+def _parse_detectors(check: _FieldReader) -> tuple[str, ...]:
+    names = check.string_list("mask_detectors") or ()
+    unknown = sorted(set(names) - set(DETECTORS))
+    if unknown:
+        raise check.error("mask_detectors", f"unknown detector {unknown[0]!r} (use {', '.join(DETECTORS)})")
+    return names
 
 
 def _parse_mask(check: _FieldReader) -> str:

@@ -1,7 +1,18 @@
-"""Masking: result columns named by a definition's ``masked_columns`` never leave the function.
+"""Masking that follows the data: values derived from a masked source column never leave the function.
 
-``fixed`` replaces a value with ``****``; ``hash`` with a keyed HMAC-SHA256 of it, so
-equal values stay equal (joinable) without being readable. NULL stays NULL.
+A definition's ``masked_columns`` name sources: ``column``, ``table.column`` or
+``schema.table.column``, each part a case-insensitive glob. Before a statement runs, the
+connection's catalog (every column it can see, cached) resolves them to real columns;
+then every output of the statement is traced to the columns it derives from
+(``lineage``), through aliases, expressions, aggregates, subqueries, CTEs, set operations
+and whole-row references. An output derived from a masked column is masked; a statement
+that touches a table with masked columns but cannot be traced is refused. The server's
+own column origin (PostgreSQL's table OID and attribute number, MySQL's ``org_table``)
+masks direct references as well, as a second opinion.
+
+``fixed`` replaces a value with ``****``; ``hash`` with an HMAC-SHA256 under the
+deployment's key, so equal values stay equal (joinable) without being readable. Only
+values from masked sources are hashed, so a literal aliased as a masked name is no oracle.
 """
 
 from __future__ import annotations
@@ -10,19 +21,277 @@ import fnmatch
 import hashlib
 import hmac
 import json
-from typing import Any
+import re
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable
+
+from .detectors import scan_rows
+from .drivers import ExecutionOptions
+from .errors import GuardrailViolation, SqlError
+from .lineage import Source, Untraceable, output_sources, referenced_tables
+from .sqltext import prepare
 
 FIXED_MASK = "****"
+RULE = "masked_columns"
+
+# What the catalog query returns per column: schema, table, column, and the server's own
+# identification of it in result metadata (PostgreSQL: table OID and attribute number).
+CATALOG_QUERIES = {
+    "postgres": (
+        "SELECT n.nspname::text, c.relname::text, a.attname::text, c.oid::int8, a.attnum::int4 "
+        "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'"
+    ),
+    "mysql": (
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, 0, 0 FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+    ),
+}
+CATALOG_TTL_SECONDS = 60.0
+# A statement naming a table the catalog lacks reloads it, at most this often.
+STALE_RELOAD_SECONDS = 1.0
+
+
+def parse_pattern(pattern: str) -> tuple[str, ...]:
+    """A masked-column pattern as its lower-case parts; raises ValueError when malformed."""
+    parts = tuple(part.strip().lower() for part in pattern.split("."))
+    if not 1 <= len(parts) <= 3 or any(not part for part in parts):
+        raise ValueError("must be column, table.column or schema.table.column (globs allowed)")
+    return parts
+
+
+def _matches(parts: tuple[str, ...], source: Source) -> bool:
+    return all(fnmatch.fnmatchcase(value, pattern) for pattern, value in zip(reversed(parts), reversed(source)))
+
+
+@dataclass
+class MaskCatalog:
+    """The columns a connection can see, and which of them its definition masks."""
+
+    engine: str
+    default_schema: str
+    schema: dict[str, dict[str, list[str]]]
+    masked: frozenset[Source]
+    masked_tables: frozenset[tuple[str, str]]
+    server_keys: frozenset[Any]  # result-metadata keys of masked columns
+    patterns: tuple[tuple[str, ...], ...] = ()
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def build(cls, engine: str, default_schema: str, rows: Iterable[list[Any]], patterns: tuple[str, ...]) -> MaskCatalog:
+        parsed = [parse_pattern(p) for p in patterns]
+        schema: dict[str, dict[str, list[str]]] = {}
+        masked, keys = set(), set()
+        for schema_name, table, column, table_oid, attnum in rows:
+            source = (str(schema_name).lower(), str(table).lower(), str(column).lower())
+            schema.setdefault(source[0], {}).setdefault(source[1], []).append(source[2])
+            if any(_matches(parts, source) for parts in parsed):
+                masked.add(source)
+                keys.add((int(table_oid), int(attnum)) if engine == "postgres" else source)
+        return cls(
+            engine, default_schema.lower(), schema, frozenset(masked),
+            frozenset((s, t) for s, t, _ in masked), frozenset(keys), tuple(parsed),
+        )
+
+    def fresh(self) -> bool:
+        return self.age() < CATALOG_TTL_SECONDS
+
+    def age(self) -> float:
+        return time.monotonic() - self.loaded_at
+
+    def plan(self, sql: str, *, strict: bool = True) -> MaskPlan:
+        """Which outputs of ``sql`` to mask; raises GuardrailViolation when that cannot be known.
+
+        ``strict``: raise ``StaleCatalog`` when the statement names a table the catalog does
+        not hold (created since it was read); otherwise such a name is taken as missing.
+        """
+        untouched = MaskPlan(False, (), self.server_keys)
+        lowered = sql.lower()
+        if not self._names.search(lowered):
+            return untouched  # names no masked column and no table or view that holds one
+        try:
+            tree, tables = referenced_tables(sql, self.engine)
+        except Untraceable as exc:
+            raise self._refusal(str(exc)) from None
+        if writes(tree):
+            # Reading a masked column into a table, a view, a routine or a variable would copy
+            # it where masking cannot follow: such a statement may not name masked columns.
+            if self._columns.search(lowered) or (any(self._holds_masked(*t) for t in tables) and _whole_rows(tree)):
+                raise self._refusal("it writes or defines something, so masked values could be copied unmasked")
+            return MaskPlan(False, (), self.server_keys, ddl=_defines(tree))
+        unknown = [table for table in tables if not self._knows(*table)]
+        if unknown and strict:
+            raise StaleCatalog(unknown)
+        if not any(self._holds_masked(schema, table) for schema, table in tables):
+            return untouched
+        try:
+            outputs = output_sources(tree, self.engine, self.schema, self.default_schema)
+        except Untraceable as exc:
+            raise self._refusal(str(exc)) from None
+        return MaskPlan(True, tuple(bool(sources & self.masked) for sources in outputs), self.server_keys)
+
+    @staticmethod
+    def _refusal(why: str) -> GuardrailViolation:
+        return GuardrailViolation(
+            f"guardrail {RULE!r}: the statement names masked columns or the tables that hold them, and {why}; "
+            "it is refused so that masked values cannot leak",
+            rule=RULE,
+        )
+
+    @cached_property
+    def _columns(self) -> re.Pattern[str]:
+        # From the patterns, not only the catalog: a column of a table created since counts too.
+        return _words([re.escape(c) for _, _, c in self.masked] + [_glob_word(p[-1]) for p in self.patterns])
+
+    @cached_property
+    def _names(self) -> re.Pattern[str]:
+        tables = [re.escape(t) for _, t in self.masked_tables] + [_glob_word(p[-2]) for p in self.patterns if len(p) > 1]
+        return re.compile(self._columns.pattern + "|" + _words(tables).pattern)
+
+    def _knows(self, schema: str | None, table: str) -> bool:
+        if schema is not None:
+            return table in self.schema.get(schema, {})
+        return any(table in tables for tables in self.schema.values())
+
+    def _holds_masked(self, schema: str | None, table: str) -> bool:
+        if schema is not None:
+            return (schema, table) in self.masked_tables
+        return any(name == table for _, name in self.masked_tables)
+
+
+def _words(expressions: Iterable[str]) -> re.Pattern[str]:
+    """Any of the regular ``expressions`` as a whole word (identifier), in lower-case text."""
+    unique = sorted(set(expressions), key=len, reverse=True)
+    return re.compile(r"(?<![\w$])(?:" + "|".join(unique) + r")(?![\w$])") if unique else re.compile(r"(?!)")
+
+
+def _glob_word(glob: str) -> str:
+    """A glob part of a pattern as a regular expression over identifier characters."""
+    return "".join(r"[\w$]*" if c == "*" else r"[\w$]" if c == "?" else re.escape(c) for c in glob)
+
+
+def writes(tree: Any) -> bool:
+    """True for anything but a plain query: DML, DDL, commands, SELECT INTO, data-modifying CTEs."""
+    from sqlglot import exp
+
+    if not isinstance(tree, exp.Query):
+        return True
+    return tree.find(exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Into, exp.Command) is not None
+
+
+def _defines(tree: Any) -> bool:
+    from sqlglot import exp
+
+    return isinstance(tree, (exp.Create, exp.Drop, exp.Alter, exp.Command)) or tree.find(exp.Create) is not None
+
+
+def _whole_rows(tree: Any) -> bool:
+    from sqlglot import exp
+
+    return tree.find(exp.Star, exp.TableColumn) is not None
+
+
+class StaleCatalog(Exception):
+    """The statement names tables the cached catalog does not hold (new, or not tables at all)."""
+
+
+@dataclass(frozen=True)
+class MaskPlan:
+    """What tracing found: whether the statement touches masked sources, and which outputs derive from them."""
+
+    touches: bool
+    outputs: tuple[bool, ...] = ()
+    server_keys: frozenset[Any] = frozenset()  # result-metadata keys of masked columns
+    ddl: bool = False  # the statement may change the catalog: read it again before the next plan
+
+    def indexes(self, sources: list[Any] | None, width: int) -> list[int]:
+        """The result columns to mask, from the trace and from the server's column origins."""
+        chosen: set[int] = set()
+        if self.touches:
+            if len(self.outputs) != width:  # the trace and the server disagree: mask everything
+                return list(range(width))
+            chosen.update(i for i, masked in enumerate(self.outputs) if masked)
+        if self.server_keys and sources:
+            chosen.update(i for i, key in enumerate(sources) if key in self.server_keys)
+        return sorted(chosen)
+
+
+NO_MASKING = MaskPlan(False)
+
+
+class Masker:
+    """Plans and applies masking for the query service; keeps each connection's catalog for a while."""
+
+    def __init__(self, key: bytes, catalog_rows: int = 1_000_000) -> None:
+        self._key = key
+        self._catalog_rows = catalog_rows
+        self._catalogs: dict[str, tuple[Any, MaskCatalog]] = {}
+
+    def plans(self, definition: Any, connection: Any, sqls: list[str]) -> list[MaskPlan]:
+        """One plan per statement, before any of them runs (so a refusal leaves nothing done)."""
+        if not definition.masked_columns:
+            return [NO_MASKING] * len(sqls)
+        catalog = self._catalog(definition, connection)
+        try:
+            plans = [catalog.plan(sql) for sql in sqls]
+        except StaleCatalog:
+            if catalog.age() >= STALE_RELOAD_SECONDS:  # a table created since: learn it before tracing
+                catalog = self._catalog(definition, connection, reload=True)
+            plans = [catalog.plan(sql, strict=False) for sql in sqls]
+        if any(plan.ddl for plan in plans):
+            self._catalogs.pop(definition.name, None)
+        return plans
+
+    def apply(self, definition: Any, outcome: Any, plan: MaskPlan) -> bool:
+        """Mask ``outcome.rows`` in place; True when any value changed. Masked columns say so."""
+        changed = False
+        indexes = plan.indexes(getattr(outcome, "sources", None), len(outcome.columns))
+        if indexes:
+            mask_rows(outcome.rows, indexes, definition.mask, self._key)
+            for index in indexes:
+                outcome.columns[index]["masked"] = True
+            changed = True
+        if definition.mask_detectors:
+            replace = (lambda text: FIXED_MASK) if definition.mask == "fixed" else (lambda text: _digest(text, self._key))
+            changed = scan_rows(outcome.rows, definition.mask_detectors, replace) or changed
+        return changed
+
+    @staticmethod
+    def scrub(error: Exception, plans: list[MaskPlan]) -> None:
+        """A database error of a statement touching masked sources keeps its codes, not its text."""
+        if isinstance(error, SqlError) and any(plan.touches for plan in plans):
+            error.message = (
+                "the statement failed; the database's message is withheld because the statement reads masked columns"
+            )
+            error.args = (error.message,)
+            for key in ("hint", "position"):
+                error.details.pop(key, None)
+
+    def _catalog(self, definition: Any, connection: Any, reload: bool = False) -> MaskCatalog:
+        cached = self._catalogs.get(definition.name)
+        if not reload and cached is not None and cached[0] == definition and cached[1].fresh():
+            return cached[1]
+        query = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
+        options = ExecutionOptions(max_rows=self._catalog_rows, records_as_objects=False)
+        rows = connection.execute(query, {}, options).rows
+        default = "public" if definition.engine == "postgres" else (definition.database or "")
+        catalog = MaskCatalog.build(definition.engine, default, rows, definition.masked_columns)
+        self._catalogs[definition.name] = (definition, catalog)
+        return catalog
 
 
 def masked_indexes(column_names: list[str], patterns: tuple[str, ...]) -> list[int]:
-    """Positions of the columns whose names match any glob pattern (case-insensitive)."""
-    lowered = [pattern.lower() for pattern in patterns]
+    """Positions of the columns whose names match a pattern's column part (result names only)."""
+    lowered = [parse_pattern(p)[-1] for p in patterns]
     return [i for i, name in enumerate(column_names) if any(fnmatch.fnmatchcase(name.lower(), p) for p in lowered)]
 
 
 def mask_rows(rows: list[list[Any]], indexes: list[int], mode: str, key: bytes) -> None:
-    """Replace the values at ``indexes`` in every row, in place."""
+    """Replace the values at ``indexes`` in every row, in place; NULL stays NULL."""
     for row in rows:
         for i in indexes:
             value = row[i]

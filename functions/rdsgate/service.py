@@ -20,9 +20,9 @@ from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
 from .drivers import ExecutionOptions
 from .encoding import unique_keys
-from .errors import DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError
+from .errors import DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
 from .guardrails import check_guardrails
-from .masking import mask_rows, masked_indexes
+from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
@@ -94,6 +94,7 @@ class QueryService:
         self.limits = limits
         self._logger = logger
         self._audit_sink = audit_sink
+        self._masker = Masker(limits.masking_key, catalog_rows=limits.max_rows_ceiling)
 
     def list_connections(self, caller: Caller) -> list[dict[str, Any]]:
         """The connections the caller may use."""
@@ -204,9 +205,9 @@ class QueryService:
         record["statementType"] = prepared.statement_type
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
-        outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, values, options))
+        outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options))
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        document = self._document(definition, outcome, request.shape)
+        document = self._document(definition, outcome, request.shape, plans[0])
         record["rows"] = document["rowCount"]
         document["durationMs"] = duration_ms
         return document
@@ -229,7 +230,9 @@ class QueryService:
         record["statementType"] = "BATCH" if request.batch else "TRANSACTION"
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
-        outcomes = self._on_connection(definition, lambda connection: connection.execute_many(checked, options))
+        outcomes, plans = self._masked_run(
+            definition, [s.sql for s in request.statements], lambda connection: connection.execute_many(checked, options)
+        )
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record["rows"] = sum(len(o.rows) for o in outcomes)
         if request.batch:
@@ -238,7 +241,8 @@ class QueryService:
                 "updatedRows": sum(o.updated_rows or 0 for o in outcomes),
                 "durationMs": duration_ms,
             }
-        return {"results": [self._document(definition, o, request.shape) for o in outcomes], "durationMs": duration_ms}
+        documents = [self._document(definition, o, request.shape, plan) for o, plan in zip(outcomes, plans)]
+        return {"results": documents, "durationMs": duration_ms}
 
     def _on_connection(self, definition: ConnectionDefinition, work: Callable[[Any], Any]) -> Any:
         connection = self.pool.acquire(definition)
@@ -248,15 +252,25 @@ class QueryService:
             self.pool.discard(definition.name)  # the connection is suspect: the next request opens a new one
             raise
 
-    def _document(self, definition: ConnectionDefinition, outcome: Any, shape: str) -> dict[str, Any]:
+    def _masked_run(self, definition: ConnectionDefinition, sqls: list[str], run: Callable[[Any], Any]) -> tuple[Any, list[MaskPlan]]:
+        """Plan the masking of every statement, run them, and keep masked values out of errors."""
+
+        def work(connection: Any) -> tuple[Any, list[MaskPlan]]:
+            plans = self._masker.plans(definition, connection, sqls)
+            try:
+                return run(connection), plans
+            except SqlError as exc:
+                self._masker.scrub(exc, plans)
+                raise
+
+        return self._on_connection(definition, work)
+
+    def _document(self, definition: ConnectionDefinition, outcome: Any, shape: str, plan: MaskPlan = NO_MASKING) -> dict[str, Any]:
         """The result document of one statement, masked as the definition says."""
         names = [column["name"] for column in outcome.columns]
         encoded = getattr(outcome, "encoded", None)  # the records, built and encoded once by the row budget
-        if definition.masked_columns:
-            indexes = masked_indexes(names, definition.masked_columns)
-            if indexes:
-                mask_rows(outcome.rows, indexes, definition.mask, self.limits.masking_key)
-                encoded = None
+        if (definition.masked_columns or definition.mask_detectors) and self._masker.apply(definition, outcome, plan):
+            encoded = None
         if encoded is not None and encoded.objects == (shape != "arrays"):
             records: list[Any] = encoded
         elif shape == "arrays":

@@ -33,6 +33,9 @@ class StatementResult:
     updated_rows: int | None
     encoded: EncodedRecords | None = None  # the rows as records, with their JSON text (RowBudget.encoded)
     last_insert_id: int | None = None  # MySQL: the AUTO_INCREMENT id the statement set (OK packet), if any
+    # Where each column comes from, as the server says (None for expressions): PostgreSQL's
+    # (table OID, attribute number), MySQL's (schema, table, column) in lower case. Masking uses it.
+    sources: list[Any] | None = None
 
 
 @dataclass(frozen=True)

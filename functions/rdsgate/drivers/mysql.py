@@ -264,6 +264,7 @@ class MysqlConnection:
         return StatementResult(
             columns=columns, rows=rows, truncated=truncated, updated_rows=updated, encoded=encoded,
             last_insert_id=cursor.lastrowid or None,
+            sources=[(f.db.lower(), f.org_table.lower(), f.org_name.lower()) if f.org_table else None for f in fields],
         )
 
     def _needs_json_lookup(self, fields: list[Any]) -> bool:

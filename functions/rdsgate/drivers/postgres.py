@@ -183,6 +183,7 @@ class PostgresConnection:
     def _result(self, columns: list[dict[str, Any]] | None, rows: list[list[Any]], truncated: bool, completion: tuple[bytes, int], encoded: Any = None) -> StatementResult:
         return StatementResult(
             columns=[{"name": c["name"], "type": self._type_names.get(c["type_oid"], "unknown")} for c in columns or []],
+            sources=[(c["table_oid"], c["column_attrnum"]) if c["table_oid"] else None for c in columns or []],
             rows=rows,
             truncated=truncated,
             updated_rows=completion[1] if completion[0] in (b"INSERT", b"UPDATE", b"DELETE", b"MERGE") else None,
