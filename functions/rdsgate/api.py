@@ -57,22 +57,24 @@ def _caller() -> Caller:
 def _invocation() -> Invocation:
     context = app.lambda_context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+    event = app.current_event
     return Invocation(
         caller=_caller(),
         result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-        request_id=app.current_event.request_context.request_id,
+        request_id=event.raw_event["requestContext"].get("requestId"),
         remaining_ms=remaining,
+        route=f"{event.http_method} {event.raw_event.get('resource') or event.path}",
     )
 
 
 @app.get("/connections")
 def list_connections() -> Response:
-    return _json(200, {"connections": SERVICE.get().list_connections(_caller())})
+    return _json(200, {"connections": SERVICE.get().list_connections(_invocation())})
 
 
 @app.get("/connections/<name>")
 def describe_connection(name: str) -> Response:
-    return _json(200, SERVICE.get().describe_connection(name, _caller()))
+    return _json(200, SERVICE.get().describe_connection(name, _invocation()))
 
 
 @app.get("/audit")
@@ -82,7 +84,7 @@ def read_audit() -> Response:
     if not connection:
         raise InvalidRequest("connection: the query parameter is required", field="connection")
     since = app.current_event.get_query_string_value("since")
-    return _json(200, {"records": SERVICE.audit_records(connection, _caller(), since)})
+    return _json(200, {"records": SERVICE.get().audit_records(connection, _invocation(), since)})
 
 
 def _body() -> Any:
@@ -144,6 +146,7 @@ def _data_api(work: Any) -> Response:
         text, headers = work(body if isinstance(body, dict) else {})
         return Response(status_code=200, content_type="application/json", body=text, headers=headers or None)
     except RdsgateError as error:
+        _record_failure(error)
         status, headers, document = dataapi.error_response(error)
         return Response(status_code=status, content_type="application/json", body=dumps(document), headers=headers)
 
@@ -204,11 +207,11 @@ def data_api_unsupported() -> Response:
 def diagnose_connection(name: str) -> Response:
     """Check each step of the connection's IAM login from inside the function."""
     settings = SERVICE.settings
-    SERVICE.get().authorize(name, _caller())
-    diagnosis = diagnose(
-        name, SERVICE.get().catalog.get, region=settings.region, connect_timeout=settings.connect_timeout_seconds
+    service = SERVICE.get()
+    diagnosis = service.audited(
+        name, "DIAGNOSE", _invocation(),
+        lambda _: diagnose(name, service.catalog.get, region=settings.region, connect_timeout=settings.connect_timeout_seconds),
     )
-    LOGGER.info("diagnose", extra={"connection": name, "outcome": "ok" if diagnosis.ok else "failed"})
     return _json(200, diagnosis.to_dict())
 
 
@@ -220,8 +223,20 @@ def openapi_document() -> Response:
 
 @app.exception_handler(RdsgateError)
 def handle_rdsgate_error(error: RdsgateError) -> Response:
+    _record_failure(error)
     headers = {"Retry-After": str(error.details["retry_after"])} if "retry_after" in error.details else None
     return _json(error.status, {"error": error.to_dict()}, headers)
+
+
+def _record_failure(error: RdsgateError) -> None:
+    """Every request leaves one audit record: this writes it for errors raised before the service ran."""
+    if getattr(error, "audited", False):
+        return
+    try:
+        name = (app.current_event.path_parameters or {}).get("name")
+        SERVICE.get().record_failure(name, _invocation(), error)
+    except Exception as exc:  # no configuration, no service: the request's own error still answers
+        LOGGER.error("audit record failed", extra={"exception": type(exc).__name__, "auditWriteFailed": True})
 
 
 @app.not_found

@@ -7,12 +7,55 @@ id, so they sort by time) and expire after a configurable number of days.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any, Callable, Protocol
 
 from .errors import DatabaseUnavailable, InvalidRequest
 
 MAX_READ_RECORDS = 1000
+# A record always fits a DynamoDB item (400 KB): long SQL is kept cut, with its length and SHA-256.
+MAX_SQL_CHARS = 8192
+MAX_PARAMETERS_CHARS = 32768
+NO_CONNECTION = "-"  # the partition of records that name no connection (listing, malformed requests)
+
+
+def new_record(name: str | None, sql: Any, invocation: Any) -> dict[str, Any]:
+    """The audit record of one request, before its outcome is known."""
+    record: dict[str, Any] = {
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "requestId": invocation.request_id,
+        "caller": invocation.caller.arn,
+        "connection": name,
+        "engine": None,
+        "sql": sql,
+        "statementType": None,
+        "rows": None,
+    }
+    if invocation.route:
+        record["route"] = invocation.route
+    record.update(invocation.audit_context)
+    return record
+
+
+def fit(record: dict[str, Any]) -> dict[str, Any]:
+    """The record, with SQL texts over ``MAX_SQL_CHARS`` cut (their length and SHA-256 kept) and
+    parameters over ``MAX_PARAMETERS_CHARS`` replaced by their size and digest."""
+    sql = record.get("sql")
+    texts = sql if isinstance(sql, list) else [sql]
+    if any(isinstance(t, str) and len(t) > MAX_SQL_CHARS for t in texts):
+        joined = "\n;\n".join(t for t in texts if isinstance(t, str))
+        record["sqlLength"] = len(joined)
+        record["sqlSha256"] = hashlib.sha256(joined.encode("utf-8", "replace")).hexdigest()
+        each = max(256, MAX_SQL_CHARS // max(1, len(texts)))
+        cut = [t[:each] + "…" if isinstance(t, str) and len(t) > each else t for t in texts]
+        record["sql"] = cut if isinstance(sql, list) else cut[0]
+        record["sqlTruncated"] = True
+    if "parameters" in record:
+        text = json.dumps(record["parameters"], separators=(",", ":"), default=str)
+        if len(text) > MAX_PARAMETERS_CHARS:
+            record["parameters"] = {"truncated": True, "length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return record
 
 
 class AuditSink(Protocol):
@@ -31,7 +74,7 @@ class DynamoDBAuditTrail:
     def write(self, record: dict[str, Any]) -> None:
         at = dt.datetime.fromisoformat(record["at"])
         item = {
-            "connection": {"S": record["connection"]},
+            "connection": {"S": record.get("connection") or NO_CONNECTION},
             "at": {"S": f"{record['at']}#{record.get('requestId') or ''}"},
             "record": {"S": json.dumps(record, separators=(",", ":"), default=str)},
             "expires_at": {"N": str(int((at + dt.timedelta(days=self.ttl_days)).timestamp()))},

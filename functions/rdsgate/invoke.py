@@ -9,6 +9,7 @@ documented error names, so a state machine's Retry and Catch can match them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import errors
@@ -18,7 +19,9 @@ from .access import Caller
 from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
 from .service import Invocation
 
-ENVELOPE = frozenset({"connection", "caller"})  # beside the request's own fields
+ENVELOPE = frozenset({"connection", "caller", "executionArn"})  # beside the request's own fields
+# The documented field a state machine fills with "$$.Execution.Id", so the record names the execution.
+_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^\s]{1,200}$")
 _BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}
 
 
@@ -27,7 +30,23 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         return _run(event, context)
     except errors.RdsgateError as exc:
+        _record_failure(event, context, exc)
         raise _as_step_functions_error(exc) from None
+
+
+def _record_failure(event: Any, context: Any, error: errors.RdsgateError) -> None:
+    """Every invocation leaves one audit record: this writes it for input refused before the service ran."""
+    if getattr(error, "audited", False):
+        return
+    name = event.get("connection") if isinstance(event, dict) and isinstance(event.get("connection"), str) else None
+    invocation = Invocation(
+        caller=Caller(arn=None, governed=False), result_limit_bytes=0,
+        request_id=getattr(context, "aws_request_id", None), route="invoke",
+    )
+    try:
+        SERVICE.get().record_failure(name, invocation, error)
+    except Exception:  # no configuration, no service: the invocation's own error still answers
+        pass
 
 
 def _run(event: Any, context: Any) -> dict[str, Any]:
@@ -39,12 +58,19 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
     caller = event.get("caller")
     if caller is not None and not isinstance(caller, str):
         raise errors.InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
+    execution = event.get("executionArn")
+    if execution is not None and not (isinstance(execution, str) and _EXECUTION_ARN.match(execution)):
+        raise errors.InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
+    # Invoking the function is the authorization (lambda:InvokeFunction). Nothing in the event is
+    # verified, so the caller it names is recorded as claimed, beside what the function knows.
+    context_facts = {"claimedCaller": caller, "invokedFunctionArn": getattr(context, "invoked_function_arn", None), "executionArn": execution}
     invocation = Invocation(
-        # Invoking the function is the authorization (lambda:InvokeFunction); the caller is recorded.
-        caller=Caller(arn=caller or getattr(context, "invoked_function_arn", None), governed=False),
+        caller=Caller(arn=None, governed=False),
         result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
         request_id=getattr(context, "aws_request_id", None),
         remaining_ms=context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None,
+        route="invoke",
+        audit_context={key: value for key, value in context_facts.items() if value is not None},
     )
     settings = SERVICE.settings
     if "statements" in event:  # a transaction

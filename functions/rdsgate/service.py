@@ -8,19 +8,18 @@ API Gateway or Step Functions events.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
 
 from .access import Caller
-from .audit import AuditSink
+from .audit import AuditSink, fit, new_record
 from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
 from .drivers import ExecutionOptions
 from .encoding import unique_keys
-from .errors import DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
+from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
 from .guardrails import check_guardrails
 from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
@@ -75,6 +74,19 @@ class Invocation:
     result_limit_bytes: int
     request_id: str | None = None
     remaining_ms: float | None = None  # the function's remaining time, when known
+    route: str | None = None  # e.g. "POST /connections/{name}/query", or "invoke"
+    # What the audit record carries beside the verified caller: a claimed caller, the
+    # invoked function's ARN, a Step Functions execution ARN.
+    audit_context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _hidden(name: str) -> ConnectionNotFound:
+    """What a caller who may not use a connection is told: the same as for a name that does not exist."""
+    return ConnectionNotFound(f"connection {name!r} does not exist")
+
+
+def _as_invocation(invocation: Invocation | Caller) -> Invocation:
+    return invocation if isinstance(invocation, Invocation) else Invocation(caller=invocation, result_limit_bytes=0)
 
 
 class QueryService:
@@ -95,21 +107,68 @@ class QueryService:
         self._logger = logger
         self._audit_sink = audit_sink
         self._masker = Masker(limits.masking_key, catalog_rows=limits.max_rows_ceiling)
+        self.audit_write_failures = 0  # counted, and logged with the record: an audit write never fails silently
 
-    def list_connections(self, caller: Caller) -> list[dict[str, Any]]:
+    def list_connections(self, invocation: Invocation | Caller) -> list[dict[str, Any]]:
         """The connections the caller may use."""
-        return [d.summary() for d in self.catalog.list() if caller.may_use(d)]
+        invocation = _as_invocation(invocation)
 
-    def describe_connection(self, name: str, caller: Caller) -> dict[str, Any]:
-        definition = self.catalog.get(name)
-        caller.check(definition)
-        return definition.public_view()
+        def work(record: dict[str, Any]) -> list[dict[str, Any]]:
+            record["statementType"] = "LIST"
+            listed = [d.summary() for d in self.catalog.list() if invocation.caller.may_use(d)]
+            record["rows"] = len(listed)
+            return listed
+
+        return self._audited(None, None, invocation, work)
+
+    def describe_connection(self, name: str, invocation: Invocation | Caller) -> dict[str, Any]:
+        """The definition without any secret, if the caller may use it."""
+        invocation = _as_invocation(invocation)
+
+        def work(record: dict[str, Any]) -> dict[str, Any]:
+            record["statementType"] = "GET"
+            return self._governed(name, invocation, record).public_view()
+
+        return self._audited(name, None, invocation, work)
 
     def authorize(self, name: str, caller: Caller) -> ConnectionDefinition:
-        """The definition, if the caller may use it (used before reading its audit records)."""
+        """The definition, if the caller may use it; one the caller may not use does not exist (404)."""
         definition = self.catalog.get(name)
-        caller.check(definition)
+        if not caller.may_use(definition):
+            raise _hidden(name)
         return definition
+
+    def audited(self, name: str | None, kind: str, invocation: Invocation, work: Callable[[ConnectionDefinition], Any]) -> Any:
+        """Run ``work`` on a definition the caller may use, with one audit record (diagnose, audit reads, …)."""
+
+        def governed(record: dict[str, Any]) -> Any:
+            record["statementType"] = kind
+            return work(self._governed(name, invocation, record))
+
+        return self._audited(name, None, invocation, governed)
+
+    def audit_records(self, name: str, invocation: Invocation | Caller, since: str | None) -> list[dict[str, Any]]:
+        """The audit records of a connection the caller may use (oldest first)."""
+        invocation = _as_invocation(invocation)
+
+        def read(definition: ConnectionDefinition) -> list[dict[str, Any]]:
+            reader = getattr(self._audit_sink, "read", None)
+            if reader is None:
+                raise InvalidRequest("the audit table is not configured (RDSGATE_AUDIT_TABLE)")
+            return reader(name, since)
+
+        return self.audited(name, "AUDIT", invocation, read)
+
+    def record_failure(self, name: str | None, invocation: Invocation, error: RdsgateError) -> None:
+        """The audit record of a request refused before the service ran it (a malformed body, a bad route)."""
+        if getattr(error, "audited", False):
+            return
+        record = new_record(name, None, invocation)
+        record["statementType"] = "INVALID" if isinstance(error, InvalidRequest) else None
+        record["outcome"] = error.code
+        record["durationMs"] = 0.0
+        error.audited = True  # type: ignore[attr-defined]
+        self._audit(record)
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
         """Run the request's statement on connection ``name``; raises RdsgateError subclasses."""
@@ -158,16 +217,7 @@ class QueryService:
     def _audited(self, name: str, sql: Any, invocation: Invocation, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Run ``work`` and write its audit record, whether it was allowed, denied or failed."""
         started = time.perf_counter()
-        record: dict[str, Any] = {
-            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-            "requestId": invocation.request_id,
-            "caller": invocation.caller.arn,
-            "connection": name,
-            "engine": None,
-            "sql": sql,
-            "statementType": None,
-            "rows": None,
-        }
+        record = new_record(name, sql, invocation)
         try:
             with _PausedGc():
                 result = work(record)
@@ -175,11 +225,14 @@ class QueryService:
             return result
         except RdsgateError as exc:
             record["outcome"] = exc.code
+            exc.audited = True  # type: ignore[attr-defined]
             raise
         except Exception as exc:  # never a stack trace to the caller; the type goes to the log
             record["outcome"] = InternalError.code
             record["exception"] = type(exc).__name__
-            raise InternalError("rdsgate failed unexpectedly; see the function's log") from exc
+            internal = InternalError("rdsgate failed unexpectedly; see the function's log")
+            internal.audited = True  # type: ignore[attr-defined]
+            raise internal from exc
         finally:
             record["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
             self._audit(record)
@@ -187,7 +240,9 @@ class QueryService:
     def _governed(self, name: str, invocation: Invocation, record: dict[str, Any]) -> ConnectionDefinition:
         definition = self.catalog.get(name)
         record["engine"] = definition.engine
-        invocation.caller.check(definition)
+        if not invocation.caller.may_use(definition):
+            record["reason"] = "Forbidden"  # the caller is told 404, as for a name that does not exist
+            raise _hidden(name)
         return definition
 
     def _checked(self, definition: ConnectionDefinition, statement: QueryRequest | Statement, where: str = "sql"):
@@ -306,13 +361,15 @@ class QueryService:
         )
 
     def _audit(self, record: dict[str, Any]) -> None:
+        fit(record)
         self._logger.info("query", extra=record)
         if self._audit_sink is None:
             return
         try:
             self._audit_sink.write(record)
         except Exception as exc:  # the record must not vanish, and the request's outcome stands
-            self._logger.error("audit write failed", extra={"audit": record, "exception": type(exc).__name__})
+            self.audit_write_failures += 1
+            self._logger.error("audit write failed", extra={"audit": record, "auditWriteFailed": True, "exception": type(exc).__name__})
 
 
 class _PausedGc:

@@ -30,12 +30,15 @@ def test_listed_caller_may_query(runtime):
     assert (status, body["records"]) == (200, [{"one": 1}])
 
 
-def test_unlisted_caller_gets_403_naming_the_connection_not_the_list(runtime):
+def test_unlisted_caller_gets_the_404_of_a_name_that_does_not_exist(runtime):
     status, body = call(as_caller(query_event("pg"), MALLORY))
-    assert status == 403 and body["error"]["code"] == "Forbidden"
-    assert "'pg'" in body["error"]["message"] and "data-engineer" not in body["error"]["message"]
+    _, missing = call(as_caller(query_event("pg-does-not-exist"), MALLORY))
+    assert status == 404 and body["error"]["code"] == "NotFound"
+    # Nothing tells a name that exists from one that does not, and the list of principals stays unsaid.
+    assert body["error"]["message"] == missing["error"]["message"].replace("pg-does-not-exist", "pg")
+    assert "data-engineer" not in body["error"]["message"]
     status, _ = call(as_caller(load_event("api_get_connection.json"), MALLORY))
-    assert status == 403
+    assert status == 404
 
 
 def test_connection_without_allowed_principals_is_denied_to_every_api_caller(runtime, connections, postgres):
@@ -43,12 +46,12 @@ def test_connection_without_allowed_principals_is_denied_to_every_api_caller(run
     del item["allowed_principals"]
     connections.put(item)
     status, body = call(query_event("pg-nobody"))
-    assert (status, body["error"]["code"]) == (403, "Forbidden")
+    assert (status, body["error"]["code"]) == (404, "NotFound")
 
 
 def test_unsigned_request_is_denied(runtime):
     status, _ = call(as_caller(query_event("pg"), None))
-    assert status == 403
+    assert status == 404
 
 
 def test_listing_shows_only_what_the_caller_may_use(runtime, connections, postgres):

@@ -135,13 +135,13 @@ def test_errors_are_the_data_api_exceptions(client, conn, connections, postgres)
         client.execute_statement(resourceArn=arn(conn), secretArn=SECRET, database="another_db", sql="SELECT 1")
 
 
-def test_forbidden_caller_gets_forbidden_exception(endpoint, runtime, connections, postgres):
+def test_forbidden_caller_gets_the_not_found_of_a_missing_name(endpoint, runtime, connections, postgres):
     from tests.conftest import iam_definition
 
     connections.put(iam_definition("pg-admins-only", postgres, "postgres", allowed_principals=["arn:aws:iam::123456789012:role/admin"]))
     rds_data = boto3.client("rds-data", endpoint_url=endpoint, region_name="us-east-1")
     rds_data.meta.events.register("before-sign.rds-data", use_execute_api_signing)
-    with pytest.raises(rds_data.exceptions.ForbiddenException):
+    with pytest.raises(rds_data.exceptions.DatabaseNotFoundException):  # as for a name that does not exist
         rds_data.execute_statement(resourceArn=arn("pg-admins-only"), secretArn=SECRET, sql="SELECT 1")
 
 

@@ -54,7 +54,7 @@ def test_api_routes_check_the_caller(runtime):
     event["path"], event["resource"] = "/connections/pg/schema", "/connections/{name}/schema"
     assert api.handler(event, None)["statusCode"] == 200
     event["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:user/mallory"
-    assert api.handler(event, None)["statusCode"] == 403
+    assert api.handler(event, None)["statusCode"] == 404  # as for a name that does not exist
     event = load_event("api_query.json")
     event["path"], event["resource"] = "/connections/pg/describe", "/connections/{name}/describe"
     event["body"] = json.dumps({"sql": "select :a::int as a"})

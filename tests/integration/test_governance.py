@@ -191,18 +191,18 @@ def test_audit_records_for_allowed_denied_and_failed_requests(runtime, audited, 
     alice = Invocation(caller=Caller(ALICE, governed=True), result_limit_bytes=10**6, request_id="req-ok")
     mallory = Invocation(caller=Caller("arn:aws:iam::123456789012:user/mallory", governed=True), result_limit_bytes=10**6, request_id="req-denied")
     service.query(name, parse_query({"sql": "SELECT :secret AS s", "parameters": {"secret": "hunter2"}}), alice)
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.ConnectionNotFound):
         service.query(name, parse_query({"sql": "SELECT 1"}), mallory)
     with pytest.raises(errors.SqlError):
         service.query(name, parse_query({"sql": "SELECT * FROM nowhere"}), Invocation(caller=alice.caller, result_limit_bytes=10**6, request_id="req-failed"))
     records = runtime.audit_records(name, Caller(ALICE, governed=True), None)
     by_id = {r["requestId"]: r for r in records}
     assert by_id["req-ok"]["outcome"] == "ok" and by_id["req-ok"]["rows"] == 1 and by_id["req-ok"]["caller"] == ALICE
-    assert by_id["req-denied"]["outcome"] == "Forbidden"
+    assert by_id["req-denied"]["outcome"] == "NotFound" and by_id["req-denied"]["reason"] == "Forbidden"
     assert by_id["req-failed"]["outcome"] == "SqlError" and by_id["req-failed"]["sql"] == "SELECT * FROM nowhere"
     assert all(r["connection"] == name and r["engine"] == "postgres" and r["durationMs"] >= 0 for r in records)
     assert "hunter2" not in json.dumps(records) and "X-Amz-Signature" not in json.dumps(records)
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.ConnectionNotFound):
         runtime.audit_records(name, mallory.caller, None)
 
 

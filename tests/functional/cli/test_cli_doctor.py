@@ -78,7 +78,7 @@ def test_doctor_respects_allowed_principals(runtime, cli):
         code, out, err = cli("doctor", "pg", "--endpoint", server.url)
     finally:
         server.close()
-    assert code == 1 and out == "" and "Forbidden" in err
+    assert code == 1 and out == "" and "NotFound" in err
 
 
 def test_here_with_the_users_credentials(runtime, cli, monkeypatch):
