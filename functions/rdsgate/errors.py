@@ -130,6 +130,27 @@ class ResultTooLarge(RdsgateError):
     status = 413
 
 
+class TransactionNotFound(RdsgateError):
+    """No open session (transaction) has that id for this caller and connection, or its runner is gone."""
+
+    code = "TransactionNotFound"
+    status = 404
+
+
+class TransactionExpired(RdsgateError):
+    """The session was rolled back before this call: idle too long, or its runner reached its time limit."""
+
+    code = "TransactionExpired"
+    status = 410
+
+
+class TooManySessions(RdsgateError):
+    """The connection or the caller has as many open sessions as allowed; retry later (``Retry-After``)."""
+
+    code = "TooManySessions"
+    status = 503
+
+
 IAM_LOGIN_HINT = (
     "Likely causes: the database user lacks the IAM grant (PostgreSQL: GRANT rds_iam TO <user>; "
     "MySQL: IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'); the rds-db:connect policy names "
@@ -153,4 +174,7 @@ ERROR_TABLE: tuple[type[RdsgateError], ...] = (
     GuardrailViolation,
     InvalidDefinition,
     InternalError,
+    TransactionNotFound,
+    TransactionExpired,
+    TooManySessions,
 )
