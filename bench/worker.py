@@ -8,6 +8,7 @@ only for what they use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -219,12 +220,42 @@ def _layers(engine: str, raw, sql: str, keyed: bool, calls: int) -> dict[str, fl
         statement = raw.prepare(sql)
         layers["raw driver, prepared statement"] = timed(lambda: statement.run(**params))
     layers["rdsgate driver (connection.execute)"] = timed(lambda: connection.execute(prepared, params, options))
+    with _without_session_reset(connection):  # what the clean-session reset costs, measured the same way
+        layers["rdsgate driver without the session reset"] = timed(lambda: connection.execute(prepared, params, options))
     layers["query service (service.query)"] = timed(
         lambda: service.query(connection_name, request, Invocation(caller=caller, result_limit_bytes=6_000_000, remaining_ms=29_990))
     )
     events = iter([json.loads(event_text) for _ in range(calls + 30)])  # decoded before, as the runtime does
     layers["API handler (rdsgate.api.handler)"] = timed(lambda: api.handler(next(events), LambdaContext()))
     return layers
+
+
+@contextlib.contextmanager
+def _without_session_reset(connection):
+    """The driver with its per-request reset switched off (DISCARD ALL / COM_RESET_CONNECTION): bench only."""
+    if connection.engine == "mysql":
+        connection._reset = lambda: None
+        try:
+            yield
+        finally:
+            del connection._reset
+        return
+    wire = connection._wire
+    from pg8000.core import SYNC_MSG, _flush, _write
+
+    def commit_only(context):
+        wire._simple(b"COMMIT")
+        _write(wire._sock, SYNC_MSG)
+        _flush(wire._sock)
+        wire._read_until_ready(context)
+        if context.error is not None:
+            raise context.error
+
+    wire.end_request = commit_only
+    try:
+        yield
+    finally:
+        del wire.end_request
 
 
 def _median(values: list) -> float:

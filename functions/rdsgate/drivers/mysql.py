@@ -280,14 +280,22 @@ class MysqlConnection:
         )
 
     def is_usable(self) -> bool:
-        """Open, its reset acknowledged, and nothing else waiting on the socket (the server closed it)."""
+        """Open, and the server has not closed it: nothing waiting on the socket but the reset's replies.
+
+        Replies still on their way mean a live server busy with the reset: the next command is
+        sent at once and queues behind it (its replies are read first), so a warm request does
+        not wait for the reset to finish before sending.
+        """
         if not self._conn.open:
             return False
-        try:
-            self._conn.read_owed()
-        except Exception:
-            self.close()
-            return False
+        if self._conn.owes_replies():
+            if socket_is_idle(self._conn._sock):
+                return True
+            try:
+                self._conn.read_owed()
+            except Exception:
+                self.close()
+                return False
         return socket_is_idle(self._conn._sock)
 
     def close(self) -> None:
@@ -381,6 +389,9 @@ class _Wire(pymysql.connections.Connection):
             self._owed += len(self._queued)
             self._queued = []
         super()._write_bytes(data)
+
+    def owes_replies(self) -> bool:
+        return self._owed > 0
 
     def read_owed(self) -> None:
         """Read the OK of every command sent ahead; an error closes the connection (it is out of step)."""
