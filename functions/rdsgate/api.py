@@ -22,6 +22,7 @@ from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
 from .service import Invocation
+from .statements_api import router as statements_router
 
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
 
@@ -35,6 +36,7 @@ def _cors() -> CORSConfig | None:
 
 
 app = APIGatewayRestResolver(cors=_cors())
+app.include_router(statements_router)  # asynchronous statements, results in S3 (rdsgate.statements_api)
 
 
 def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:

@@ -73,6 +73,11 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         audit_context={key: value for key, value in context_facts.items() if value is not None},
     )
     settings = SERVICE.settings
+    if "statements" not in event and "parameterSets" not in event:
+        from .worker import invoke_to_s3, wants_s3  # results in S3: "output": {"s3": true}, "taskToken", spill_to_s3
+
+        if wants_s3(event, name):
+            return invoke_to_s3(event, name, invocation, ENVELOPE)
     if "statements" in event:  # a transaction
         atomic = parse_transaction(event, max_statements=settings.max_transaction_statements, allowed=TRANSACTION_FIELDS | ENVELOPE)
         result = SERVICE.run_atomic(name, atomic, invocation, context)

@@ -33,6 +33,24 @@ _SCHEMAS: dict[str, Any] = {
             "maxRows": {"type": "integer", "minimum": 1},
         },
     },
+    "StatementRequest": {
+        "description": "the /query body plus where the result goes; answered 202 {id, status}",
+        "allOf": [
+            {"$ref": "#/components/schemas/QueryRequest"},
+            {
+                "type": "object",
+                "properties": {
+                    "output": {
+                        "type": "object",
+                        "properties": {
+                            "format": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"},
+                            "compression": {"type": "string", "enum": ["gzip", "none"], "default": "gzip"},
+                        },
+                    }
+                },
+            },
+        ],
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -97,6 +115,11 @@ def _operation(route: Any) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}},
+        }
+    if route.openapi_path.endswith("/statements") and route.method == "POST":
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatementRequest"}}},
         }
     error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     error = {"description": "an error", "content": error_body}

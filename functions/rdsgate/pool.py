@@ -69,6 +69,10 @@ class ConnectionPool:
         if entry is not None:
             entry.connection.close()
 
+    def open_separate(self, definition: ConnectionDefinition) -> DriverConnection:
+        """A new connection for ``definition``, not cached: the caller closes it (a cancel from a second session)."""
+        return self._open(definition)
+
     def close_all(self) -> None:
         for name in list(self._entries):
             self.discard(name)

@@ -214,6 +214,81 @@ class QueryService:
 
         return self._audited(name, "information_schema", invocation, work)
 
+    def stream(
+        self, name: str, request: QueryRequest, invocation: Invocation, sink: Any, *,
+        max_rows: int, on_connection: Callable[[Any], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run the statement as ``query`` does (access, SQL checks, guardrails, read-only, masking, audit,
+        clean session) but hand its records, masked, to ``sink.records(records)`` batch by batch
+        (after ``sink.start(columns)``) instead of returning them: asynchronous statements, S3 output.
+
+        Its statement timeout is the request's ``timeoutMs`` and the invocation's remaining time,
+        not the synchronous one; rows stop at ``max_rows`` (``truncated``). ``on_connection`` sees
+        the connection just before the statement runs (to record its backend for a cancel).
+        Returns the document of ``query`` without ``records``.
+        """
+        return self._audited(name, request.sql, invocation, lambda record: self._stream(name, request, invocation, sink, max_rows, on_connection, record))
+
+    def check_statement(self, name: str, request: QueryRequest, invocation: Invocation) -> None:
+        """Access, SQL checks and guardrails of a statement submitted to run later (audited as SUBMIT)."""
+
+        def work(record: dict[str, Any]) -> dict[str, Any]:
+            definition = self._governed(name, invocation, record)
+            prepared, _ = self._checked(definition, request)
+            record["statementType"] = f"SUBMIT {prepared.statement_type}"
+            return {}
+
+        self._audited(name, request.sql, invocation, work)
+
+    def cancel_backend(self, name: str, backend_id: int) -> None:
+        """Cancel what session ``backend_id`` of connection ``name`` runs, from a second connection of the same
+        definition: PostgreSQL ``pg_cancel_backend``, MySQL ``KILL QUERY``. The caller must have checked access."""
+        definition = self.catalog.get(name)
+        sql = "SELECT pg_cancel_backend(CAST(:backend AS integer))" if definition.engine == "postgres" else "KILL QUERY :backend"
+        connection = self.pool.open_separate(definition)
+        try:
+            connection.execute(prepare(sql, definition.engine), {"backend": int(backend_id)}, ExecutionOptions(max_rows=1, timeout_ms=5000))
+        finally:
+            connection.close()
+
+    def _stream(self, name: str, request: QueryRequest, invocation: Invocation, sink: Any, max_rows: int, on_connection: Any, record: dict[str, Any]) -> dict[str, Any]:
+        definition = self._governed(name, invocation, record)
+        if definition.audit_parameters:
+            record["parameters"] = dict(request.parameters)
+        prepared, values = self._checked(definition, request)
+        record["statementType"] = prepared.statement_type
+        base = self._options(definition, request, invocation)
+        timeout_ms = request.timeout_ms
+        if invocation.remaining_ms is not None:
+            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)  # at least 1: _options checked
+            timeout_ms = _smallest(timeout_ms, available - available % 1000 if available >= 1000 else available)
+        options = ExecutionOptions(max_rows=max_rows, read_only=base.read_only, timeout_ms=timeout_ms, records_as_objects=False)
+        batches = _StreamBatches(self, definition, request.shape, sink)
+        started = time.perf_counter()
+
+        def work(connection: Any) -> Any:
+            batches.plan = self._masker.plans(definition, connection, [request.sql])[0]
+            if on_connection is not None:
+                on_connection(connection)
+            try:
+                return connection.execute_stream(prepared, values, options, batches)
+            except SqlError as exc:
+                self._masker.scrub(exc, [batches.plan])
+                raise
+
+        outcome = self._on_connection(definition, work)
+        for column, seen in zip(outcome.columns, batches.columns or []):
+            if seen.get("masked"):
+                column["masked"] = True
+        record["rows"] = batches.count
+        return _with_insert_id({
+            "columns": outcome.columns,
+            "rowCount": batches.count,
+            "updatedRows": outcome.updated_rows,
+            "truncated": outcome.truncated,
+            "durationMs": round((time.perf_counter() - started) * 1000, 3),
+        }, outcome)
+
     def _audited(self, name: str, sql: Any, invocation: Invocation, work: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Run ``work`` and write its audit record, whether it was allowed, denied or failed."""
         started = time.perf_counter()
@@ -392,6 +467,38 @@ class _PausedGc:
     def __exit__(self, *exc_info: Any) -> None:
         if self._resume:
             gc.enable()
+
+
+class _StreamBatches:
+    """The driver's sink for ``QueryService.stream``: masks each batch as ``_document`` does and hands on its records."""
+
+    def __init__(self, service: QueryService, definition: ConnectionDefinition, shape: str, sink: Any) -> None:
+        self.service, self.definition, self.shape, self.sink = service, definition, shape, sink
+        self.plan: Any = NO_MASKING
+        self.columns: list[dict[str, Any]] | None = None
+        self.sources: Any = None
+        self.count = 0
+
+    def start(self, template: Any) -> None:
+        self.columns, self.sources = template.columns, getattr(template, "sources", None)
+        self.sink.start(self.columns)
+
+    def rows(self, rows: list[list[Any]]) -> None:
+        batch = _Batch(self.columns, rows, self.sources)
+        records = self.service._document(self.definition, batch, self.shape, self.plan)["records"]
+        self.count += len(records)
+        self.sink.records(records)
+
+
+@dataclass
+class _Batch:
+    columns: Any
+    rows: list[list[Any]]
+    sources: Any = None
+    truncated: bool = False
+    updated_rows: int | None = None
+    encoded: Any = None
+    last_insert_id: int | None = None
 
 
 def _with_insert_id(document: dict[str, Any], outcome: Any) -> dict[str, Any]:

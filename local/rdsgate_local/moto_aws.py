@@ -1,4 +1,4 @@
-"""moto on loopback for DynamoDB, STS and IAM, with STS session credentials put in this process's environment.
+"""moto on loopback for DynamoDB, STS, IAM, S3 and Step Functions, with STS session credentials put in this process's environment.
 
 The code under test, or the local stack's function, reaches moto through
 ``AWS_ENDPOINT_URL_*`` and signs RDS IAM tokens with the session credentials that
@@ -73,6 +73,8 @@ class MotoAws:
                     "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint,
                     "AWS_ENDPOINT_URL_STS": self.endpoint,
                     "AWS_ENDPOINT_URL_IAM": self.endpoint,
+                    "AWS_ENDPOINT_URL_S3": self.endpoint,  # asynchronous statements' results
+                    "AWS_ENDPOINT_URL_SFN": self.endpoint,  # SendTaskSuccess/Failure of the callback pattern
                     "AWS_ACCESS_KEY_ID": _BOOTSTRAP_KEY[0],
                     "AWS_SECRET_ACCESS_KEY": _BOOTSTRAP_KEY[1],
                     "AWS_SESSION_TOKEN": None,

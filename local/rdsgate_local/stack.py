@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import demo
+from . import demo, statements_local
 from .http_server import LOCAL_IDENTITY, LocalApiServer
 from .moto_aws import DefinitionsTable, MotoAws
 from .server_base import MissingDependency
@@ -64,6 +64,7 @@ class LocalStack:
 
     def _start(self) -> None:
         from rdsgate import api, runtime
+        from rdsgate.worker import LOCAL_RUNNER
         from .servers import MariaDBServer, PostgresServer
 
         options = self.options
@@ -91,6 +92,9 @@ class LocalStack:
         for item in self.definitions:
             self.table.put(item)
         self.aws.set_environment({"RDSGATE_CONNECTIONS_TABLE": TABLE})
+        # Asynchronous statements: moto's DynamoDB and S3, the worker in threads of this process.
+        self.aws.set_environment(statements_local.create_resources(self.aws.client))
+        self._undo.append(lambda: LOCAL_RUNNER.join(timeout=2))
         runtime.SERVICE.reset()
         self._undo.append(runtime.SERVICE.reset)
         if verifier is not None:
@@ -149,6 +153,7 @@ class LocalStack:
         else:
             lines.append(f"  MariaDB     not started: {self.mysql_skipped}")
         lines.append(f"  DynamoDB    moto on {self.aws.endpoint}, table {TABLE} (account {ACCOUNT}, any credentials)")
+        lines.append(f"  S3          moto on {self.aws.endpoint}, bucket {statements_local.BUCKET} (asynchronous statements' results)")
         lines.append("  connections " + ", ".join(f"{d['name']} ({d['engine']})" for d in self.definitions))
         return lines
 

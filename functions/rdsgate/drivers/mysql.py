@@ -144,7 +144,26 @@ class MysqlConnection:
                 )
         return self._execute(statements, options, transaction=True)
 
-    def _execute(self, statements, options: ExecutionOptions, *, transaction: bool) -> list[StatementResult]:
+    def execute_stream(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions, sink: Any) -> StatementResult:
+        """Run a statement and hand its rows to ``sink`` in batches, keeping none (results written to S3).
+
+        ``sink.start(template)`` gets the result without rows once the columns are known, then
+        ``sink.rows(batch)`` each batch. On MariaDB the statement is described first, so that its
+        JSON columns are known before rows arrive (they cannot be looked up while rows stream).
+        """
+        if self.is_mariadb:
+            try:
+                self.describe(prepared)
+            except errors.RdsgateError:
+                pass  # the statement's own run reports what is wrong with it
+        budget_options = ExecutionOptions(max_rows=options.max_rows, read_only=options.read_only, timeout_ms=options.timeout_ms, records_as_objects=False)
+        return self._execute([(prepared, values)], budget_options, transaction=False, sink=sink)[0]
+
+    def backend_id(self) -> int | None:
+        """The server thread of this session (what ``KILL QUERY`` takes)."""
+        return self._conn.server_thread_id[0] if self._conn.server_thread_id else None
+
+    def _execute(self, statements, options: ExecutionOptions, *, transaction: bool, sink: Any = None) -> list[StatementResult]:
         timeout_ms = options.timeout_ms or self._timeout_ms
         scoped_timeout = ""
         before = []
@@ -166,7 +185,7 @@ class MysqlConnection:
             try:
                 for index, (prepared, values) in enumerate(statements):
                     args = {name: _to_python(values[name]) for name in prepared.names}
-                    results.append(self._run(scoped_timeout + prepared.text, args, budget, drain=transaction))
+                    results.append(self._run(scoped_timeout + prepared.text, args, budget, drain=transaction, sink=sink))
                 if transaction:
                     self._conn.query("COMMIT")
                 elif self._conn.open and self._conn.server_status & _LEFT_OPEN != SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT:
@@ -224,7 +243,7 @@ class MysqlConnection:
             raise _map_error(exc, login=False, iam=self._iam) from None
         return ["unknown"] * len(prepared.names), [self._column(field) for field in fields]
 
-    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False) -> StatementResult:
+    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False, sink: Any = None) -> StatementResult:
         cursor = pymysql.cursors.SSCursor(self._conn)  # unbuffered: rows are read as they arrive
         cursor.execute(sql, args)  # always a mapping: sqltext doubled every literal '%'
         result = cursor._result
@@ -237,10 +256,22 @@ class MysqlConnection:
         converters = _lean_converters(result.converters, columns, fields) if fields else []
         rows: list[list[Any]] = []
         truncated = False
+        if sink is not None:
+            sink.start(StatementResult(columns=columns or [self._column(f, lookup=False) for f in fields], rows=[], truncated=False, updated_rows=None))
         while fields:  # in batches: one JSON measurement per batch, one more row read than fits
             batch, ended = _read_rows(self._conn, result, converters, min(STREAM_BATCH_ROWS, max(budget.rows_left, 0) + 1))
             kept, truncated = budget.take(batch)
-            rows.extend(kept)
+            if sink is None:
+                rows.extend(kept)
+            elif kept:
+                try:
+                    sink.rows(kept)
+                except BaseException:
+                    if not ended:  # rows are still coming: only dropping the connection stops them
+                        result.unbuffered_active = False
+                        cursor.connection = None
+                        self.close()
+                    raise
             if truncated or ended:
                 break
         updated = None if fields else cursor.rowcount
@@ -280,22 +311,14 @@ class MysqlConnection:
         )
 
     def is_usable(self) -> bool:
-        """Open, and the server has not closed it: nothing waiting on the socket but the reset's replies.
-
-        Replies still on their way mean a live server busy with the reset: the next command is
-        sent at once and queues behind it (its replies are read first), so a warm request does
-        not wait for the reset to finish before sending.
-        """
+        """Open, its reset acknowledged, and nothing else waiting on the socket (the server closed it)."""
         if not self._conn.open:
             return False
-        if self._conn.owes_replies():
-            if socket_is_idle(self._conn._sock):
-                return True
-            try:
-                self._conn.read_owed()
-            except Exception:
-                self.close()
-                return False
+        try:
+            self._conn.read_owed()
+        except Exception:
+            self.close()
+            return False
         return socket_is_idle(self._conn._sock)
 
     def close(self) -> None:
@@ -389,9 +412,6 @@ class _Wire(pymysql.connections.Connection):
             self._owed += len(self._queued)
             self._queued = []
         super()._write_bytes(data)
-
-    def owes_replies(self) -> bool:
-        return self._owed > 0
 
     def read_owed(self) -> None:
         """Read the OK of every command sent ahead; an error closes the connection (it is out of step)."""

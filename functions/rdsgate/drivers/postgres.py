@@ -79,6 +79,8 @@ _OUTSIDE_BLOCK = re.compile(
 OID_BOOL, OID_BYTEA, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 17, 20, 701, 1700, 3802, 2950
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
 INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
+# Rows per round trip when a statement's rows stream to a sink (execute_stream): fewer, larger batches.
+EXPORT_BATCH_ROWS = 10_000
 
 
 class PostgresConnection:
@@ -227,6 +229,57 @@ class PostgresConnection:
                     if value is not None:
                         row[index] = convert(value)
         return budget.take(rows)
+
+    def execute_stream(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions, sink: Any) -> StatementResult:
+        """Run a statement and hand its rows to ``sink`` in batches, keeping none (results written to S3).
+
+        ``sink.start(template)`` gets the result without rows once the columns are known;
+        ``sink.rows(batch)`` each batch of JSON-safe rows, read through the open portal
+        (``EXPORT_BATCH_ROWS`` per round trip). Only ``max_rows`` applies; the result has no rows.
+        """
+        texts, oids = _wire_values(prepared, values)
+        prefix, timeout_ms = self._request_settings(options)
+        if not options.read_only and prepared.statement_type in _UTILITY_WORDS and _OUTSIDE_BLOCK.match(prepared.text):
+            prefix = []
+        budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False))
+        truncated = False
+        try:
+            # Learn the columns' types first (user-defined arrays, enums): no other query can run while the portal streams.
+            try:
+                described = self._wire.describe(prepared.text)
+                self._learn_types([column["type_oid"] for column in described.columns or []])
+            except DatabaseError:
+                pass  # the statement's own run reports what is wrong with it
+            context = self._wire.open_portal(prepared.text, texts, oids, prefix, EXPORT_BATCH_ROWS)
+            first = True
+            while True:
+                batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+                if first:
+                    sink.start(self._result(context.columns, [], False, (b"", 0)))
+                    first = False
+                context.rows = []
+                if batch:
+                    sink.rows(batch)
+                if truncated or not context.suspended:
+                    break
+                self._wire.fetch_more(context, EXPORT_BATCH_ROWS)
+            truncated = truncated or context.suspended
+            self._wire.finish(context)
+            self._learn_types([column["type_oid"] for column in context.columns or []])
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
+        except Exception as exc:
+            raise _map_error(exc, login=False, iam=self._iam) from None
+        finally:
+            self._ensure_idle()  # a sink that failed mid-stream leaves the portal open: the connection goes
+        main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
+        return self._result(context.columns, [], truncated, main)
+
+    def backend_id(self) -> int | None:
+        """The server process of this session (what ``pg_cancel_backend`` takes)."""
+        key = getattr(self._wire, "_backend_key_data", None)
+        return int.from_bytes(key[:4], "big") if key else None
 
     def is_usable(self) -> bool:
         return self._wire._sock is not None and socket_is_idle(self._wire._usock)
