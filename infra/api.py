@@ -51,7 +51,7 @@ class Api(Construct):
         cors = None
         if settings.cors_origins:
             cors = apigw.CorsOptions(
-                allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"], allow_headers=SIGV4_HEADERS
+                allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"], allow_headers=SIGV4_HEADERS
             )
         self.rest_api = apigw.RestApi(
             self,

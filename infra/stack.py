@@ -17,6 +17,7 @@ from .database import DemoDatabase, IamProxy
 from .monitoring import Monitored, Monitoring
 from .network import Network
 from .settings import DEMO_CONNECTION, ROOT, Settings
+from .statements import AsyncStatements, StatementsWorkflow
 from .workflow import SampleWorkflow
 
 
@@ -79,6 +80,14 @@ class RdsgateStack(cdk.Stack):
         if console is not None:
             console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
         workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_function, settings=settings)
+        statements = AsyncStatements(  # asynchronous statements, results in S3 (infra/statements.py)
+            self, "Statements", code=code, network=network, settings=settings, context=self.node.try_get_context,
+            query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
+            connections_table=data.table, audit_table=audit.table, connections=connections,
+        )
+        statements.add_routes(api.rest_api, functions.api_function)
+        statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,
+                                                 settings=settings, worker_timeout_seconds=statements.options.worker_timeout_seconds)
         if settings.monitoring is not None:  # alarms and a dashboard (docs/OPERATIONS.md)
             Monitoring(
                 self,
@@ -98,6 +107,10 @@ class RdsgateStack(cdk.Stack):
         cdk.CfnOutput(self, "AuditTableName", value=audit.table.table_name)
         cdk.CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
         cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "ResultsBucketName", value=statements.bucket.bucket_name)
+        cdk.CfnOutput(self, "StatementsTableName", value=statements.table.table_name)
+        cdk.CfnOutput(self, "WorkerFunctionName", value=statements.worker.function_name)
+        cdk.CfnOutput(self, "StatementsStateMachineArn", value=statements_workflow.state_machine.state_machine_arn)
         cdk.CfnOutput(
             self,
             "FunctionsSecurityGroupId",

@@ -113,17 +113,22 @@ def test_dynamodb_is_reached_through_a_gateway_endpoint(synth):
     )
 
 
-def test_the_security_group_egress_is_the_database_ports_and_dynamodb_only(synth):
+def test_the_security_group_egress_is_the_database_ports_dynamodb_s3_and_the_endpoints_only(synth):
     security_group = synth.logical_id("Network/FunctionsSecurityGroup")
     egress = list(synth.resources[security_group]["Properties"]["SecurityGroupEgress"])
     egress += [
         r["Properties"] for r in synth.of_type("AWS::EC2::SecurityGroupEgress").values()
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [security_group, "GroupId"]}
     ]  # fmt: skip
-    rules = {
-        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], "DestinationPrefixListId" in rule) for rule in egress
-    }
-    assert rules == {("tcp", 5432, 5432, False), ("tcp", 3306, 3306, False), ("tcp", 443, 443, True)}
+    endpoints = {"Fn::GetAtt": [synth.logical_id("Statements/EndpointsSecurityGroup"), "GroupId"]}
+    rules = sorted(
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], "DestinationPrefixListId" in rule,
+         rule.get("DestinationSecurityGroupId") == endpoints)
+        for rule in egress
+    )  # fmt: skip
+    # DynamoDB and S3 by their prefix lists (gateway endpoints), Lambda and Step Functions by their endpoints' group.
+    assert rules == sorted([("tcp", 5432, 5432, False, False), ("tcp", 3306, 3306, False, False),
+                            ("tcp", 443, 443, True, False), ("tcp", 443, 443, True, False), ("tcp", 443, 443, False, True)])
 
 
 def test_no_aws_lookup_is_needed(synth):
@@ -151,6 +156,13 @@ def test_the_query_functions_runtime_environment_and_tracing(synth, query_functi
             "RDSGATE_IDEMPOTENCY_TABLE": {"Ref": idempotency},
             "POWERTOOLS_SERVICE_NAME": "rdsgate",
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            # Asynchronous statements (infra/statements.py): where they live and which worker runs them.
+            "RDSGATE_STATEMENTS_TABLE": {"Ref": synth.logical_id("Statements/Table")},
+            "RDSGATE_RESULTS_BUCKET": {"Ref": synth.logical_id("Statements/Results")},
+            "RDSGATE_RESULTS_PREFIX": "results/",
+            "RDSGATE_RESULTS_EXPIRY_DAYS": "7",
+            "RDSGATE_WORKER_TIMEOUT_SECONDS": "900",
+            "RDSGATE_WORKER_FUNCTION": {"Ref": synth.logical_id("Statements/WorkerFunction")},
         }
         log_group = synth.resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
         assert log_group["Properties"]["RetentionInDays"] == 30
@@ -203,7 +215,7 @@ def test_the_handlers_import_from_the_asset_alone(synth, query_functions):
            "RDSGATE_IDEMPOTENCY_TABLE": "idempotency", "POWERTOOLS_SERVICE_NAME": "rdsgate"}  # fmt: skip
     result = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert handlers == ["rdsgate.api.handler", "rdsgate.invoke.handler", "rdsgate.seed.handler"]
+    assert handlers == ["rdsgate.api.handler", "rdsgate.invoke.handler", "rdsgate.seed.handler", "rdsgate.worker.handler"]
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -284,12 +296,14 @@ def test_the_idempotency_table_has_the_powertools_default_schema(synth):
 def test_only_the_query_role_may_use_the_table_and_only_with_these_actions(synth, query_role, table, actions):
     arn = {"Fn::GetAtt": [synth.logical_id(table), "Arn"]}
     granting = statements_naming(synth, arn)
-    assert len(granting) == 1, granting
-    ((policy, statement),) = granting
-    assert synth.resources[policy]["Properties"]["Roles"] == [{"Ref": query_role}]
-    assert statement["Effect"] == "Allow" and "Condition" not in statement
-    assert set(as_list(statement["Action"])) == actions
-    assert as_list(statement["Resource"]) == [arn]
+    worker_role = synth.logical_id("Statements/WorkerRole")
+    by_role = {synth.resources[policy]["Properties"]["Roles"][0]["Ref"]: statement for policy, statement in granting}
+    # The statements worker writes audit records too (it runs statements); nothing else shares these tables.
+    assert set(by_role) == ({query_role, worker_role} if table == "Audit/Table" else {query_role}), granting
+    for role, statement in by_role.items():
+        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert set(as_list(statement["Action"])) == (actions if role == query_role else {"dynamodb:PutItem", "dynamodb:Query"})
+        assert as_list(statement["Resource"]) == [arn]
 
 
 def test_no_dynamodb_grant_uses_a_wildcard(synth):
@@ -342,6 +356,11 @@ def test_resources_mirror_the_api_paths(synth):
         "POST /CommitTransaction",
         "POST /RollbackTransaction",
         "GET /audit",
+        "POST /connections/{name}/statements",
+        "GET /statements",
+        "GET /statements/{id}",
+        "DELETE /statements/{id}",
+        "GET /statements/{id}/result",
     }  # no OPTIONS: CORS is off unless configured
 
 
@@ -374,7 +393,7 @@ def test_the_stage_is_throttled_traced_and_access_logged(synth):
 
 
 def test_the_state_machine_runs_the_invoke_function_and_handles_the_error_names(synth):
-    (machine,) = synth.of_type("AWS::StepFunctions::StateMachine").values()
+    machine = synth.resources[synth.logical_id("Workflow/StateMachine")]
     assert machine["Properties"]["StateMachineType"] == "STANDARD"
     definition = json.loads(render(machine["Properties"]["DefinitionString"]))
     task = definition["States"][definition["StartAt"]]
