@@ -22,6 +22,7 @@ from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
 from .service import Invocation
+from .sessions import routes as sessions
 from .statements_api import router as statements_router
 
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
@@ -36,6 +37,7 @@ def _cors() -> CORSConfig | None:
 
 
 app = APIGatewayRestResolver(cors=_cors())
+app.include_router(sessions.router)  # sessions: transactions held across calls (rdsgate.sessions)
 app.include_router(statements_router)  # asynchronous statements, results in S3 (rdsgate.statements_api)
 
 
@@ -106,7 +108,10 @@ def _body() -> Any:
 
 @app.post("/connections/<name>/query")
 def query(name: str) -> Response:
-    request = parse_query(_body())
+    body, session_id = sessions.split_session(_body())
+    request = parse_query(body)
+    if session_id is not None:  # in a session (POST /connections/{name}/sessions)
+        return _json(200, sessions.run_in_session(session_id, name, request, _invocation()))
     return _json(200, SERVICE.query(name, request, _invocation(), app.lambda_context))
 
 
@@ -125,7 +130,10 @@ def connection_schema(name: str) -> Response:
 
 @app.post("/connections/<name>/batch")
 def batch(name: str) -> Response:
-    request = parse_batch(_body(), max_sets=SERVICE.settings.max_batch_sets)
+    body, session_id = sessions.split_session(_body())
+    request = parse_batch(body, max_sets=SERVICE.settings.max_batch_sets)
+    if session_id is not None:
+        return _json(200, sessions.run_in_session(session_id, name, request, _invocation()))
     return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
 
 
@@ -168,7 +176,10 @@ def data_api_execute() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         request, output = dataapi.parse_execute(body)
         definition = _data_api_connection(body)
-        result = SERVICE.query(definition.name, request, _invocation(), app.lambda_context)
+        if body.get("transactionId"):  # in a transaction begun with BeginTransaction
+            result = sessions.run_in_session(body["transactionId"], definition.name, request, _invocation())
+        else:
+            result = SERVICE.query(definition.name, request, _invocation(), app.lambda_context)
         cut = bool(result["truncated"])
         if cut and not output["truncate"]:  # the Data API fails a call whose result is over its limit
             limits = dataapi.result_limits(definition, SERVICE.get().limits, API_RESPONSE_LIMIT_BYTES)
@@ -185,15 +196,37 @@ def data_api_execute() -> Response:
 def data_api_batch_execute() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         request = dataapi.parse_batch_execute(body, max_sets=SERVICE.settings.max_batch_sets)
-        result = SERVICE.run_atomic(_data_api_connection(body).name, request, _invocation(), app.lambda_context)
+        name = _data_api_connection(body).name
+        if body.get("transactionId"):
+            result = sessions.run_in_session(body["transactionId"], name, request, _invocation())
+        else:
+            result = SERVICE.run_atomic(name, request, _invocation(), app.lambda_context)
         return dumps(dataapi.batch_response(result)), {}
 
     return _data_api(work)
 
 
 @app.post("/BeginTransaction")
+def data_api_begin_transaction() -> Response:
+    def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        dataapi.check_transaction_body(body, begin=True)
+        return dumps(sessions.data_api_begin(_data_api_connection(body).name, _invocation())), {}
+
+    return _data_api(work)
+
+
 @app.post("/CommitTransaction")
 @app.post("/RollbackTransaction")
+def data_api_end_transaction() -> Response:
+    def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        dataapi.check_transaction_body(body, begin=False)
+        commit = app.current_event.path.endswith("/CommitTransaction")
+        name = _data_api_connection(body).name
+        return dumps(sessions.data_api_end(body.get("transactionId"), name, _invocation(), commit=commit)), {}
+
+    return _data_api(work)
+
+
 @app.post("/ExecuteSql")
 def data_api_unsupported() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:

@@ -12,9 +12,9 @@ Errors become the Data API's modelled exceptions (rest-json: ``x-amzn-ErrorType`
 and a ``message`` body), so boto3's ``rds-data`` client raises its own exception classes;
 database errors carry the engine's codes in the Data API's wording (PostgreSQL
 ``ERROR: <message>; SQLState: 42P01``, MySQL ``<message>; Error code: 1146; SQLState: 42S02``).
-Transactions that span calls cannot be kept correct by a function that holds no session
-between invocations, so ``BeginTransaction`` and friends answer a clear error pointing to
-``/transaction``.
+BeginTransaction, CommitTransaction and RollbackTransaction, and ``transactionId`` on
+ExecuteStatement and BatchExecuteStatement, map onto sessions (``rdsgate.sessions``): a
+transaction held open across calls by a session runner.
 """
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ ERROR_SHAPES = {
     "ResultTooLarge": ("BadRequestException", 400),
     "InvalidDefinition": ("InternalServerErrorException", 500),
     "InternalError": ("InternalServerErrorException", 500),
+    "TransactionNotFound": ("TransactionNotFoundException", 404),
+    "TransactionExpired": ("TransactionNotFoundException", 404),  # the Data API has no separate "expired"
+    "TooManySessions": ("ServiceUnavailableError", 503),
 }
 TRANSACTIONS_UNSUPPORTED = (
-    "rdsgate does not keep transactions open between calls (a Lambda function holds no session across "
-    "invocations); send every statement of the transaction in one call to POST /connections/{name}/transaction"
+    "ExecuteSql (Aurora Serverless v1 only, deprecated) is not supported; use ExecuteStatement, with "
+    "BeginTransaction, CommitTransaction and RollbackTransaction for a transaction across calls"
 )
+_TRANSACTION_FIELDS = {True: {"resourceArn", "secretArn", "database", "schema"}, False: {"resourceArn", "secretArn", "transactionId"}}
 # rdsgate's own request options ride in this body field, which the Data API does not have.
 EXTENSION = "rdsgate"
 EXTENSION_OPTIONS = ("truncate",)
@@ -395,8 +399,16 @@ def _check_body(body: Any, allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise errors.InvalidRequest(f"{unknown[0]}: unknown field", field=unknown[0])
-    if body.get("transactionId"):
-        raise errors.InvalidRequest(f"transactionId: {TRANSACTIONS_UNSUPPORTED}", field="transactionId")
+    transaction = body.get("transactionId")
+    if transaction is not None and not isinstance(transaction, str):
+        raise errors.InvalidRequest("transactionId: must be the id BeginTransaction returned", field="transactionId")
+
+
+def check_transaction_body(body: Any, *, begin: bool) -> None:
+    """The fields of BeginTransaction, or of CommitTransaction and RollbackTransaction (which need transactionId)."""
+    _check_body(body, _TRANSACTION_FIELDS[begin])
+    if not begin and not body.get("transactionId"):
+        raise errors.InvalidRequest("transactionId: required", field="transactionId")
 
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:

@@ -72,6 +72,10 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         route="invoke",
         audit_context={key: value for key, value in context_facts.items() if value is not None},
     )
+    from .sessions import invoke as sessions
+
+    if sessions.is_session_event(event):  # a transaction across invocations (rdsgate.sessions.invoke)
+        return sessions.handle(event, name, invocation, ENVELOPE, STEP_FUNCTIONS_LIMIT_BYTES)
     settings = SERVICE.settings
     if "statements" not in event and "parameterSets" not in event:
         from .worker import invoke_to_s3, wants_s3  # results in S3: "output": {"s3": true}, "taskToken", spill_to_s3

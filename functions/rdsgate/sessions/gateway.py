@@ -36,7 +36,11 @@ DISABLED = (
 
 
 def caller_id(invocation: Invocation) -> str:
-    return invocation.caller.arn or "-"
+    """Who a session is bound to: the SigV4 signer; for an invoke, the caller it claims (or the function)."""
+    if invocation.caller.arn:
+        return invocation.caller.arn
+    facts = getattr(invocation, "audit_context", None) or {}
+    return "invoke:" + str(facts.get("claimedCaller") or facts.get("invokedFunctionArn") or "-")
 
 
 class SessionGateway:
@@ -90,6 +94,8 @@ class SessionGateway:
             "caller": invocation.caller.arn,
             "governed": invocation.caller.governed,
             "requestId": invocation.request_id,
+            "route": getattr(invocation, "route", None),
+            "auditContext": dict(getattr(invocation, "audit_context", None) or {}),
             "limitBytes": invocation.result_limit_bytes,
             "until": until,
         }
@@ -162,7 +168,9 @@ class SessionGateway:
             if item is not None and item.done >= seq and item.result is not None:
                 kind, data = self.store.unpack(item.result)
                 if kind == "error":
-                    raise codec.decode_error(data)
+                    error = codec.decode_error(data)
+                    error.audited = audited  # type: ignore[attr-defined]  # the runner wrote the statement's record
+                    raise error
                 return codec.decode_result(data)
             failure: errors.RdsgateError | None = None
             if item is None:

@@ -14,6 +14,7 @@ for the next session (or request) this environment serves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -92,8 +93,8 @@ class SessionRunner:
                 service.pool.discard(item.connection)
             self.store.fail(key, {"class": type(error).__name__, "message": error.message, "details": error.details})
             self.store.release(key, item.connection, item.caller)
-            self._audit(item, "BEGIN", error.code, started, runner_id)
-            return "failed"
+            self.logger.info("session runner: begin failed", extra={"session": item.fingerprint, "outcome": error.code})
+            return "failed"  # the begin, which waits for it, raises the error and audits it
         lease = self.settings.lease_seconds * 1000
         idle = self.settings.idle_seconds * 1000
         now = now_ms()
@@ -102,6 +103,7 @@ class SessionRunner:
             self.store.release(key, item.connection, item.caller)
             return "abandoned"
         self._read_only = bool(item.read_only)
+        self._deadline = deadline
         heartbeat = _Heartbeat(self.store, key, lease)
         heartbeat.start()
         in_session = _InSession(service, session, key)
@@ -177,7 +179,7 @@ class SessionRunner:
             return ROLLED_BACK
         try:
             document = codec.decode_request(payload)
-            request, invocation = _call(document, key)
+            request, invocation = _call(document, self._deadline)
             if request.read_only and not self._read_only:
                 raise errors.InvalidRequest(
                     "readOnly: a session is read-only or not from its begin; begin a read-only session instead",
@@ -264,7 +266,7 @@ def _expired(why: str) -> errors.TransactionExpired:
     return errors.TransactionExpired(f"the transaction was rolled back: {why}")
 
 
-def _call(document: dict[str, Any], key: str) -> tuple[QueryRequest | AtomicRequest, Invocation]:
+def _call(document: dict[str, Any], deadline: int) -> tuple[QueryRequest | AtomicRequest, Invocation]:
     """The request and the facts of the call that carries it, as the API function sent them."""
     fields = dict(document["request"])
     if document.get("kind") == "atomic":
@@ -272,14 +274,18 @@ def _call(document: dict[str, Any], key: str) -> tuple[QueryRequest | AtomicRequ
         request: QueryRequest | AtomicRequest = AtomicRequest(statements=statements, **fields)
     else:
         request = QueryRequest(**fields)
-    remaining = max(1, int(document["until"]) - now_ms())
-    invocation = Invocation(
-        caller=Caller(arn=document.get("caller"), governed=bool(document.get("governed"))),
-        result_limit_bytes=int(document["limitBytes"]),
-        request_id=document.get("requestId"),
-        remaining_ms=remaining,
-    )
-    return request, invocation
+    remaining = max(1, min(int(document["until"]), deadline) - now_ms())
+    facts: dict[str, Any] = {
+        "caller": Caller(arn=document.get("caller"), governed=bool(document.get("governed"))),
+        "result_limit_bytes": int(document["limitBytes"]),
+        "request_id": document.get("requestId"),
+        "remaining_ms": remaining,
+    }
+    known = {f.name for f in dataclasses.fields(Invocation)}
+    for name, value in (("route", document.get("route")), ("audit_context", document.get("auditContext"))):
+        if name in known and value:
+            facts[name] = value
+    return request, Invocation(**facts)
 
 
 # -- the Lambda entry point ------------------------------------------------------------------
