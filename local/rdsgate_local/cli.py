@@ -48,6 +48,11 @@ def query(args: argparse.Namespace) -> int:
         body["typeHints"] = dict(_pair(text, "-t/--type") for text in args.type)
     if args.max_rows:
         body["maxRows"] = args.max_rows
+    if args.async_:  # run it as an asynchronous statement: print its id (rdsgate result ID downloads it)
+        from .statements_cli import submit
+
+        print(submit(_client(args), args.connection, body, "csv" if args.csv else "jsonl", args.compression))
+        return 0
     result = _client(args).post(path_for("connections", args.connection, "query"), body)
     print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
     return 0
@@ -261,6 +266,10 @@ def _parser() -> argparse.ArgumentParser:
     formats.add_argument("--json", action="store_true", help="print the result document")
     formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
 
+    sub.add_argument("--async", dest="async_", action="store_true",
+                     help="run it asynchronously, the result in S3 (JSON Lines, or CSV with --csv): print its id")
+    sub.add_argument("--compression", choices=("gzip", "none"), default="gzip", help="with --async (default gzip)")
+
     sub = command("connections", connections, "list the connections")
     sub.add_argument("--json", action="store_true")
 
@@ -289,9 +298,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", metavar="FILE", help="write it to FILE")
 
     from .readonly_user import add_readonly_user_command
+    from .statements_cli import add_statements_commands
     from .tunnel import add_connect_command  # `rdsgate connect`: psql and mysql clients on a local port
 
     add_readonly_user_command(command)
+    add_statements_commands(command)  # `rdsgate statements`, `result`, `cancel`
     add_connect_command(command)
     return parser
 
