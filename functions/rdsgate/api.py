@@ -16,12 +16,13 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from . import __version__, dataapi
 from .access import Caller
 from .diagnose import diagnose
-from .encoding import dumps, encode_within
+from .encoding import dumps, encode_within, utf8_length
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
 from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
 from .service import Invocation
+from .telemetry import TRACING
 from .sessions import routes as sessions
 from .statements_api import router as statements_router
 
@@ -42,7 +43,8 @@ app.include_router(statements_router)  # asynchronous statements, results in S3 
 
 
 def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:
-    body = dumps(document) if status != 200 else encode_within(document, API_RESPONSE_LIMIT_BYTES, "API Gateway")
+    with TRACING.subsegment("encode"):
+        body = dumps(document) if status != 200 else encode_within(document, API_RESPONSE_LIMIT_BYTES, "API Gateway")
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 
@@ -288,10 +290,18 @@ def handle_unexpected(error: Exception) -> Response:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for API Gateway REST (proxy integration) events."""
-    if not _is_proxy_event(event):  # not from API Gateway: no caller to govern, nothing to route
-        error = InvalidRequest("the event is not an API Gateway REST proxy event (requestContext, httpMethod and path are required)")
-        return {"statusCode": error.status, "headers": {"Content-Type": "application/json"}, "body": dumps({"error": error.to_dict()})}
-    return app.resolve(event, context)
+    metrics = SERVICE.metrics
+    try:
+        if not _is_proxy_event(event):  # not from API Gateway: no caller to govern, nothing to route
+            error = InvalidRequest("the event is not an API Gateway REST proxy event (requestContext, httpMethod and path are required)")
+            return {"statusCode": error.status, "headers": {"Content-Type": "application/json"}, "body": dumps({"error": error.to_dict()})}
+        response = app.resolve(event, context)
+        body = response.get("body")
+        if isinstance(body, str):
+            metrics.response(utf8_length(body))
+        return response
+    finally:
+        metrics.flush()  # once per invocation: this invocation's metrics, one EMF line per connection
 
 
 def _is_proxy_event(event: Any) -> bool:

@@ -13,11 +13,12 @@ import re
 from typing import Any
 
 from . import errors
-from .encoding import encode_within
+from .encoding import encode_within, utf8_length
 from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_batch, parse_query, parse_transaction
 from .access import Caller
 from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
 from .service import Invocation
+from .telemetry import TRACING
 
 ENVELOPE = frozenset({"connection", "caller", "executionArn"})  # beside the request's own fields
 # The documented field a state machine fills with "$$.Execution.Id", so the record names the execution.
@@ -32,6 +33,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except errors.RdsgateError as exc:
         _record_failure(event, context, exc)
         raise _as_step_functions_error(exc) from None
+    finally:
+        SERVICE.metrics.flush()  # once per invocation: this invocation's metrics, one EMF line per connection
 
 
 def _record_failure(event: Any, context: Any, error: errors.RdsgateError) -> None:
@@ -90,7 +93,9 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         result = SERVICE.run_atomic(name, atomic, invocation, context)
     else:
         result = SERVICE.query(name, parse_query(event, allowed=QUERY_FIELDS | ENVELOPE), invocation, context)
-    encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
+    with TRACING.subsegment("encode"):
+        text = encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
+    SERVICE.metrics.response(utf8_length(text))
     return result
 
 

@@ -13,6 +13,8 @@ from typing import Callable
 
 from .definitions import ConnectionDefinition, PasswordAuth
 from .drivers import ConnectParams, DriverConnection, open_connection
+from .errors import AuthenticationFailed
+from .telemetry import TRACING, NoopRecorder, Recorder
 from .tls import client_context
 from .tokens import TokenSigner
 
@@ -42,8 +44,10 @@ class ConnectionPool:
         connect_timeout: float = 5.0,
         default_statement_timeout_ms: int | None = None,
         opener: Callable[[str, ConnectParams], DriverConnection] = open_connection,
+        metrics: Recorder | None = None,
     ) -> None:
         self._signer = signer
+        self._metrics = metrics or NoopRecorder()
         self._connect_timeout = connect_timeout
         self._default_statement_timeout_ms = default_statement_timeout_ms
         self._opener = opener
@@ -56,6 +60,7 @@ class ConnectionPool:
         if entry is not None:
             if (entry.definition is definition or entry.definition == definition) and entry.connection.is_usable():
                 self.stats.reused += 1
+                self._metrics.connection_reused(definition.name)
                 return entry.connection
             self.discard(definition.name)
             self.stats.replaced += 1
@@ -78,10 +83,13 @@ class ConnectionPool:
             self.discard(name)
 
     def _open(self, definition: ConnectionDefinition) -> DriverConnection:
+        name, engine = definition.name, definition.engine
         if isinstance(definition.auth, PasswordAuth):
             password = definition.auth.password
         else:
-            password = self._signer.token_for(definition)
+            with TRACING.subsegment("sign_token", connection=name, engine=engine):
+                password = self._signer.token_for(definition)
+            self._metrics.token_signed(name)
         params = ConnectParams(
             host=definition.host,
             port=definition.port,
@@ -94,6 +102,12 @@ class ConnectionPool:
             iam=not isinstance(definition.auth, PasswordAuth),
             read_only=definition.read_only,
         )
-        connection = self._opener(definition.engine, params)
+        with TRACING.subsegment("connect", connection=name, engine=engine):
+            try:
+                connection = self._opener(engine, params)
+            except AuthenticationFailed:
+                self._metrics.login_failed(name)
+                raise
         self.stats.opened += 1
+        self._metrics.connection_opened(name)
         return connection

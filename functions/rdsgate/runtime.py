@@ -16,6 +16,7 @@ from .errors import InvalidRequest
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest
 from .service import Invocation, Limits, QueryService, StructuredLogger
+from .telemetry import NoopRecorder, Recorder, recorder
 from .tokens import TokenSigner
 
 API_RESPONSE_LIMIT_BYTES = 6_000_000  # Lambda's 6 MB response limit, less room for the envelope
@@ -75,8 +76,8 @@ class Settings:
         return cls(**values)
 
 
-def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
-    """Wire the core from settings."""
+def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None) -> QueryService:
+    """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted)."""
     aws = _AwsSession()
     catalog = DefinitionCatalog(
         settings.connections_table, ttl_seconds=settings.definition_ttl_seconds, client_factory=aws.dynamodb
@@ -85,6 +86,7 @@ def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
         TokenSigner(settings.region, credentials=aws.credentials),
         connect_timeout=settings.connect_timeout_seconds,
         default_statement_timeout_ms=settings.statement_timeout_ms,
+        metrics=metrics,
     )
     # Without a configured key, hashed masks are consistent within one execution environment only.
     masking_key = settings.masking_key.encode() if settings.masking_key else os.urandom(32)
@@ -98,7 +100,7 @@ def build_service(settings: Settings, logger: StructuredLogger) -> QueryService:
         if settings.audit_table
         else None
     )
-    return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit)
+    return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit, metrics=metrics)
 
 
 class _AwsSession:
@@ -132,8 +134,9 @@ class _AwsSession:
 class ServiceHolder:
     """Builds the service on first use, so importing a handler touches no AWS API."""
 
-    def __init__(self, logger: StructuredLogger) -> None:
+    def __init__(self, logger: StructuredLogger, metrics: Recorder | None = None) -> None:
         self._logger = logger
+        self.metrics: Recorder = metrics or NoopRecorder()
         self._service: QueryService | None = None
         self._settings: Settings | None = None
         self._idempotency: Any = None
@@ -146,7 +149,7 @@ class ServiceHolder:
 
     def get(self) -> QueryService:
         if self._service is None:
-            self._service = build_service(self.settings, self._logger)
+            self._service = build_service(self.settings, self._logger, self.metrics)
         return self._service
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
@@ -203,4 +206,8 @@ def _make_logger() -> Any:
 
 
 LOGGER = _make_logger()
-SERVICE = ServiceHolder(LOGGER)
+# The environment's metrics (rdsgate.telemetry): RDSGATE_METRICS, RDSGATE_METRICS_PER_CONNECTION and
+# POWERTOOLS_SERVICE_NAME, read once; the entry points flush it once per invocation. Nothing is
+# imported or written until the first request records something.
+METRICS = recorder()
+SERVICE = ServiceHolder(LOGGER, METRICS)

@@ -26,6 +26,7 @@ from .params import bind_values
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
 from .sqltext import check_statement_kind, prepare
+from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
 
 # What GET /connections/{name}/schema reads; information_schema shows only what the user may see.
 CATALOG_QUERIES = {
@@ -48,6 +49,9 @@ CATALOG_QUERIES = {
 ENVELOPE_BYTES = 4096
 # The statement must end this long before the function does, so the caller gets a clean 504.
 DEADLINE_MARGIN_MS = 1500
+# Facts a request's audit record carries to `_audit` for the metrics only: removed before it is written.
+_DATABASE_MS = "_databaseMs"  # time spent in the driver running the request's statements
+_UNTIMED = "_untimed"  # refused before the service ran: no duration to report
 
 
 class StructuredLogger(Protocol):
@@ -100,8 +104,10 @@ class QueryService:
         *,
         limits: Limits = Limits(),
         audit_sink: AuditSink | None = None,
+        metrics: Recorder | None = None,
     ) -> None:
         self.catalog = catalog
+        self._metrics = metrics or NoopRecorder()
         self.pool = pool
         self.limits = limits
         self._logger = logger
@@ -135,7 +141,9 @@ class QueryService:
         """The definition, if the caller may use it; one the caller may not use does not exist (404)."""
         definition = self.catalog.get(name)
         if not caller.may_use(definition):
-            raise _hidden(name)
+            error = _hidden(name)
+            error.audit = {"engine": definition.engine, "reason": "Forbidden"}  # type: ignore[attr-defined]
+            raise error
         return definition
 
     def audited(self, name: str | None, kind: str, invocation: Invocation, work: Callable[[ConnectionDefinition], Any]) -> Any:
@@ -167,6 +175,8 @@ class QueryService:
         record["statementType"] = "INVALID" if isinstance(error, InvalidRequest) else None
         record["outcome"] = error.code
         record["durationMs"] = 0.0
+        record.update(getattr(error, "audit", None) or {})  # a refusal by authorize(): the record says so
+        record[_UNTIMED] = True
         error.audited = True  # type: ignore[attr-defined]
         self._audit(record)
 
@@ -313,7 +323,9 @@ class QueryService:
             self._audit(record)
 
     def _governed(self, name: str, invocation: Invocation, record: dict[str, Any]) -> ConnectionDefinition:
-        definition = self.catalog.get(name)
+        with TRACING.subsegment("definition") as span:
+            definition = self.catalog.get(name)
+            span.annotate(connection=definition.name, engine=definition.engine)
         record["engine"] = definition.engine
         if not invocation.caller.may_use(definition):
             record["reason"] = "Forbidden"  # the caller is told 404, as for a name that does not exist
@@ -335,7 +347,7 @@ class QueryService:
         record["statementType"] = prepared.statement_type
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
-        outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options))
+        outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options), record)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         document = self._document(definition, outcome, request.shape, plans[0])
         record["rows"] = document["rowCount"]
@@ -361,7 +373,7 @@ class QueryService:
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
         outcomes, plans = self._masked_run(
-            definition, [s.sql for s in request.statements], lambda connection: connection.execute_many(checked, options)
+            definition, [s.sql for s in request.statements], lambda connection: connection.execute_many(checked, options), record
         )
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record["rows"] = sum(len(o.rows) for o in outcomes)
@@ -382,16 +394,26 @@ class QueryService:
             self.pool.discard(definition.name)  # the connection is suspect: the next request opens a new one
             raise
 
-    def _masked_run(self, definition: ConnectionDefinition, sqls: list[str], run: Callable[[Any], Any]) -> tuple[Any, list[MaskPlan]]:
-        """Plan the masking of every statement, run them, and keep masked values out of errors."""
+    def _masked_run(
+        self, definition: ConnectionDefinition, sqls: list[str], run: Callable[[Any], Any], record: dict[str, Any] | None = None
+    ) -> tuple[Any, list[MaskPlan]]:
+        """Plan the masking of every statement, run them, and keep masked values out of errors.
+
+        The time ``run`` takes (the driver's) goes to the metrics through ``record``."""
+        statement_type = record.get("statementType") if record is not None else None
 
         def work(connection: Any) -> tuple[Any, list[MaskPlan]]:
             plans = self._masker.plans(definition, connection, sqls)
+            started = time.perf_counter()
             try:
-                return run(connection), plans
+                with TRACING.subsegment("execute", connection=definition.name, engine=definition.engine, statement_type=statement_type):
+                    return run(connection), plans
             except SqlError as exc:
                 self._masker.scrub(exc, plans)
                 raise
+            finally:
+                if record is not None:
+                    record[_DATABASE_MS] = (time.perf_counter() - started) * 1000
 
         return self._on_connection(definition, work)
 
@@ -436,15 +458,34 @@ class QueryService:
         )
 
     def _audit(self, record: dict[str, Any]) -> None:
+        database_ms, untimed = record.pop(_DATABASE_MS, None), record.pop(_UNTIMED, False)
         fit(record)
         self._logger.info("query", extra=record)
+        self._count(record, database_ms, untimed)
         if self._audit_sink is None:
             return
         try:
-            self._audit_sink.write(record)
+            with TRACING.subsegment("audit", connection=record.get("connection") if record.get("engine") else None):
+                self._audit_sink.write(record)
         except Exception as exc:  # the record must not vanish, and the request's outcome stands
             self.audit_write_failures += 1
+            self._metrics.audit_write_failed()
             self._logger.error("audit write failed", extra={"audit": record, "auditWriteFailed": True, "exception": type(exc).__name__})
+
+
+    def _count(self, record: dict[str, Any], database_ms: float | None, untimed: bool) -> None:
+        """The request's metrics, from its audit record: the connection only once its definition was found."""
+        outcome = record.get("outcome")
+        code = None if outcome == "ok" else outcome
+        connection = record.get("connection") if record.get("engine") else None
+        rows = record.get("rows")
+        self._metrics.request(
+            connection, code, None if untimed else record.get("durationMs"), database_ms, rows if isinstance(rows, int) else None
+        )
+        if code in DENIAL_KINDS:
+            self._metrics.denied(connection, code)
+        elif code == "NotFound" and record.get("reason") == "Forbidden":  # told 404, counted as the refusal it is
+            self._metrics.denied(connection, "Forbidden")
 
 
 class _PausedGc:

@@ -33,6 +33,8 @@ import re
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
+from .errors import RdsgateError
+
 if TYPE_CHECKING:  # pragma: no cover
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
@@ -73,15 +75,22 @@ UNITS: dict[str, str] = {
     AUDIT_WRITE_FAILURES: "Count",
 }
 
-# rdsgate's error codes (rdsgate.errors; a unit test keeps the two in step). Anything else is OTHER_CODE,
-# so that a caller can never choose a dimension value.
-ERROR_CODES = frozenset(
-    {
-        "InternalError", "InvalidRequest", "RequestTooLarge", "NotFound", "Forbidden", "ReadOnlyViolation",
-        "GuardrailViolation", "InvalidDefinition", "SqlError", "AuthenticationFailed", "DatabaseUnavailable",
-        "QueryTimeout", "ResultTooLarge",
-    }
-)  # fmt: skip
+
+
+def _known_codes() -> frozenset[str]:
+    """The ``code`` of every RdsgateError class loaded (rdsgate.errors' and those modules add)."""
+    found, pending = set(), [RdsgateError]
+    while pending:
+        cls = pending.pop()
+        if isinstance(cls.code, str):
+            found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
+# rdsgate's error codes: a code no RdsgateError class declares is OTHER_CODE, so that a caller can never
+# choose a dimension value. Read again when a code is missing (a module loaded since may add classes).
+ERROR_CODES = _known_codes()
 OTHER_CODE = "Other"
 # What `denied(connection, kind)` counts: the refusals of the governance layer.
 DENIAL_KINDS = frozenset({"Forbidden", "GuardrailViolation", "ReadOnlyViolation"})
@@ -117,8 +126,11 @@ def _enabled(environ: Mapping[str, str], name: str, default: bool = True) -> boo
 
 def error_code_dimension(code: str | None) -> str | None:
     """The dimension value for an error code: the code itself if rdsgate knows it, else OTHER_CODE."""
+    global ERROR_CODES
     if code is None:
         return None
+    if code not in ERROR_CODES:
+        ERROR_CODES = _known_codes()
     return code if code in ERROR_CODES else OTHER_CODE
 
 
@@ -141,11 +153,15 @@ class Recorder(Protocol):
         self,
         connection: str | None,
         error_code: str | None,
-        duration_ms: float,
+        duration_ms: float | None,
         database_ms: float | None = None,
         rows: int | None = None,
         response_bytes: int | None = None,
     ) -> None: ...
+
+    def response(self, size: int) -> None:
+        """The encoded size of the answer to this invocation's last request, once the entry point knows it
+        (as ``request(..., response_bytes=size)`` would have; nothing when no request was recorded)."""
 
     def connection_opened(self, connection: str | None) -> None: ...
 
@@ -168,6 +184,9 @@ class NoopRecorder:
     enabled = False
 
     def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
+        pass
+
+    def response(self, size) -> None:
         pass
 
     def connection_opened(self, connection) -> None:
@@ -206,14 +225,17 @@ class EmfRecorder:
         self.per_connection = per_connection
         self.namespace = namespace
         self._documents: dict[tuple[str | None, str | None], AmazonCloudWatchEMFProvider] = {}
+        self._answered: list[str | None] = []  # the connection dimension of this invocation's last request
 
     # -- what the core reports -------------------------------------------------------------------
 
     def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
         code = error_code_dimension(error_code)
         name = connection_dimension(connection, code)
+        self._answered[:] = [name]
         self._add(name, None, REQUESTS, 1)
-        self._add(name, None, DURATION, duration_ms)
+        if duration_ms is not None:  # None: refused before rdsgate timed anything (a malformed body)
+            self._add(name, None, DURATION, duration_ms)
         if database_ms is not None:
             self._add(name, None, DATABASE_TIME, database_ms)
         if rows is not None:
@@ -222,6 +244,10 @@ class EmfRecorder:
             self._add(name, None, RESPONSE_BYTES, response_bytes)
         if code is not None:
             self._add(name, code, ERRORS, 1)
+
+    def response(self, size) -> None:
+        if self._answered:
+            self._add(self._answered.pop(), None, RESPONSE_BYTES, size)
 
     def connection_opened(self, connection) -> None:
         self._add(connection_dimension(connection), None, CONNECTIONS_OPENED, 1)
@@ -244,6 +270,7 @@ class EmfRecorder:
     def flush(self) -> None:
         """Write what this invocation recorded (one line per document) and start afresh."""
         documents, self._documents = self._documents, {}
+        self._answered.clear()
         for provider in documents.values():
             if provider.metric_set:
                 provider.flush_metrics()
@@ -275,16 +302,22 @@ class EmfRecorder:
         return provider
 
 
-def recorder(environ: Mapping[str, str] | None = None) -> Recorder:
-    """The recorder the environment asks for: ``RDSGATE_METRICS`` (default true) and
-    ``RDSGATE_METRICS_PER_CONNECTION`` (default true); the service dimension is
-    ``POWERTOOLS_SERVICE_NAME`` (the stack name when deployed)."""
+def recorder(
+    environ: Mapping[str, str] | None = None,
+    *,
+    enabled: bool | None = None,
+    per_connection: bool | None = None,
+    service: str | None = None,
+) -> Recorder:
+    """The recorder asked for, each setting from its argument, else the environment, else the default:
+    ``enabled`` / ``RDSGATE_METRICS`` (true), ``per_connection`` / ``RDSGATE_METRICS_PER_CONNECTION``
+    (true), ``service`` / ``POWERTOOLS_SERVICE_NAME`` (the stack name when deployed; ``rdsgate``)."""
     env = os.environ if environ is None else environ
-    if not _enabled(env, "RDSGATE_METRICS"):
+    if not (_enabled(env, "RDSGATE_METRICS") if enabled is None else enabled):
         return NoopRecorder()
     return EmfRecorder(
-        env.get("POWERTOOLS_SERVICE_NAME") or NAMESPACE,
-        per_connection=_enabled(env, "RDSGATE_METRICS_PER_CONNECTION"),
+        service or env.get("POWERTOOLS_SERVICE_NAME") or NAMESPACE,
+        per_connection=_enabled(env, "RDSGATE_METRICS_PER_CONNECTION") if per_connection is None else per_connection,
     )
 
 
@@ -296,6 +329,22 @@ class _NoSubsegment:
 
     def annotate(self, *, connection: str | None = None, engine: str | None = None, statement_type: str | None = None) -> None:
         pass
+
+
+class _NoSpan:
+    """The context :meth:`Tracing.subsegment` returns with tracing off."""
+
+    __slots__ = ()
+    _handle = _NoSubsegment()
+
+    def __enter__(self) -> _NoSubsegment:
+        return self._handle
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
 
 
 class _Subsegment:
@@ -353,16 +402,22 @@ class Tracing:
                 self._tracer.patch(["botocore"])
         return self._tracer
 
-    @contextmanager
     def subsegment(
         self, span: str, *, connection: str | None = None, engine: str | None = None, statement_type: str | None = None
-    ) -> Iterator[_Subsegment | _NoSubsegment]:
-        """``with TRACING.subsegment("execute", connection=..., engine=...) as s: ...``; ``span`` is one of SPANS."""
+    ) -> Any:
+        """``with TRACING.subsegment("execute", connection=..., engine=...) as s: ...``; ``span`` is one of SPANS.
+
+        With tracing off it returns one shared no-op context (the warm path pays a call, not a generator)."""
         if span not in SPANS:
             raise ValueError(f"unknown span {span!r}; add it to rdsgate.telemetry.SPANS")
         if not self.enabled:
-            yield _NoSubsegment()
-            return
+            return _NO_SPAN
+        return self._traced(span, connection, engine, statement_type)
+
+    @contextmanager
+    def _traced(
+        self, span: str, connection: str | None, engine: str | None, statement_type: str | None
+    ) -> Iterator[_Subsegment]:
         failure: BaseException | None = None
         with self._get().provider.in_subsegment(f"## {span}") as segment:
             handle = _Subsegment(segment)

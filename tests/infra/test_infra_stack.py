@@ -163,6 +163,12 @@ def test_the_query_functions_runtime_environment_and_tracing(synth, query_functi
             "RDSGATE_RESULTS_EXPIRY_DAYS": "7",
             "RDSGATE_WORKER_TIMEOUT_SECONDS": "900",
             "RDSGATE_WORKER_FUNCTION": {"Ref": synth.logical_id("Statements/WorkerFunction")},
+            # Sessions (infra/sessions.py): the session table, the runner, the idle timeout and the limits.
+            "RDSGATE_SESSIONS_TABLE": {"Ref": synth.logical_id("Sessions/Table")},
+            "RDSGATE_SESSION_IDLE_SECONDS": "180",
+            "RDSGATE_SESSION_RUNNER": {"Ref": synth.logical_id("Sessions/RunnerFunction")},
+            "RDSGATE_MAX_SESSIONS_PER_CONNECTION": "20",
+            "RDSGATE_MAX_SESSIONS_PER_CALLER": "10",
         }
         log_group = synth.resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
         assert log_group["Properties"]["RetentionInDays"] == 30
@@ -297,9 +303,11 @@ def test_only_the_query_role_may_use_the_table_and_only_with_these_actions(synth
     arn = {"Fn::GetAtt": [synth.logical_id(table), "Arn"]}
     granting = statements_naming(synth, arn)
     worker_role = synth.logical_id("Statements/WorkerRole")
+    runner_role = synth.logical_id("Sessions/RunnerRole")
     by_role = {synth.resources[policy]["Properties"]["Roles"][0]["Ref"]: statement for policy, statement in granting}
-    # The statements worker writes audit records too (it runs statements); nothing else shares these tables.
-    assert set(by_role) == ({query_role, worker_role} if table == "Audit/Table" else {query_role}), granting
+    # The statements worker and the session runner write audit records too (they run statements); nothing else
+    # shares these tables.
+    assert set(by_role) == ({query_role, worker_role, runner_role} if table == "Audit/Table" else {query_role}), granting
     for role, statement in by_role.items():
         assert statement["Effect"] == "Allow" and "Condition" not in statement
         assert set(as_list(statement["Action"])) == (actions if role == query_role else {"dynamodb:PutItem", "dynamodb:Query"})
@@ -361,6 +369,9 @@ def test_resources_mirror_the_api_paths(synth):
         "GET /statements/{id}",
         "DELETE /statements/{id}",
         "GET /statements/{id}/result",
+        "POST /connections/{name}/sessions",
+        "POST /sessions/{id}/commit",
+        "POST /sessions/{id}/rollback",
     }  # no OPTIONS: CORS is off unless configured
 
 

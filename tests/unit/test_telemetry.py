@@ -175,9 +175,17 @@ def test_the_error_codes_are_rdsgates():
             found |= codes(sub)
         return found
 
-    assert codes(errors.RdsgateError) == telemetry.ERROR_CODES
+    assert all(telemetry.error_code_dimension(code) == code for code in codes(errors.RdsgateError))
     assert set(telemetry.SERVER_ERROR_CODES) <= telemetry.ERROR_CODES
     assert telemetry.DENIAL_KINDS <= telemetry.ERROR_CODES
+    assert telemetry.error_code_dimension("'; DROP TABLE x") == telemetry.error_code_dimension("KeyError") == "Other"
+
+
+def test_an_error_class_loaded_later_is_a_known_code():
+    class LateError(errors.RdsgateError):  # as a module imported after telemetry would declare one
+        code = "LateArrival"
+
+    assert telemetry.error_code_dimension("LateArrival") == "LateArrival"
 
 
 def test_with_metrics_and_tracing_off_nothing_is_imported_or_written():

@@ -22,6 +22,15 @@ def endpoint(runtime, monkeypatch):
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def no_metric_lines(monkeypatch):
+    """The in-process server's handler would print its EMF lines into the standard output the CLI is judged by."""
+    from rdsgate import runtime
+    from rdsgate.telemetry import NoopRecorder
+
+    monkeypatch.setattr(runtime.SERVICE, "metrics", NoopRecorder())
+
+
 @pytest.fixture
 def cli(capsys):
     """Runs `rdsgate ARGS…` in this process; returns the exit code, standard output and standard error."""

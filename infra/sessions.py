@@ -1,0 +1,197 @@
+"""Sessions (issue 15): transactions held across calls. The session table, the runner function, its grants,
+the API routes and the VPC endpoint it needs; all of it behind the context flag ``sessions`` (on by default).
+
+The API and invoke functions start a runner with an asynchronous ``lambda:InvokeFunction`` (through the
+Lambda interface endpoint: no NAT) and talk to it through the session table (DynamoDB, through the
+gateway endpoint). The runner has its own role: the same ``rds-db:connect`` grants as the query
+functions, reading definitions, appending audit records, and the session table's items; nothing else.
+
+Context: ``sessions`` (true/false), ``sessionIdleSeconds`` (180: the Data API's idle timeout),
+``sessionRunnerTimeoutSeconds`` (900: a session's longest life, Lambda's maximum), ``sessionRunnerMemorySize``
+(512), ``maxSessionsPerConnection`` (20) and ``maxSessionsPerCaller`` (10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from . import nag
+from .access import DbConnectPolicies, DeployedConnection
+from .compute import AUDIT_ACTIONS, function_role, rdsgate_function
+from .settings import ConfigError, Settings
+
+# What each side does with the session table's items (rdsgate.sessions.store): the API side creates a
+# session with its limits (TransactWriteItems of Puts), posts requests and reads answers; the runner
+# reads requests and writes answers, leases and its end. Large payloads travel as chunk items.
+QUERY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
+RUNNER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
+DEFAULTS: dict[str, Any] = {
+    "sessions": True,
+    "sessionIdleSeconds": 180,
+    "sessionRunnerTimeoutSeconds": 900,
+    "sessionRunnerMemorySize": 512,
+    "maxSessionsPerConnection": 20,
+    "maxSessionsPerCaller": 10,
+}
+
+
+@dataclass(frozen=True)
+class SessionsSettings:
+    enabled: bool = True
+    idle_seconds: int = 180
+    runner_timeout_seconds: int = 900
+    runner_memory_size: int = 512
+    max_per_connection: int = 20
+    max_per_caller: int = 10
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> SessionsSettings:
+        def value(key: str) -> Any:
+            found = get(key)
+            return DEFAULTS[key] if found is None or found == "" else found
+
+        def integer(key: str, low: int, high: int) -> int:
+            raw = value(key)
+            if isinstance(raw, bool):
+                raise ConfigError(f"context: '{key}' must be a whole number")
+            try:
+                number = int(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"context: '{key}' must be a whole number") from None
+            if not low <= number <= high:
+                raise ConfigError(f"context: '{key}' must be from {low} to {high}")
+            return number
+
+        flag = value("sessions")
+        if isinstance(flag, str) and flag.lower() in ("true", "false"):
+            flag = flag.lower() == "true"
+        if not isinstance(flag, bool):
+            raise ConfigError("context: 'sessions' must be true or false")
+        settings = cls(
+            enabled=flag,
+            idle_seconds=integer("sessionIdleSeconds", 1, 3600),
+            runner_timeout_seconds=integer("sessionRunnerTimeoutSeconds", 60, 900),
+            runner_memory_size=integer("sessionRunnerMemorySize", 128, 10240),
+            max_per_connection=integer("maxSessionsPerConnection", 1, 10_000),
+            max_per_caller=integer("maxSessionsPerCaller", 1, 10_000),
+        )
+        if settings.idle_seconds >= settings.runner_timeout_seconds:
+            raise ConfigError("context: 'sessionIdleSeconds' must be shorter than 'sessionRunnerTimeoutSeconds'")
+        return settings
+
+
+class Sessions(Construct):
+    """The session table and the runner function, wired to the query functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        network: Any,
+        settings: Settings,
+        options: SessionsSettings,
+        query_role: iam.IRole,
+        query_functions: Iterable[lambda_.Function],
+        connections_table: dynamodb.ITable,
+        audit_table: dynamodb.ITable,
+        connections: Iterable[DeployedConnection],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.options = options
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        nag.acknowledge(
+            self.table,
+            "AwsSolutions-DDB3",
+            "Session items live as long as a session (15 minutes at most) and a day after for its answer; "
+            "restoring them could only revive sessions whose database transactions are gone, so point-in-time "
+            "recovery is off",
+        )
+        shared = {
+            "RDSGATE_SESSIONS_TABLE": self.table.table_name,
+            "RDSGATE_SESSION_IDLE_SECONDS": str(options.idle_seconds),
+        }
+
+        self.runner_role = function_role(self, "RunnerRole", description="rdsgate session runner", in_vpc=True)
+        connections_table.grant_read_data(self.runner_role)
+        audit_table.grant(self.runner_role, *AUDIT_ACTIONS)
+        self.table.grant(self.runner_role, *RUNNER_ACTIONS)
+        DbConnectPolicies(self, "DbConnect", role=self.runner_role, connections=connections)
+        nag.acknowledge_function_role(self.runner_role)
+        self.runner = rdsgate_function(
+            self,
+            "RunnerFunction",
+            code=code,
+            handler="rdsgate.sessions.runner.handler",
+            role=self.runner_role,
+            settings=settings,
+            description="rdsgate session runner: holds one database transaction across calls",
+            environment={
+                "RDSGATE_CONNECTIONS_TABLE": connections_table.table_name,
+                "RDSGATE_AUDIT_TABLE": audit_table.table_name,
+                "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
+                **shared,
+            },
+            network=network,
+            memory_size=options.runner_memory_size,
+            timeout=cdk.Duration.seconds(options.runner_timeout_seconds),
+        )
+        # A begin that gave up is final: a late or repeated runner would find its session abandoned.
+        self.runner.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.seconds(60))
+
+        self.table.grant(query_role, *QUERY_ACTIONS)
+        query_role.add_to_principal_policy(  # the function itself, not its versions or aliases
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.runner.function_arn]))
+        environment = {
+            **shared,
+            "RDSGATE_SESSION_RUNNER": self.runner.function_name,
+            "RDSGATE_MAX_SESSIONS_PER_CONNECTION": str(options.max_per_connection),
+            "RDSGATE_MAX_SESSIONS_PER_CALLER": str(options.max_per_caller),
+        }
+        for function in query_functions:
+            for name, value in environment.items():
+                function.add_environment(name, value)
+        if settings.vpc is None:
+            self._lambda_endpoint(network)
+
+    def _lambda_endpoint(self, network: Any) -> None:
+        """The functions reach Lambda's API (to start a runner) through an interface endpoint, never a NAT.
+        One may already exist (asynchronous statements create it): a second with private DNS would clash."""
+        if network.vpc.node.try_find_child("Lambda") is not None:
+            return
+        group = ec2.SecurityGroup(self, "EndpointSecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+                                  description="rdsgate Lambda endpoint: HTTPS from the functions only")
+        group.add_ingress_rule(network.security_group, ec2.Port.tcp(443), "rdsgate functions")
+        if network.owns_security_group:
+            network.security_group.add_egress_rule(group, ec2.Port.tcp(443), "Lambda endpoint")
+        network.vpc.add_interface_endpoint("Lambda", service=ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
+                                           subnets=network.subnets, private_dns_enabled=True, open=False,
+                                           security_groups=[group])
+
+    def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
+        """/connections/{name}/sessions (a connection route: per-connection policies cover it), and
+        /sessions/{id}/commit and /sessions/{id}/rollback."""
+        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
+        connection = rest_api.root.get_resource("connections").get_resource("{name}")
+        connection.add_resource("sessions").add_method("POST", integration)
+        one = rest_api.root.add_resource("sessions").add_resource("{id}")
+        one.add_resource("commit").add_method("POST", integration)
+        one.add_resource("rollback").add_method("POST", integration)
