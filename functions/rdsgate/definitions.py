@@ -198,6 +198,22 @@ def _parse_auth(check: _FieldReader) -> IamAuth | PasswordAuth:
     return PasswordAuth(user, password)
 
 
+# Statement kinds a guardrail may name: what rdsgate.sqlclassify reports for a statement.
+STATEMENT_KINDS = frozenset(
+    {
+        "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
+        "COMMENT", "GRANT", "REVOKE", "COPY", "LOAD", "CALL", "DO", "EXPLAIN", "ANALYZE", "SET", "RESET", "SHOW",
+        "USE", "BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE", "LOCK", "UNLOCK", "DEALLOCATE", "VACUUM",
+        "REINDEX", "REFRESH", "CLUSTER", "CHECKPOINT", "DISCARD", "LISTEN", "UNLISTEN", "NOTIFY", "FLUSH", "OPTIMIZE",
+        "REPAIR", "CHECK", "CHECKSUM", "KILL", "HANDLER", "PURGE", "HELP", "XA", "SIGNAL", "RESIGNAL", "GET", "CLOSE",
+        "FETCH", "MOVE", "SECURITY", "IMPORT", "REASSIGN", "CACHE", "SHUTDOWN",
+        # Never reported (always refused under a statement rule), accepted so that deny lists may name them.
+        "EXECUTE", "PREPARE", "DECLARE", "INSTALL", "UNINSTALL",
+    }
+)  # fmt: skip
+STATEMENT_SYNONYMS = {"DESC": "EXPLAIN", "DESCRIBE": "EXPLAIN", "ANALYSE": "ANALYZE", "START": "BEGIN", "ABORT": "ROLLBACK"}
+
+
 @dataclass(frozen=True)
 class Guardrail:
     """One named rule checked on the SQL before it runs; exactly one kind is set."""
@@ -206,11 +222,14 @@ class Guardrail:
     deny_statements: tuple[str, ...] = ()
     require_where: bool = False
     deny_pattern: str | None = None
+    allow_statements: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         rule: dict[str, Any] = {"name": self.name}
         if self.deny_statements:
             rule["deny_statements"] = list(self.deny_statements)
+        if self.allow_statements:
+            rule["allow_statements"] = list(self.allow_statements)
         if self.require_where:
             rule["require_where"] = True
         if self.deny_pattern is not None:
@@ -218,7 +237,7 @@ class Guardrail:
         return rule
 
 
-_GUARDRAIL_KINDS = ("deny_statements", "require_where", "deny_pattern")
+_GUARDRAIL_KINDS = ("deny_statements", "allow_statements", "require_where", "deny_pattern")
 
 
 def _parse_guardrails(check: _FieldReader) -> tuple[Guardrail, ...]:
@@ -237,10 +256,9 @@ def _parse_guardrails(check: _FieldReader) -> tuple[Guardrail, ...]:
         if len(kinds) != 1 or unknown:
             raise check.error(where, f"must have exactly one of {', '.join(_GUARDRAIL_KINDS)}")
         kind, value = kinds[0], rule[kinds[0]]
-        if kind == "deny_statements":
-            if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
-                raise check.error(where, "deny_statements must be a non-empty list of statement keywords")
-            parsed.append(Guardrail(rule["name"], deny_statements=tuple(v.upper() for v in value)))
+        if kind in ("deny_statements", "allow_statements"):
+            statements = _statement_kinds(check, where, kind, value)
+            parsed.append(Guardrail(rule["name"], **{kind: statements}))
         elif kind == "require_where":
             if value is not True:
                 raise check.error(where, "require_where must be true")
@@ -254,6 +272,23 @@ def _parse_guardrails(check: _FieldReader) -> tuple[Guardrail, ...]:
                 raise check.error(where, f"deny_pattern is not a valid regular expression ({exc})") from None
             parsed.append(Guardrail(rule["name"], deny_pattern=value))
     return tuple(parsed)
+
+
+def _statement_kinds(check: _FieldReader, where: str, kind: str, value: Any) -> tuple[str, ...]:
+    """A deny or allow list: known statement keywords, upper-cased, synonyms folded (DESCRIBE is EXPLAIN)."""
+    if isinstance(value, (set, frozenset)):  # DynamoDB string sets
+        value = sorted(value)
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise check.error(where, f"{kind} must be a non-empty list of statement keywords")
+    statements = []
+    for keyword in value:
+        upper = keyword.strip().upper()
+        upper = STATEMENT_SYNONYMS.get(upper, upper)
+        if upper not in STATEMENT_KINDS:
+            raise check.error(where, f"{kind} names {keyword!r}, which is not a statement kind (known: {', '.join(sorted(STATEMENT_KINDS))})")
+        if upper not in statements:
+            statements.append(upper)
+    return tuple(statements)
 
 
 def _parse_masked_columns(check: _FieldReader) -> tuple[str, ...]:

@@ -1,20 +1,44 @@
 """Guardrails: a connection's named rules, checked on the SQL before it runs.
 
-Statement kinds come from a real SQL parser (sqlglot, in the engine's dialect),
-so comments, odd casing and statements nested in CTEs do not hide them. sqlglot
-is imported only when a statement rule applies: most requests never load it.
+Statement rules (``deny_statements``, ``allow_statements``, ``require_where``) read the SQL
+through ``sqlclassify``: a real parser (sqlglot, in the engine's dialect) for each
+statement, and the server's own lexical rules for where statements, strings, comments and
+bodies begin and end. Wrappers do not hide a statement (DO blocks, EXPLAIN ANALYZE, MERGE
+actions, data-modifying CTEs, the bodies of functions, procedures, rules, triggers and
+events), and whatever the classifier cannot see into is refused while a statement rule
+applies. SQL over the checking limits is refused (403) naming the limit; a check never
+takes longer than ``sqlclassify.CHECK_SECONDS``.
+
+sqlglot and the classifier are imported only when a statement rule applies: most requests
+never load them. Outcomes are cached by SQL text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Iterable
 
 from .definitions import Guardrail
 from .errors import GuardrailViolation
 
 _DIALECTS = {"postgres": "postgres", "mysql": "mysql"}
+# Short statements are cached by their text, longer ones by a digest of it (memory stays bounded).
+_SHORT_SQL = 8192
+_LONG_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a statement rule needs to know about one SQL text."""
+
+    kinds: frozenset[str]
+    unguarded: tuple[str, ...]
+    problem: str | None = None  # why the SQL cannot be checked; every statement rule then refuses it
 
 
 def check_guardrails(rules: Iterable[Guardrail], sql: str, engine: str) -> None:
@@ -28,58 +52,71 @@ def check_guardrails(rules: Iterable[Guardrail], sql: str, engine: str) -> None:
             statement_rules.append(rule)
     if not statement_rules:
         return
-    kinds, unguarded_writes = _analyse(sql, _DIALECTS[engine], statement_rules[0].name)
+    outcome = analyse(sql, _DIALECTS[engine])
     for rule in statement_rules:
-        denied = sorted(kinds.intersection(rule.deny_statements))
-        if denied:
-            raise GuardrailViolation(f"guardrail {rule.name!r}: {denied[0]} statements are not allowed", rule=rule.name)
-        if rule.require_where and unguarded_writes:
-            raise GuardrailViolation(
-                f"guardrail {rule.name!r}: {unguarded_writes[0]} without a WHERE clause is not allowed", rule=rule.name
-            )
+        if outcome.problem is not None:
+            raise GuardrailViolation(f"guardrail {rule.name!r}: {outcome.problem}", rule=rule.name)
+        if rule.deny_statements:
+            denied = sorted(outcome.kinds.intersection(rule.deny_statements))
+            if denied:
+                raise GuardrailViolation(f"guardrail {rule.name!r}: {denied[0]} statements are not allowed", rule=rule.name)
+        elif rule.allow_statements:
+            other = sorted(outcome.kinds.difference(rule.allow_statements))
+            if other:
+                allowed = ", ".join(rule.allow_statements)
+                raise GuardrailViolation(
+                    f"guardrail {rule.name!r}: {other[0]} statements are not allowed (only {allowed})", rule=rule.name
+                )
+        elif rule.require_where and outcome.unguarded:
+            raise GuardrailViolation(f"guardrail {rule.name!r}: {outcome.unguarded[0]} is not allowed", rule=rule.name)
+
+
+def analyse(sql: str, dialect: str) -> Outcome:
+    """The classification of ``sql``, cached."""
+    if len(sql) <= _SHORT_SQL:
+        return _analyse_short(sql, dialect)
+    key = (dialect, hashlib.blake2b(sql.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+    with _LONG_LOCK:
+        outcome = _LONG.get(key)
+        if outcome is not None:
+            _LONG.move_to_end(key)
+            return outcome
+    outcome = _analyse(sql, dialect)
+    with _LONG_LOCK:
+        _LONG[key] = outcome
+        while len(_LONG) > _LONG_CACHE_SIZE:
+            _LONG.popitem(last=False)
+    return outcome
+
+
+def clear_cache() -> None:
+    """Forget every cached outcome (the benchmark measures uncached checks)."""
+    _analyse_short.cache_clear()
+    with _LONG_LOCK:
+        _LONG.clear()
+
+
+_LONG: OrderedDict[tuple[str, bytes], Outcome] = OrderedDict()
+_LONG_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=512)
+def _analyse_short(sql: str, dialect: str) -> Outcome:
+    return _analyse(sql, dialect)
+
+
+def _analyse(sql: str, dialect: str) -> Outcome:
+    from .sqlclassify import TooComplex, Unclassifiable, classify
+
+    try:
+        result = classify(sql, dialect)
+    except Unclassifiable as exc:
+        return Outcome(frozenset(), (), str(exc))
+    except TooComplex as exc:
+        return Outcome(frozenset(), (), f"{exc}; send long values as parameters, or split the statement")
+    return Outcome(result.kinds, result.unguarded)
 
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
-
-
-@lru_cache(maxsize=512)
-def _analyse(sql: str, dialect: str, first_rule: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Every statement kind in the SQL (nested ones included) and the UPDATE/DELETEs lacking WHERE."""
-    import sqlglot
-    from sqlglot import exp
-
-    try:
-        trees = [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
-    except sqlglot.errors.SqlglotError:
-        trees = []
-    if not trees:
-        raise GuardrailViolation(
-            f"guardrail {first_rule!r}: the sql could not be parsed, so the rule cannot be checked", rule=first_rule
-        )
-    kinds: set[str] = set()
-    unguarded: list[str] = []
-    for tree in trees:
-        for node in tree.walk():
-            kind = _kind(node, exp)
-            if kind is None:
-                continue
-            kinds.add(kind)
-            if kind in ("UPDATE", "DELETE") and not node.args.get("where"):
-                unguarded.append(kind)
-    return frozenset(kinds), tuple(unguarded)
-
-
-def _kind(node: Any, exp: Any) -> str | None:
-    if isinstance(node, exp.Command):
-        return str(node.this).split()[0].upper() if node.this else None
-    for cls, kind in (
-        (exp.Select, "SELECT"), (exp.Insert, "INSERT"), (exp.Update, "UPDATE"), (exp.Delete, "DELETE"),
-        (exp.Merge, "MERGE"), (exp.Create, "CREATE"), (exp.Drop, "DROP"), (exp.Alter, "ALTER"),
-        (exp.TruncateTable, "TRUNCATE"), (exp.Grant, "GRANT"),
-    ):
-        if isinstance(node, cls):
-            return kind
-    name = type(node).__name__.upper()
-    return name if name in ("REVOKE", "COPY") else None
