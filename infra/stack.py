@@ -16,6 +16,7 @@ from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .database import DemoDatabase, IamProxy
 from .monitoring import Monitored, Monitoring
 from .network import Network
+from .runbooks import Runbooks
 from .settings import DEMO_CONNECTION, ROOT, Settings
 from .statements import AsyncStatements, StatementsWorkflow
 from .workflow import SampleWorkflow
@@ -86,6 +87,11 @@ class RdsgateStack(cdk.Stack):
             connections_table=data.table, audit_table=audit.table, connections=connections,
         )
         statements.add_routes(api.rest_api, functions.api_function)
+        runbooks = Runbooks(  # runbooks: named SQL with typed parameters (infra/runbooks.py)
+            self, "Runbooks", code=code, settings=settings, context=self.node.try_get_context, query_role=functions.role,
+            query_functions=[functions.api_function, functions.invoke_function], connections=connections,
+        )
+        runbooks.add_routes(api.rest_api, functions.api_function)
         statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,
                                                  settings=settings, worker_timeout_seconds=statements.options.worker_timeout_seconds)
         if settings.monitoring is not None:  # alarms and a dashboard (docs/OPERATIONS.md)
@@ -107,6 +113,7 @@ class RdsgateStack(cdk.Stack):
         cdk.CfnOutput(self, "AuditTableName", value=audit.table.table_name)
         cdk.CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
         cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "RunbooksTableName", value=runbooks.table.table_name)
         cdk.CfnOutput(self, "ResultsBucketName", value=statements.bucket.bucket_name)
         cdk.CfnOutput(self, "StatementsTableName", value=statements.table.table_name)
         cdk.CfnOutput(self, "WorkerFunctionName", value=statements.worker.function_name)

@@ -55,6 +55,10 @@ def _record_failure(event: Any, context: Any, error: errors.RdsgateError) -> Non
 def _run(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise errors.InvalidRequest("the input must be a JSON object")
+    if "runbook" in event:  # {"runbook", "parameters"}: a runbook (rdsgate.runbooks_api)
+        from .runbooks_api import invoke_runbook
+
+        return invoke_runbook(event, context)
     name = event.get("connection")
     if not isinstance(name, str) or not name:
         raise errors.InvalidRequest("connection: the connection name is required", field="connection")

@@ -25,6 +25,7 @@ from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
+from .runbooks import check_free_sql
 from .sqltext import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
 
@@ -194,6 +195,7 @@ class QueryService:
 
         def work(record: dict[str, Any]) -> dict[str, Any]:
             definition = self._governed(name, invocation, record)
+            check_free_sql(definition, None)
             prepared = prepare(sql, definition.engine)
             record["statementType"] = "DESCRIBE"
             check_statement_kind(prepared, definition.engine)
@@ -334,6 +336,7 @@ class QueryService:
 
     def _checked(self, definition: ConnectionDefinition, statement: QueryRequest | Statement, where: str = "sql"):
         """The prepared statement and its bound values, after the SQL checks and guardrails."""
+        check_free_sql(definition, statement)  # runbook-only connections (adhoc: false) take no SQL of the caller's own
         prepared = prepare(statement.sql, definition.engine)
         check_statement_kind(prepared, definition.engine, where)
         check_guardrails(definition.guardrails, statement.sql, definition.engine)

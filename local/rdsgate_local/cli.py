@@ -103,7 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise CliError("rdsgate serve needs root: the IAM verifier is a PAM service in /etc/pam.d (use sudo)")
     options = StackOptions(host=args.host, port=args.port, auth=args.auth, identity=args.identity,
-                           region=args.region or "us-east-1", mysql=not args.no_mysql)
+                           region=args.region or "us-east-1", mysql=not args.no_mysql, runbooks=args.runbooks)
     if args.host not in ("127.0.0.1", "localhost", "::1") and args.auth == "none":
         print(f"rdsgate: warning: {args.host} is not loopback and --auth is none: anyone who reaches this port "
               "can run SQL on the demo databases", file=sys.stderr)
@@ -122,6 +122,8 @@ def serve(args: argparse.Namespace) -> int:
         try:
             stack.start()
         except ServerError as exc:
+            raise CliError(str(exc)) from None
+        except ValueError as exc:  # runbooks_local.RunbooksError: the --runbooks file, named
             raise CliError(str(exc)) from None
         except OSError as exc:
             raise CliError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
@@ -293,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--identity", default=LOCAL_IDENTITY,
                      help="the caller identity of unsigned requests (with --auth none)")
     sub.add_argument("--no-mysql", action="store_true", help="do not start MariaDB")
+    sub.add_argument("--runbooks", metavar="FILE", help="a runbooks file ({\"runbooks\": [...]}) to serve beside the demo's")
 
     sub = command("openapi", openapi, "print the API's OpenAPI document", api=False)
     sub.add_argument("--output", metavar="FILE", help="write it to FILE")
@@ -304,6 +307,9 @@ def _parser() -> argparse.ArgumentParser:
     add_readonly_user_command(command)
     add_statements_commands(command)  # `rdsgate statements`, `result`, `cancel`
     add_connect_command(command)
+    from .runbooks_cli import add_runbook_commands  # `rdsgate runbooks`, `rdsgate run NAME -p k=v`
+
+    add_runbook_commands(command)
     return parser
 
 

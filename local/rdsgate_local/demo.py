@@ -120,3 +120,24 @@ def definitions(postgres: Any, mariadb: Any | None) -> list[dict[str, Any]]:
     for item in items:
         item["allowed_principals"] = list(ALLOWED_PRINCIPALS)
     return items
+
+
+def runbooks() -> list[dict[str, Any]]:
+    """The demo's runbooks: `orders-by-status` on `demo`, whose `status` takes one of the order states."""
+    return [
+        {
+            "name": "orders-by-status",
+            "connection": "demo",
+            "description": "Orders in one status, newest first, with the customer's name",
+            "sql": "SELECT o.id, c.name AS customer, o.quantity, o.total, o.status, o.placed_at FROM orders o "
+                   "JOIN customers c ON c.id = o.customer_id WHERE o.status = CAST(:status AS order_status) "
+                   "ORDER BY o.placed_at DESC",
+            "parameters": [
+                {"name": "status", "type": "string", "enum": ["placed", "shipped", "delivered", "cancelled"],
+                 "description": "the order status"},
+            ],
+            "allowed_principals": list(ALLOWED_PRINCIPALS),
+            "read_only": True,
+            "maxRows": 100,
+        }
+    ]

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import demo, statements_local
+from . import demo, runbooks_local, statements_local
 from .http_server import LOCAL_IDENTITY, LocalApiServer
 from .moto_aws import DefinitionsTable, MotoAws
 from .server_base import MissingDependency
@@ -36,6 +36,7 @@ class StackOptions:
     identity: str = LOCAL_IDENTITY
     region: str = "us-east-1"
     mysql: bool = True
+    runbooks: str | None = None  # a runbooks file (rdsgate serve --runbooks), beside the demo's
 
 
 class LocalStack:
@@ -50,6 +51,7 @@ class LocalStack:
         self.api: LocalApiServer | None = None
         self.table: DefinitionsTable | None = None
         self.definitions: list[dict[str, Any]] = []
+        self.runbooks: list[dict[str, Any]] = []
         self.caller_credentials_file: str | None = None
         self.caller_arn: str | None = None
         self._undo: list[Callable[[], None]] = []
@@ -92,6 +94,9 @@ class LocalStack:
         for item in self.definitions:
             self.table.put(item)
         self.aws.set_environment({"RDSGATE_CONNECTIONS_TABLE": TABLE})
+        # Runbooks (rdsgate.runbooks): the demo's and --runbooks FILE, checked against the connections.
+        self.runbooks = runbooks_local.items_for(demo.runbooks(), options.runbooks, self.definitions)
+        self.aws.set_environment(runbooks_local.create(self.aws.client, self.runbooks))
         # Asynchronous statements: moto's DynamoDB and S3, the worker in threads of this process.
         self.aws.set_environment(statements_local.create_resources(self.aws.client))
         self._undo.append(lambda: LOCAL_RUNNER.join(timeout=2))
@@ -155,6 +160,7 @@ class LocalStack:
         lines.append(f"  DynamoDB    moto on {self.aws.endpoint}, table {TABLE} (account {ACCOUNT}, any credentials)")
         lines.append(f"  S3          moto on {self.aws.endpoint}, bucket {statements_local.BUCKET} (asynchronous statements' results)")
         lines.append("  connections " + ", ".join(f"{d['name']} ({d['engine']})" for d in self.definitions))
+        lines.append("  runbooks    " + (", ".join(f"{r['name']} (on {r['connection']})" for r in self.runbooks) or "none"))
         return lines
 
     def __enter__(self) -> LocalStack:

@@ -156,6 +156,8 @@ def test_the_query_functions_runtime_environment_and_tracing(synth, query_functi
             "RDSGATE_IDEMPOTENCY_TABLE": {"Ref": idempotency},
             "POWERTOOLS_SERVICE_NAME": "rdsgate",
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            # Runbooks (infra/runbooks.py): the table the query functions read them from.
+            "RDSGATE_RUNBOOKS_TABLE": {"Ref": synth.logical_id("Runbooks/Table")},
             # Asynchronous statements (infra/statements.py): where they live and which worker runs them.
             "RDSGATE_STATEMENTS_TABLE": {"Ref": synth.logical_id("Statements/Table")},
             "RDSGATE_RESULTS_BUCKET": {"Ref": synth.logical_id("Statements/Results")},

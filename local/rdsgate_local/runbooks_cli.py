@@ -1,0 +1,79 @@
+"""`rdsgate runbooks` and `rdsgate run NAME -p k=v`: the runbooks you may run, and running one.
+
+Registered by cli.py through its ``command`` helper, so both take ``--endpoint``, ``--profile``,
+``--region`` and ``--timeout`` and sign with the usual AWS credentials, like `rdsgate query`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from . import output
+from .client import path_for
+
+
+def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    sub = command("runbooks", list_runbooks, "list the runbooks you may run, with their parameters")
+    sub.add_argument("--json", action="store_true", help="print the API's documents (parameter schemas included)")
+
+    sub = command("run", run, "run a runbook with its parameters")
+    sub.add_argument("runbook")
+    sub.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                     help="a parameter; VALUE is JSON when it parses as JSON, else a string")
+    sub.add_argument("--max-rows", type=int, metavar="N")
+    formats = sub.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the result document")
+    formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
+
+
+def describe_parameter(parameter: dict[str, Any]) -> str:
+    """``status (string: placed|shipped)``, ``limit? (integer 1..100, default 10)``."""
+    text = parameter["name"] + ("" if parameter.get("required", True) else "?") + f" ({parameter['type']}"
+    if "enum" in parameter:
+        text += ": " + "|".join(output.as_text(v) for v in parameter["enum"])
+    if "min" in parameter or "max" in parameter:
+        text += f" {output.as_text(parameter.get('min', ''))}..{output.as_text(parameter.get('max', ''))}"
+    if "pattern" in parameter:
+        text += f" ~ {parameter['pattern']}"
+    if "default" in parameter:
+        text += f", default {output.as_text(parameter['default'])}"
+    return text + ")"
+
+
+def list_runbooks(args: argparse.Namespace) -> int:
+    from .cli import _client
+
+    listed = _client(args).get("/runbooks").get("runbooks", [])
+    if args.json:
+        print(output.as_json(listed))
+        return 0
+    if not listed:
+        print("no runbooks that you may run")
+    for runbook in listed:  # a block per runbook: its parameters are too many for a table's cells
+        notes = ", ".join(n for n in ("read-only" if runbook.get("readOnly") else "",
+                                       "needs approval" if runbook.get("approval") else "") if n)
+        print(f"{runbook.get('name')}  (on {runbook.get('connection')}{', ' + notes if notes else ''})"
+              + (f"  {runbook['description']}" if runbook.get("description") else ""))
+        for parameter in runbook.get("parameters", []):
+            print("    -p " + describe_parameter(parameter)
+                  + (f"  {parameter['description']}" if parameter.get("description") else ""))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import _client, _parameter
+
+    body: dict[str, Any] = {"parameters": dict(_parameter(text) for text in args.param or [])}
+    if args.max_rows:
+        body["maxRows"] = args.max_rows
+    result = _client(args).post(path_for("runbooks", args.runbook, "run"), body)
+    if "reviewId" in result:  # 202: it waits for a review; nothing has run
+        print(f"review {result['reviewId']} is {result.get('status', 'PENDING')}: the statement runs once it is approved "
+              f"(rdsgate review status {result['reviewId']})", file=sys.stderr)
+        if args.json:
+            print(output.as_json(result))
+        return 0
+    print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
+    return 0
