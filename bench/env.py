@@ -8,6 +8,8 @@ processes with ``child_environment()``, the environment of a Lambda execution ro
 
 from __future__ import annotations
 
+from rdsgate.detectors import DETECTORS
+
 import os
 import pathlib
 import socket
@@ -264,3 +266,6 @@ class BenchEnv:
                 "allowed_principals": [CALLER_ROLE],
             }
             client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
+            # The same database with every content detector on: what scanning results costs, (b).
+            detecting = {**item, "name": f"{name}-detect", "mask_detectors": list(DETECTORS)}
+            client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in detecting.items()})

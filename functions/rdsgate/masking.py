@@ -257,7 +257,7 @@ class Masker:
             changed = True
         if definition.mask_detectors:
             replace = (lambda text: FIXED_MASK) if definition.mask == "fixed" else (lambda text: _digest(text, self._key))
-            changed = scan_rows(outcome.rows, definition.mask_detectors, replace) or changed
+            changed = scan_rows(outcome.rows, definition.mask_detectors, replace, outcome.columns) or changed
         return changed
 
     @staticmethod
