@@ -1,0 +1,182 @@
+"""The query service, the pool and the runtime's settings through their injectable seams.
+
+No database here: a DynamoDB client, a driver connection and an audit sink are stand-ins
+passed through the constructors, which is how the core is meant to be composed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rdsgate import errors
+from rdsgate.access import Caller
+from rdsgate.catalog import DefinitionCatalog
+from rdsgate.drivers import StatementResult
+from rdsgate.pool import ConnectionPool
+from rdsgate.request import parse_query
+from rdsgate.runtime import Settings
+from rdsgate.service import Invocation, Limits, QueryService
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+
+
+def item(name, **fields):
+    base = {"name": name, "engine": "postgres", "host": "db.example", "database": "app",
+            "user": "app", "password": "literal-password", "allowed_principals": [ALICE]}
+    base.update(fields)
+    return {k: _attr(v) for k, v in base.items()}
+
+
+def _attr(value):
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, list):
+        return {"L": [_attr(v) for v in value]}
+    if isinstance(value, dict):
+        return {"M": {k: _attr(v) for k, v in value.items()}}
+    return {"S": str(value)}
+
+
+class FakeDynamoDB:
+    def __init__(self, items):
+        self.items = {i["name"]["S"]: i for i in items}
+        self.reads = 0
+
+    def get_item(self, TableName, Key, **_):
+        self.reads += 1
+        found = self.items.get(Key["name"]["S"])
+        return {"Item": found} if found else {}
+
+    def scan(self, TableName, **_):
+        return {"Items": list(self.items.values())}
+
+
+class FakeConnection:
+    engine = "postgres"
+
+    def __init__(self, params):
+        self.params, self.usable, self.closed, self.statements = params, True, False, []
+
+    def execute(self, prepared, values, options):
+        self.statements.append(prepared.text)
+        if "boom" in prepared.text:
+            raise errors.DatabaseUnavailable("the database could not be reached")
+        return StatementResult(columns=[{"name": "one", "type": "int4"}], rows=[[1]], truncated=False, updated_rows=None)
+
+    def is_usable(self):
+        return self.usable and not self.closed
+
+    def close(self):
+        self.closed = True
+
+
+class Recorder:
+    def __init__(self):
+        self.records = []
+
+    def write(self, record):
+        self.records.append(dict(record))
+
+
+class ListLogger:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, msg, *args, **kwargs):
+        self.lines.append(("info", msg, kwargs.get("extra")))
+
+    def error(self, msg, *args, **kwargs):
+        self.lines.append(("error", msg, kwargs.get("extra")))
+
+
+@pytest.fixture
+def world():
+    dynamodb = FakeDynamoDB([item("app"), item("guarded", guardrails=[{"name": "ro", "deny_statements": ["DELETE"]}])])
+    opened = []
+
+    def opener(engine, params):
+        connection = FakeConnection(params)
+        opened.append(connection)
+        return connection
+
+    catalog = DefinitionCatalog("t", ttl_seconds=60, client_factory=lambda: dynamodb)
+    pool = ConnectionPool(signer=None, opener=opener)
+    sink = Recorder()
+    service = QueryService(catalog, pool, ListLogger(), limits=Limits(masking_key=b"k"), audit_sink=sink)
+    return service, opened, sink, dynamodb
+
+
+def invocation(caller=ALICE, request_id="r1"):
+    return Invocation(caller=Caller(caller, governed=True), result_limit_bytes=10**6, request_id=request_id)
+
+
+def test_a_query_runs_on_one_pooled_connection_and_leaves_one_record(world):
+    service, opened, sink, dynamodb = world
+    for n in range(3):
+        assert service.query("app", parse_query({"sql": "SELECT 1 AS one"}), invocation(request_id=f"r{n}"))["records"] == [{"one": 1}]
+    assert len(opened) == 1 and opened[0].statements == ["SELECT 1 AS one"] * 3
+    assert [r["outcome"] for r in sink.records] == ["ok"] * 3 and dynamodb.reads == 1  # the definition is cached
+
+
+def test_a_refusal_opens_no_connection_and_is_recorded(world):
+    service, opened, sink, _ = world
+    with pytest.raises(errors.GuardrailViolation):
+        service.query("guarded", parse_query({"sql": "DELETE FROM t WHERE id = 1"}), invocation())
+    with pytest.raises(errors.InvalidRequest):
+        service.query("app", parse_query({"sql": "SET role x"}), invocation())
+    assert opened == []
+    assert [r["outcome"] for r in sink.records] == ["GuardrailViolation", "InvalidRequest"]
+
+
+def test_a_caller_who_may_not_use_it_gets_not_found_and_the_record_says_why(world):
+    service, opened, sink, _ = world
+    with pytest.raises(errors.ConnectionNotFound) as caught:
+        service.query("app", parse_query({"sql": "SELECT 1"}), invocation(caller="arn:aws:iam::123456789012:user/mallory"))
+    with pytest.raises(errors.ConnectionNotFound) as missing:
+        service.query("nope", parse_query({"sql": "SELECT 1"}), invocation())
+    assert caught.value.message.replace("'app'", "'nope'") == missing.value.message
+    assert sink.records[0]["reason"] == "Forbidden" and "reason" not in sink.records[1] and opened == []
+
+
+def test_a_connection_level_failure_discards_the_connection(world):
+    service, opened, _, _ = world
+    with pytest.raises(errors.DatabaseUnavailable):
+        service.query("app", parse_query({"sql": "SELECT 'boom'"}), invocation())
+    service.query("app", parse_query({"sql": "SELECT 1"}), invocation())
+    assert len(opened) == 2 and opened[0].closed
+
+
+def test_the_pool_replaces_dead_and_changed_connections(world):
+    service, opened, _, dynamodb = world
+    definition = service.catalog.get("app")
+    first = service.pool.acquire(definition)
+    assert service.pool.acquire(definition) is first
+    first.usable = False
+    second = service.pool.acquire(definition)
+    assert second is not first and first.closed
+    changed = service.catalog.get("app").__class__(**{**vars(definition), "statement_timeout_ms": 9})
+    assert service.pool.acquire(changed) is not second and second.closed
+    assert service.pool.stats.replaced == 2
+
+
+def test_audit_write_failures_are_counted_not_raised(world):
+    service, _, _, _ = world
+
+    class Broken:
+        def write(self, record):
+            raise RuntimeError("gone")
+
+    service._audit_sink = Broken()
+    assert service.query("app", parse_query({"sql": "SELECT 1"}), invocation())["rowCount"] == 1
+    assert service.audit_write_failures == 1
+
+
+def test_settings_come_from_arguments_then_the_environment_then_defaults():
+    env = {"RDSGATE_CONNECTIONS_TABLE": "from-env", "RDSGATE_DEFAULT_MAX_ROWS": "50", "AWS_REGION": "eu-west-1"}
+    settings = Settings.resolve(env, default_max_rows=7)
+    assert (settings.connections_table, settings.default_max_rows, settings.region) == ("from-env", 7, "eu-west-1")
+    assert Settings.resolve(env).default_max_rows == 50 and Settings.resolve(env).definition_ttl_seconds == 30.0
+    with pytest.raises(ValueError, match="RDSGATE_DEFAULT_MAX_ROWS"):
+        Settings.resolve({**env, "RDSGATE_DEFAULT_MAX_ROWS": "many"})
+    with pytest.raises(ValueError, match="RDSGATE_CONNECTIONS_TABLE"):
+        Settings.resolve({})
