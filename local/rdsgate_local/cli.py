@@ -308,8 +308,10 @@ def _parser() -> argparse.ArgumentParser:
     add_statements_commands(command)  # `rdsgate statements`, `result`, `cancel`
     add_connect_command(command)
     from .runbooks_cli import add_runbook_commands  # `rdsgate runbooks`, `rdsgate run NAME -p k=v`
+    from .mcp_server import add_mcp_command  # `rdsgate mcp`: a Model Context Protocol server over the API
 
     add_runbook_commands(command)
+    add_mcp_command(command)
     return parser
 
 
