@@ -17,6 +17,7 @@ from .database import DemoDatabase, IamProxy
 from .monitoring import Monitored, Monitoring
 from .network import Network
 from .runbooks import Runbooks
+from .sessions import Sessions, SessionsSettings
 from .settings import DEMO_CONNECTION, ROOT, Settings
 from .statements import AsyncStatements, StatementsWorkflow
 from .workflow import SampleWorkflow
@@ -94,6 +95,15 @@ class RdsgateStack(cdk.Stack):
         runbooks.add_routes(api.rest_api, functions.api_function)
         statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,
                                                  settings=settings, worker_timeout_seconds=statements.options.worker_timeout_seconds)
+        session_options = SessionsSettings.from_context(self.node.try_get_context)
+        sessions = None
+        if session_options.enabled:  # transactions across calls (infra/sessions.py); -c sessions=false turns them off
+            sessions = Sessions(
+                self, "Sessions", code=code, network=network, settings=settings, options=session_options,
+                query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
+                connections_table=data.table, audit_table=audit.table, connections=connections,
+            )
+            sessions.add_routes(api.rest_api, functions.api_function)
         if settings.monitoring is not None:  # alarms and a dashboard (docs/OPERATIONS.md)
             Monitoring(
                 self,
@@ -118,6 +128,9 @@ class RdsgateStack(cdk.Stack):
         cdk.CfnOutput(self, "StatementsTableName", value=statements.table.table_name)
         cdk.CfnOutput(self, "WorkerFunctionName", value=statements.worker.function_name)
         cdk.CfnOutput(self, "StatementsStateMachineArn", value=statements_workflow.state_machine.state_machine_arn)
+        if sessions is not None:
+            cdk.CfnOutput(self, "SessionsTableName", value=sessions.table.table_name)
+            cdk.CfnOutput(self, "SessionRunnerFunctionName", value=sessions.runner.function_name)
         cdk.CfnOutput(
             self,
             "FunctionsSecurityGroupId",
