@@ -42,6 +42,22 @@ def create_table(client: Callable[[str], Any], *, table: str = TABLE) -> dict[st
     return {"RDSGATE_SESSIONS_TABLE": table}
 
 
+def serve_runners(*, timeout_seconds: float = 900.0) -> LocalRunners:
+    """Runners for ``rdsgate serve`` and the tests: a pool, registered as the launcher of this process's API."""
+    from rdsgate.sessions.launcher import use_local_launcher
+
+    pool = LocalRunners(timeout_seconds=timeout_seconds)
+    use_local_launcher(pool)
+    return pool
+
+
+def stop_runners(pool: LocalRunners) -> None:
+    from rdsgate.sessions.launcher import use_local_launcher
+
+    use_local_launcher(None)
+    pool.close()
+
+
 @dataclass
 class _Worker:
     process: subprocess.Popen[bytes]

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import demo, runbooks_local, statements_local
+from . import demo, sessions_local, runbooks_local, statements_local
 from .http_server import LOCAL_IDENTITY, LocalApiServer
 from .moto_aws import DefinitionsTable, MotoAws
 from .server_base import MissingDependency
@@ -100,6 +100,10 @@ class LocalStack:
         # Asynchronous statements: moto's DynamoDB and S3, the worker in threads of this process.
         self.aws.set_environment(statements_local.create_resources(self.aws.client))
         self._undo.append(lambda: LOCAL_RUNNER.join(timeout=2))
+        # Sessions: the session table on moto, runners as local worker processes (rdsgate_local.sessions_local).
+        self.aws.set_environment(sessions_local.create_table(self.aws.client))
+        self.runners = sessions_local.serve_runners()
+        self._undo.append(lambda: sessions_local.stop_runners(self.runners))
         runtime.SERVICE.reset()
         self._undo.append(runtime.SERVICE.reset)
         if verifier is not None:
@@ -159,6 +163,7 @@ class LocalStack:
             lines.append(f"  MariaDB     not started: {self.mysql_skipped}")
         lines.append(f"  DynamoDB    moto on {self.aws.endpoint}, table {TABLE} (account {ACCOUNT}, any credentials)")
         lines.append(f"  S3          moto on {self.aws.endpoint}, bucket {statements_local.BUCKET} (asynchronous statements' results)")
+        lines.append(f"  Sessions    moto on {self.aws.endpoint}, table {sessions_local.TABLE}; runners as local processes")
         lines.append("  connections " + ", ".join(f"{d['name']} ({d['engine']})" for d in self.definitions))
         lines.append("  runbooks    " + (", ".join(f"{r['name']} (on {r['connection']})" for r in self.runbooks) or "none"))
         return lines

@@ -210,6 +210,24 @@ def test_openapi_document_is_served(serve):
     assert served == json.loads((ROOT / "docs" / "openapi.json").read_text())
 
 
+def test_a_session_holds_a_transaction_across_calls(serve):
+    """Sessions end to end as `rdsgate serve` runs them: the session table on moto, a runner process per session."""
+    begun = post(serve.url + "/connections/demo/sessions", {})[1]
+    session = begun["sessionId"]
+    query = serve.url + "/connections/demo/query"
+    post(query, {"sql": "CREATE TABLE session_probe (n int)", "sessionId": session})
+    post(query, {"sql": "INSERT INTO session_probe VALUES (1), (2)", "sessionId": session})
+    assert post(query, {"sql": "SELECT sum(n) AS s FROM session_probe", "sessionId": session})[1]["records"] == [{"s": 2 + 1}]
+    with pytest.raises(urllib.error.HTTPError) as outside:  # not committed: nobody else sees the table
+        post(query, {"sql": "SELECT * FROM session_probe"})
+    assert outside.value.code == 422
+    assert post(serve.url + f"/sessions/{session}/rollback", {}) == (200, {"status": "rolledback"})
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        post(query, {"sql": "SELECT * FROM session_probe"})
+    assert gone.value.code == 422
+    assert "Sessions    moto on" in serve.text
+
+
 def test_ctrl_c_stops_and_leaves_nothing_behind(serve):
     assert processes_naming(serve.folders) and pam_services_naming(serve.folders)  # all there until now
     assert serve.stop(signal.SIGINT) == 0
