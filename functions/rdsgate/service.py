@@ -274,6 +274,7 @@ class QueryService:
         if invocation.remaining_ms is not None:
             available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)  # at least 1: _options checked
             timeout_ms = _smallest(timeout_ms, available - available % 1000 if available >= 1000 else available)
+        max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
         options = ExecutionOptions(max_rows=max_rows, read_only=base.read_only, timeout_ms=timeout_ms, records_as_objects=False)
         batches = _StreamBatches(self, definition, request.shape, sink)
         started = time.perf_counter()

@@ -80,7 +80,7 @@ OID_BOOL, OID_BYTEA, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
 INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
 # Rows per round trip when a statement's rows stream to a sink (execute_stream): fewer, larger batches.
-EXPORT_BATCH_ROWS = 10_000
+EXPORT_BATCH_ROWS = 2_000
 
 
 class PostgresConnection:

@@ -1,0 +1,288 @@
+"""Benchmark (h): a large SELECT to S3 as an asynchronous statement, against the raw driver's streaming fetch.
+
+``python3 -m bench.statements [--rows 10000000] [--engines postgres,mysql]`` starts the benchmark world
+(``bench.env``: moto in its own process, now with S3, and the IAM-verifying servers), then, per engine and
+in child processes (a Lambda execution environment each):
+
+- raw: the driver alone reads every row of the 10-column SELECT, streaming (pg8000 ``DECLARE … CURSOR`` and
+  ``FETCH 10000``; PyMySQL's unbuffered cursor, ``fetchmany(10000)``), converting values as the driver does,
+  keeping nothing;
+- gate: the same SELECT as an asynchronous statement, through ``rdsgate.worker.run_submitted`` (status item,
+  governance, audit, masking check, ``execute_stream``, JSON Lines, gzip, S3 multipart upload to moto).
+
+Reported: rows per second of each, their ratio (target ≥ 0.8), the gate's peak RSS growth over its baseline
+(target ≤ 50 MB), the time to the first byte in S3 (the first part stored) and the object's size. Writes
+``bench/RESULTS-statements.md``. moto runs on the same two cores and stores what it receives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from .env import REPO, BenchEnv
+
+TARGET_RATIO = 0.8
+TARGET_GROWTH_MB = 50
+TABLE, BUCKET = "rdsgate-bench-statements", "rdsgate-bench-results"
+COLUMNS = "id, qty, price, name, active, born, created, ratio, token, attrs"
+# items holds 100,000 rows of 10 columns (bench.env); a cross join with a counter multiplies them.
+SQL = {
+    "postgres": "SELECT i.id + g * 100000 AS id, qty, price, name, active, born, created, ratio, token, attrs "
+                "FROM generate_series(0, {copies}) AS g CROSS JOIN items AS i",
+    "mysql": "SELECT i.id + g.seq * 100000 AS id, qty, price, name, active, born, created, ratio, token, attrs "
+             "FROM seq_0_to_{copies} AS g CROSS JOIN items AS i",
+}
+CONNECTION = {"postgres": "pg", "mysql": "my"}
+
+
+def sql_for(engine: str, rows: int) -> str:
+    if rows % 100_000:
+        raise ValueError("rows must be a multiple of 100,000")
+    return SQL[engine].format(copies=rows // 100_000 - 1)
+
+
+# -- child tasks ---------------------------------------------------------------------------------
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def task_raw(args: dict[str, Any]) -> dict[str, Any]:
+    import ssl
+
+    import boto3
+
+    engine, info = args["engine"], args["info"]
+    token = boto3.client("rds", region_name="us-east-1").generate_db_auth_token(
+        DBHostname="localhost", Port=info["port"], DBUsername="bench_iam", Region="us-east-1")
+    context = ssl.create_default_context(cafile=info["ca_file"])
+    sql = args["sql"]
+    rows = 0
+    if engine == "postgres":
+        import pg8000.native
+
+        conn = pg8000.native.Connection("bench_iam", host="localhost", port=info["port"], database="bench",
+                                        password=token, ssl_context=context)
+        started = time.perf_counter()
+        conn.run("BEGIN READ ONLY")
+        conn.run(f"DECLARE export NO SCROLL CURSOR FOR {sql}")
+        while True:
+            batch = conn.run("FETCH 10000 FROM export")
+            if not batch:
+                break
+            rows += len(batch)
+        conn.run("COMMIT")
+    else:
+        import pymysql
+
+        conn = pymysql.connect(host="localhost", port=info["port"], user="bench_iam", password=token, database="bench",
+                               ssl=context, autocommit=True, cursorclass=pymysql.cursors.SSCursor)
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            while True:
+                batch = cursor.fetchmany(10000)
+                if not batch:
+                    break
+                rows += len(batch)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"rows": rows, "seconds": seconds}
+
+
+def task_gate(args: dict[str, Any]) -> dict[str, Any]:
+    import gc
+
+    from rdsgate import statements as st
+    from rdsgate.runtime import LOGGER, ServiceHolder
+    from rdsgate.worker import run_submitted, store_for
+
+    settings = st.StatementSettings.resolve()
+    store = store_for(settings)
+    holder = ServiceHolder(LOGGER)
+    output = st.Output("jsonl", args.get("compression", "gzip"))
+
+    def submit(sql: str) -> str:
+        statement_id = st.new_statement_id()
+        store.create(connection=CONNECTION[args["engine"]], caller="bench", request={"sql": sql}, output=output,
+                     key=settings.key_for(statement_id, output), statement_id=statement_id)
+        store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
+        return statement_id
+
+    writers: list[Any] = []
+    original = st.ResultWriter.__init__
+
+    def keep(self: Any, *a: Any, **k: Any) -> None:  # to read when the first byte reached S3
+        original(self, *a, **k)
+        writers.append(self)
+
+    st.ResultWriter.__init__ = keep  # type: ignore[method-assign]
+    warm = run_submitted(submit("SELECT 1 AS one"), holder, remaining=lambda: 900_000, settings=settings)
+    assert warm is not None and warm["rowCount"] == 1
+    statement_id = submit(args["sql"])
+    gc.collect()
+    baseline_kb = _status_kb("VmRSS")
+    reset = _reset_peak()
+    started = time.monotonic()
+    summary = run_submitted(statement_id, holder, remaining=lambda: 900_000, settings=settings)
+    seconds = time.monotonic() - started
+    peak_kb = _status_kb("VmHWM")
+    if summary is None:
+        raise RuntimeError(f"the statement did not finish: {store.get(statement_id)}")
+    return {
+        "rows": summary["rowCount"], "seconds": seconds, "bytes": summary["bytes"], "stored_bytes": summary["storedBytes"],
+        "first_byte_seconds": writers[-1].first_byte_at - started,
+        "baseline_kb": baseline_kb, "peak_kb": peak_kb, "peak_reset": reset,
+    }
+
+
+TASKS = {"raw": task_raw, "gate": task_gate}
+
+
+# -- the parent ------------------------------------------------------------------------------------
+
+
+def run_child(env: BenchEnv, task: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    handle, result_file = tempfile.mkstemp(prefix=f"rdsgate-bench-{task}-", suffix=".json")
+    os.close(handle)
+    extra = {"AWS_ENDPOINT_URL_S3": env.endpoint, "RDSGATE_STATEMENTS_TABLE": TABLE, "RDSGATE_RESULTS_BUCKET": BUCKET}
+    try:
+        done = subprocess.run([sys.executable, "-m", "bench.statements", "--child", task, json.dumps(args), result_file],
+                              cwd=REPO, env=env.child_environment(**extra), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{task} failed:\n{done.stderr[-3000:]}")
+        with open(result_file) as f:
+            return json.load(f)
+    finally:
+        os.unlink(result_file)
+
+
+def measure(env: BenchEnv, engine: str, rows: int, log: Any, reps: int = 1) -> dict[str, Any]:
+    """Raw and gate interleaved (raw gate, gate raw, …); each side's best run counts (others share this machine)."""
+    sql = sql_for(engine, rows)
+    info = env.server_info()[engine]
+    timeout = max(600.0, rows / 20_000)
+    raws, gates = [], []
+    for rep in range(reps):
+        for side in (("raw", "gate") if rep % 2 == 0 else ("gate", "raw")):
+            if side == "raw":
+                raws.append(run_child(env, "raw", {"engine": engine, "info": info, "sql": sql}, timeout))
+                log(f"{engine}: raw driver {raws[-1]['rows']:,} rows in {raws[-1]['seconds']:.1f} s")
+            else:
+                gates.append(run_child(env, "gate", {"engine": engine, "sql": sql}, timeout))
+                log(f"{engine}: rdsgate {gates[-1]['rows']:,} rows in {gates[-1]['seconds']:.1f} s")
+    raw = min(raws, key=lambda r: r["seconds"])
+    gate = min(gates, key=lambda r: r["seconds"])
+    gate["peak_kb"] = max(g["peak_kb"] - g["baseline_kb"] for g in gates) + gate["baseline_kb"]  # the worst growth
+    growth_mb = (gate["peak_kb"] - gate["baseline_kb"]) / 1024
+    raw_rate, gate_rate = raw["rows"] / raw["seconds"], gate["rows"] / gate["seconds"]
+    result = {
+        "rows": rows,
+        "raw_rows_per_s": raw_rate, "raw_seconds": raw["seconds"],
+        "gate_rows_per_s": gate_rate, "gate_seconds": gate["seconds"],
+        "ratio": gate_rate / raw_rate,
+        "growth_mb": growth_mb, "peak_reset": gate["peak_reset"],
+        "first_byte_s": gate["first_byte_seconds"],
+        "bytes": gate["bytes"], "stored_bytes": gate["stored_bytes"],
+        "rows_match": raw["rows"] == gate["rows"] == rows,
+    }
+    result["met"] = result["rows_match"] and result["ratio"] >= TARGET_RATIO and growth_mb <= TARGET_GROWTH_MB
+    log(f"{engine}: gate {gate['rows']:,} rows in {gate['seconds']:.1f} s, ratio {result['ratio']:.2f}, "
+        f"peak RSS +{growth_mb:.1f} MB, first byte in S3 after {gate['first_byte_seconds'] or 0:.2f} s")
+    return result
+
+
+def _machine(facts: dict[str, str]) -> str:
+    return ", ".join(f"{facts[k]}" for k in ("cpu", "memory", "python", "commit", "load") if facts.get(k))
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark (h): a large SELECT to S3",
+        "",
+        f"`python3 -m bench.statements --rows {results['rows']} --reps {results['reps']}` (best of the interleaved runs) on "
+        f"{_machine(results['machine'])}. 10 columns "
+        "(bigint, integer, numeric, text, boolean, date, timestamptz/datetime, double, uuid/char(36), jsonb/json); "
+        "JSON Lines, gzip, S3 multipart upload to moto (same machine). Targets: throughput ≥ "
+        f"{TARGET_RATIO}x the raw driver's streaming fetch, peak RSS growth ≤ {TARGET_GROWTH_MB} MB.",
+        "",
+        "| engine | rows | raw driver rows/s | rdsgate to S3 rows/s | ratio | peak RSS growth | first byte in S3 | JSON Lines | stored (gzip) | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for engine, r in results["engines"].items():
+        if "error" in r:
+            lines.append(f"| {engine} | error: {r['error'][:200]} |")
+            continue
+        lines.append(
+            f"| {engine} | {r['rows']:,} | {r['raw_rows_per_s']:,.0f} | {r['gate_rows_per_s']:,.0f} | {r['ratio']:.2f} | "
+            f"{r['growth_mb']:.1f} MB | {r['first_byte_s'] or 0:.2f} s | {r['bytes'] / 1e6:,.0f} MB | "
+            f"{r['stored_bytes'] / 1e6:,.0f} MB | {'yes' if r['met'] else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        task, args, result_file = argv[1], json.loads(argv[2]), argv[3]
+        outcome = TASKS[task](args)
+        with open(result_file, "w") as f:
+            json.dump(outcome, f)
+        return 0
+    parser = argparse.ArgumentParser(prog="python3 -m bench.statements", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows to export (a multiple of 100,000)")
+    parser.add_argument("--engines", default="postgres,mysql")
+    parser.add_argument("--reps", type=int, default=1, help="interleaved runs of each side; the best counts")
+    parser.add_argument("--output", default=str(REPO / "bench" / "RESULTS-statements.md"))
+    options = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    from .stats import machine
+
+    results: dict[str, Any] = {"rows": options.rows, "reps": options.reps, "machine": machine(), "engines": {}}
+    with BenchEnv(log=log) as env:
+        import boto3
+
+        from rdsgate_local.statements_local import create_resources
+
+        session = boto3.session.Session(region_name="us-east-1")
+        create_resources(lambda service: session.client(service, endpoint_url=env.endpoint), table=TABLE, bucket=BUCKET)
+        for engine in options.engines.split(","):
+            try:
+                results["engines"][engine] = measure(env, engine, options.rows, log, options.reps)
+            except Exception as exc:  # noqa: BLE001 - report it and measure the rest
+                results["engines"][engine] = {"error": f"{type(exc).__name__}: {exc}"}
+                log(f"{engine}: failed: {exc}")
+    text = render(results)
+    with open(options.output, "w") as f:
+        f.write(text)
+    print(text)
+    return 0 if all(r.get("met") for r in results["engines"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
