@@ -5,6 +5,9 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+from .guardrails import render as render_guardrails
+from .guardrails import summary_row as guardrail_summary_row
+
 CHANGES = pathlib.Path(__file__).resolve().parent / "CHANGES.md"
 ENGINE_NAMES = {"postgres": "PostgreSQL", "mysql": "MariaDB"}
 
@@ -19,7 +22,7 @@ def _mb(size: int) -> str:
 
 def missed_targets(results: dict[str, Any]) -> list[str]:
     missed = []
-    for section in ("warm", "encode", "cold", "reuse", "memory", "concurrency"):
+    for section in ("warm", "encode", "cold", "reuse", "memory", "concurrency", "guardrails"):
         data = results.get(section)
         if not isinstance(data, dict):
             continue
@@ -73,6 +76,7 @@ def render(results: dict[str, Any]) -> str:
     out += _reuse(results.get("reuse"))
     out += _memory(results.get("memory"))
     out += _concurrency(results.get("concurrency"))
+    out += _guardrails(results.get("guardrails"))
     out += _asset(results.get("asset"))
     out += _profiles(results)
     if CHANGES.exists():
@@ -143,13 +147,16 @@ def _summary_rows(results: dict[str, Any]) -> list[str]:
                 f"| — | {c['errors']} errors, ≤ {c['max_connections_seen']} connections | {c['throughput_per_s']:.0f} requests/s "
                 f"| 0 errors, ≤ {c['processes']} connections | {_mark(c['met'])} |"
             )
+    guard = results.get("guardrails")
+    if not _failed(guard):
+        rows.append(guardrail_summary_row(guard))
     asset = results.get("asset")
     if not _failed(asset):
         rows.append(
             f"| deployment asset | — | {_mb(asset['unzipped'])} unzipped, {_mb(asset['zipped'])} zipped "
             f"| boto3 bundled (see below) | < 30 MB unzipped | {_mark(asset['met'])} |"
         )
-    for section in ("warm", "encode", "cold", "reuse", "memory", "concurrency", "asset"):
+    for section in ("warm", "encode", "cold", "reuse", "memory", "concurrency", "guardrails", "asset"):
         if section in results and _failed(results[section]):
             rows.append(f"| {section} | — | — | the measurement failed (see below) | — | ❌ |")
     return rows
@@ -400,6 +407,14 @@ def _concurrency(data: Any) -> list[str]:
         if c["error_samples"]:
             out.append(f"| | errors: {c['error_samples']} | | | | | |")
     return out + [""]
+
+
+def _guardrails(data: Any) -> list[str]:
+    if data is None:
+        return []
+    if _failed(data):
+        return _error("(g) Guardrail check", data)
+    return render_guardrails(data)
 
 
 def _asset(data: Any) -> list[str]:

@@ -362,6 +362,15 @@ class Runner:
             )
         return out
 
+    # -- (g) guardrail check (bench/guardrails.py) ----------------------------------------------
+
+    def guardrails(self) -> dict[str, Any]:
+        from . import guardrails
+
+        out = guardrails.run(self.quick, self.env.child_environment())
+        self.log(f"(g) worst guardrail check {out['worst']['max_ms']:.0f} ms ({out['worst']['label']})")
+        return out
+
     # -- the asset -----------------------------------------------------------------------------
 
     def asset(self) -> dict[str, Any]:
@@ -434,6 +443,7 @@ SECTIONS = {
     "d": ("reuse", "(d) reuse"),
     "e": ("memory", "(e) memory"),
     "f": ("concurrency", "(f) concurrency"),
+    "g": ("guardrails", "(g) guardrail check"),
     "size": ("asset", "deployment asset"),
 }
 

@@ -199,6 +199,7 @@ class QueryService:
             prepared = prepare(sql, definition.engine)
             record["statementType"] = "DESCRIBE"
             check_statement_kind(prepared, definition.engine)
+            check_guardrails(definition.guardrails, sql, definition.engine)
             types, columns = self._on_connection(definition, lambda connection: connection.describe(prepared))
             return {"parameters": [{"name": n, "type": t} for n, t in zip(prepared.names, types)], "columns": columns}
 
