@@ -284,3 +284,20 @@ def test_sessions_per_connection_are_limited_and_a_lost_runner_frees_its_slot(se
     time.sleep(2.5)  # the lease (2 s) runs out
     second = gateway.begin(conn, bob)["sessionId"]  # the dead runner's session no longer counts
     gateway.end(second, bob, commit=False)
+
+
+def test_masking_and_guardrails_apply_in_a_session(sessions, conn, runtime, connections, postgres, mariadb):
+    server = postgres if conn == "pg" else mariadb
+    guarded = f"{conn}-session-guarded"
+    connections.put(iam_definition(guarded, server, "postgres" if conn == "pg" else "mysql", masked_columns=["tx_items.label"],
+                                   guardrails=[{"name": "no-delete", "deny_statements": ["DELETE"]}]))
+    run_query(runtime, conn, "INSERT INTO tx_items (id, label) VALUES (1, 'secret')")
+    gateway, alice = sessions.get(), invocation(ALICE)
+    session = gateway.begin(guarded, alice)["sessionId"]
+    read = gateway.run(session, guarded, q("SELECT id, label AS shown FROM tx_items"), alice)
+    assert read["records"] == [{"id": 1, "shown": "****"}]  # masked through the alias, inside the transaction
+    with pytest.raises(errors.GuardrailViolation):
+        gateway.run(session, guarded, q("DELETE FROM tx_items"), alice)
+    assert ids(gateway.run(session, guarded, q("SELECT id FROM tx_items"), alice)) == [1]
+    gateway.end(session, alice, commit=False)
+    assert outside(runtime, conn) == [1]

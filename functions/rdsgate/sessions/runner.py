@@ -202,6 +202,7 @@ class SessionRunner:
             self._answer_error(key, seq, error)
             return None
         self.store.answer(key, seq, "ok", codec.encode_result(result), idle_until=int(now_ms() + self.settings.idle_seconds * 1000))
+        ENVIRONMENT.flush_metrics()
         return None
 
     def _answer_error(self, key: str, seq: int, error: BaseException, *, state: str | None = None, reason: str | None = None) -> None:
@@ -310,6 +311,17 @@ class _Environment:
         self._runner.service = SERVICE.get()
         return self._runner
 
+    def flush_metrics(self) -> None:
+        """The statements' metrics (rdsgate.telemetry), written as each answer goes out and when the session ends."""
+        from ..runtime import SERVICE
+
+        flush = getattr(getattr(SERVICE, "metrics", None), "flush", None)
+        if flush is not None:
+            try:
+                flush()
+            except Exception:  # noqa: BLE001 - metrics never cost a session
+                pass
+
 
 ENVIRONMENT = _Environment()
 
@@ -321,4 +333,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return {"outcome": "invalid"}
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else 900_000
     runner_id = getattr(context, "aws_request_id", None) or f"pid:{os.getpid()}"
-    return {"outcome": ENVIRONMENT.runner().run(key, remaining, runner_id)}
+    try:
+        return {"outcome": ENVIRONMENT.runner().run(key, remaining, runner_id)}
+    finally:
+        ENVIRONMENT.flush_metrics()
