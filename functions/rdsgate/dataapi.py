@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -242,6 +243,7 @@ def parse_execute(body: Any) -> tuple[QueryRequest, dict[str, Any]]:
         )
     values, hints = _parameters(body.get("parameters") or [], "parameters")
     request = parse_query({"sql": body.get("sql"), "parameters": values, "typeHints": hints, "shape": "arrays"})
+    request = dataclasses.replace(request, json_as_text=True)  # JSON values as the server's text, as AWS returns them
     options = body.get("resultSetOptions") or {}
     if not isinstance(options, dict):
         raise errors.InvalidRequest("resultSetOptions: must be an object", field="resultSetOptions")
@@ -600,7 +602,13 @@ def _double_or_long_field(value: Any) -> dict[str, Any]:
 
 
 def _json_text(value: Any) -> str:
-    """A json/jsonb value as JSON text, compact as the Data API writes it."""
+    """A json/jsonb value as compact JSON text, as the Data API writes it.
+
+    The Data API path asks the drivers for the server's text (so JSON ``null`` is the text
+    ``null``, not SQL NULL); it is written compact here.
+    """
+    if isinstance(value, str):
+        value = json.loads(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -29,6 +29,7 @@ class QueryRequest:
     read_only: bool = False
     timeout_ms: int | None = None
     idempotency_key: str | None = None
+    json_as_text: bool = False  # json/jsonb values as the server's text (set by the Data API path, not by callers)
 
 
 def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> QueryRequest:

@@ -460,6 +460,7 @@ class QueryService:
             read_only=definition.read_only or request.read_only,
             timeout_ms=timeout_ms,
             records_as_objects=request.shape != "arrays",
+            json_as_text=getattr(request, "json_as_text", False),
         )
 
     def _audit(self, record: dict[str, Any]) -> None:

@@ -84,9 +84,6 @@ def test_json_values_come_back_as_their_json_text(client, conn):
     assert "columnMetadata" not in formatted and "records" not in formatted  # AWS leaves both out beside formattedRecords
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "JSON null is indistinguishable from SQL NULL once the drivers have parsed the value: the drivers "
-    "(postgres.py, mysql.py) need to hand the Data API path the column's JSON text"))
 def test_json_null_is_the_text_null_not_sql_null(client, conn):
     execute(client, conn, "INSERT INTO fidelity_docs (id, doc) VALUES (1, 'null'), (2, NULL)")
     records = execute(client, conn, "SELECT doc FROM fidelity_docs ORDER BY id")["records"]

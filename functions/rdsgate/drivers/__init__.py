@@ -63,6 +63,7 @@ class ExecutionOptions:
     read_only: bool = False
     timeout_ms: int | None = None
     records_as_objects: bool = True  # object records repeat every column name: it counts
+    json_as_text: bool = False  # json/jsonb values as the server's text (the Data API's form), not parsed
 
 
 def _json_string_size(text: str) -> int:

@@ -100,6 +100,7 @@ class MysqlConnection:
     """
 
     engine = "mysql"
+    _json_as_text = False  # set per request (ExecutionOptions.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
@@ -164,6 +165,7 @@ class MysqlConnection:
         return self._conn.server_thread_id[0] if self._conn.server_thread_id else None
 
     def _execute(self, statements, options: ExecutionOptions, *, transaction: bool, sink: Any = None) -> list[StatementResult]:
+        self._json_as_text = options.json_as_text
         timeout_ms = options.timeout_ms or self._timeout_ms
         scoped_timeout = ""
         before = []
@@ -253,7 +255,7 @@ class MysqlConnection:
         # wait for the result's end; known types convert as rows are read, the others afterwards.
         known = not self._needs_json_lookup(fields)
         columns = [self._column(field) for field in fields] if known else None
-        converters = _lean_converters(result.converters, columns, fields) if fields else []
+        converters = _lean_converters(result.converters, columns, fields, json_as_text=self._json_as_text) if fields else []
         rows: list[list[Any]] = []
         truncated = False
         if sink is not None:
@@ -286,7 +288,7 @@ class MysqlConnection:
         if columns is None:
             columns = [self._column(field) for field in fields] if self._conn.open else [self._column(f, lookup=False) for f in fields]
             for index, column in enumerate(columns):
-                convert = _post_converter(column["type"], fields[index])
+                convert = _post_converter(column["type"], fields[index], json_as_text=self._json_as_text)
                 if convert is not None:
                     encoded = None  # measured before this conversion
                     for row in rows:
@@ -311,14 +313,22 @@ class MysqlConnection:
         )
 
     def is_usable(self) -> bool:
-        """Open, its reset acknowledged, and nothing else waiting on the socket (the server closed it)."""
+        """Open, and the server has not closed it: nothing waiting on the socket but the reset's replies.
+
+        Replies still on their way mean a live server busy with the reset: the next command is
+        sent at once and queues behind it (its replies are read first), so a warm request does
+        not wait for the reset to finish before sending.
+        """
         if not self._conn.open:
             return False
-        try:
-            self._conn.read_owed()
-        except Exception:
-            self.close()
-            return False
+        if self._conn.owes_replies():
+            if socket_is_idle(self._conn._sock):
+                return True
+            try:
+                self._conn.read_owed()
+            except Exception:
+                self.close()
+                return False
         return socket_is_idle(self._conn._sock)
 
     def close(self) -> None:
@@ -413,6 +423,9 @@ class _Wire(pymysql.connections.Connection):
             self._queued = []
         super()._write_bytes(data)
 
+    def owes_replies(self) -> bool:
+        return self._owed > 0
+
     def read_owed(self) -> None:
         """Read the OK of every command sent ahead; an error closes the connection (it is out of step)."""
         try:
@@ -432,10 +445,10 @@ class _Wire(pymysql.connections.Connection):
         return super()._read_query_result(unbuffered=unbuffered)
 
 
-def _post_converter(type_name: str, field: Any) -> Callable[[Any], Any] | None:
+def _post_converter(type_name: str, field: Any, *, json_as_text: bool = False) -> Callable[[Any], Any] | None:
     if type_name == "set":
         return lambda text: [] if text == "" else text.split(",")
-    if type_name == "json" and field.type_code != FIELD_TYPE.JSON:  # MariaDB JSON arrives as text; MySQL's is decoded
+    if type_name == "json" and field.type_code != FIELD_TYPE.JSON and not json_as_text:  # MariaDB JSON arrives as text
         return json_loads
     return None
 
@@ -479,7 +492,8 @@ def _read_rows(conn: Any, result: Any, converters: list[tuple[str | None, Any]],
 
 
 def _lean_converters(
-    converters: list[tuple[str | None, Any]], columns: list[dict[str, str]] | None = None, fields: list[Any] | None = None
+    converters: list[tuple[str | None, Any]], columns: list[dict[str, str]] | None = None, fields: list[Any] | None = None,
+    *, json_as_text: bool = False,
 ) -> list[tuple[str | None, Any]]:
     """PyMySQL's ``(encoding, converter)`` per column, giving the same values in fewer steps.
 
@@ -495,7 +509,12 @@ def _lean_converters(
             encoding, converter = None, _int_bytes
         elif encoding is not None and converter is _binary_or_text:
             converter = None
-        post = _post_converter(columns[index]["type"], fields[index]) if columns is not None and fields is not None else None
+        elif converter is json_loads and json_as_text:  # MySQL's JSON, kept as the server's text
+            encoding, converter = "utf-8", None
+        post = (
+            _post_converter(columns[index]["type"], fields[index], json_as_text=json_as_text)
+            if columns is not None and fields is not None else None
+        )
         if post is not None:
             converter = post if converter is None else _chain(converter, post)
         lean.append((encoding, converter))

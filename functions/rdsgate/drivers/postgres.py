@@ -76,6 +76,8 @@ _OUTSIDE_BLOCK = re.compile(
     re.IGNORECASE,
 )
 
+_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
+
 OID_BOOL, OID_BYTEA, OID_INT8, OID_FLOAT8, OID_NUMERIC, OID_JSONB, OID_UUID = 16, 17, 20, 701, 1700, 3802, 2950
 OID_DATE, OID_TIME, OID_TIMETZ, OID_TIMESTAMP, OID_TIMESTAMPTZ = 1082, 1083, 1266, 1114, 1184
 INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
@@ -87,6 +89,7 @@ class PostgresConnection:
     """One pg8000 connection over TLS, with the statement timeout set at login."""
 
     engine = "postgres"
+    _json_as_text = False  # set per request (ExecutionOptions.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
@@ -174,6 +177,7 @@ class PostgresConnection:
 
     def _request_settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
         """Per-request settings: they ride in the same implicit transaction and round trip."""
+        self._json_as_text = options.json_as_text
         prefix = ["BEGIN READ ONLY" if options.read_only else "BEGIN"]
         timeout_ms = options.timeout_ms or self._timeout_ms
         if timeout_ms != self._timeout_ms:
@@ -314,7 +318,9 @@ class PostgresConnection:
     def _converter(self, oid: int) -> Callable[[str], Any]:
         element = self._array_elements.get(oid)
         if element is not None:
-            return _array_converter(_SCALAR_CONVERTERS.get(element, _identity))
+            return _array_converter(_identity if self._json_as_text and element in _JSON_OIDS else _SCALAR_CONVERTERS.get(element, _identity))
+        if self._json_as_text and oid in _JSON_OIDS:
+            return _identity
         return _SCALAR_CONVERTERS.get(oid, _identity)
 
 
