@@ -658,7 +658,11 @@ class ResultReader:
         return text.splitlines()
 
     def presigned_url(self, seconds: int = PRESIGNED_URL_SECONDS) -> str:
-        return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self.key}, ExpiresIn=seconds)
+        """A GET of the object for ``seconds``; answered as an attachment named after the statement (browsers save it)."""
+        statement_id, name = self.key.rsplit("/", 2)[-2:]
+        disposition = f'attachment; filename="{statement_id}.{name.split(".", 1)[1]}"'
+        params = {"Bucket": self.bucket, "Key": self.key, "ResponseContentDisposition": disposition}
+        return self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
 
 
 # -- AWS clients -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import { Api, loadConfig } from "./api.js";
 import { completionsAt, escapeHtml, highlight, parameterNames, parameterValue } from "./sql.js";
 import { download, formatMs, renderError, renderGrid, summary, toCsv, toggleCell, toJson } from "./results.js";
+import { BackgroundStatement, describeProgress, sizeText } from "./statements.js";
 
 const HISTORY_KEY = "rdsgate.console.history";
 const DRAFT_KEY = "rdsgate.console.draft";
@@ -23,6 +24,7 @@ const state = {
   paramNames: [],
   result: null, // the last successful result, for the downloads
   running: false,
+  background: null, // the BackgroundStatement being run, if any
   completion: null, // {from, to, items, index}
 };
 
@@ -34,7 +36,7 @@ async function start() {
     "tab-schema", "tab-history", "schema-panel", "history-panel", "sql", "editor-highlight", "editor-mirror",
     "completions", "parameters", "run", "max-rows", "status", "download-csv", "download-json", "error", "result",
     "credentials-dialog", "credentials-text", "credentials-error", "credentials-save", "credentials-cancel",
-    "signed-out", "workspace", "run-key"]) {
+    "signed-out", "workspace", "run-key", "run-async", "cancel-statement", "download-statement"]) {
     ui[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = $(id);
   }
   ui.runKey.textContent = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘ Enter" : "Ctrl Enter";
@@ -323,6 +325,69 @@ function insertAtCaret(text) {
 
 // -- running a statement ---------------------------------------------------------------------------
 
+/** The statement to run (the selection, else the whole text) with its parameters, as the API's body. */
+function requestBody() {
+  const { selectionStart, selectionEnd, value } = ui.sql;
+  const sql = selectionEnd > selectionStart ? value.slice(selectionStart, selectionEnd) : value;
+  if (!sql.trim()) return null;
+  const names = parameterNames(sql, dialect());
+  const parameters = {};
+  const typeHints = {};
+  for (const name of names) {
+    const { value: text = "", hint = "" } = state.params.get(name) || {};
+    parameters[name] = parameterValue(text);
+    if (hint) typeHints[name] = hint;
+  }
+  const body = { sql, shape: "arrays" };
+  if (names.length) body.parameters = parameters;
+  if (Object.keys(typeHints).length) body.typeHints = typeHints;
+  return body;
+}
+
+/** Run the statement as an asynchronous statement: status, Cancel, the first page, Download result. */
+async function runInBackground() {
+  if (state.running || !state.connection) return;
+  const body = requestBody();
+  if (!body) return;
+  const connection = state.connection.name;
+  state.running = true;
+  ui.run.disabled = ui.runAsync.disabled = true;
+  ui.error.hidden = true;
+  ui.downloadStatement.hidden = true;
+  const statement = new BackgroundStatement(state.api, {
+    status: showStatus,
+    maxRecords: () => Math.max(parseInt(ui.maxRows.value, 10) || 1000, 1),
+    progress: (view, elapsed) => {
+      ui.cancelStatement.hidden = false;
+      showStatus(describeProgress(view, elapsed), "running");
+    },
+    finished: (view, page, elapsed) => {
+      const shown = { columns: view.columns, records: page.records, rowCount: view.rowCount, updatedRows: view.updatedRows };
+      state.result = { ...shown, connection };
+      renderGrid(ui.result, shown);
+      ui.status.className = "status ok";
+      ui.status.innerHTML = `<span data-testid="result-summary">${escapeHtml(summary(shown))}</span>` +
+        `<span class="muted" data-testid="statement-size">(in the background, ${escapeHtml(formatMs(elapsed))}; ` +
+        `${escapeHtml(sizeText(view.bytes))}${page.nextToken ? `; the first ${page.records.length} shown` : ""})</span>`;
+      ui.downloadCsv.disabled = ui.downloadJson.disabled = !(view.columns || []).length;
+      ui.downloadStatement.hidden = false;
+    },
+    failed: (failure) => {
+      state.result = null;
+      ui.result.replaceChildren();
+      renderError(ui.error, failure);
+      showStatus("Failed in the background", "error");
+    },
+    ended: () => {
+      state.running = false;
+      ui.run.disabled = ui.runAsync.disabled = false;
+      ui.cancelStatement.hidden = true;
+    },
+  });
+  state.background = statement;
+  await statement.submit(connection, body);
+}
+
 async function run() {
   if (state.running || !state.connection) return;
   const { selectionStart, selectionEnd, value } = ui.sql;
@@ -469,6 +534,9 @@ function bindPage() {
     }
   });
   ui.run.addEventListener("click", run);
+  ui.runAsync.addEventListener("click", runInBackground);
+  ui.cancelStatement.addEventListener("click", () => state.background?.cancel());
+  ui.downloadStatement.addEventListener("click", () => state.background?.download());
   ui.connection.addEventListener("change", () => selectConnection(ui.connection.value));
   ui.maxRows.addEventListener("change", saveDraft);
   ui.downloadCsv.addEventListener("click", () => downloadResult("csv"));
