@@ -16,6 +16,7 @@ from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .database import DemoDatabase, IamProxy
 from .monitoring import Monitored, Monitoring
 from .network import Network
+from .reviews import Reviews
 from .runbooks import Runbooks
 from .sessions import Sessions, SessionsSettings
 from .settings import DEMO_CONNECTION, ROOT, Settings
@@ -93,6 +94,12 @@ class RdsgateStack(cdk.Stack):
             query_functions=[functions.api_function, functions.invoke_function], connections=connections,
         )
         runbooks.add_routes(api.rest_api, functions.api_function)
+        reviews = Reviews(  # reviews: approvals before a statement runs (infra/reviews.py)
+            self, "Reviews", settings=settings, context=self.node.try_get_context, network=network, query_role=functions.role,
+            query_functions=[functions.api_function, functions.invoke_function], worker_role=statements.worker_role,
+            worker=statements.worker, endpoint_group=statements.node.try_find_child("EndpointsSecurityGroup"),
+        )
+        reviews.add_routes(api.rest_api, functions.api_function)
         statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,
                                                  settings=settings, worker_timeout_seconds=statements.options.worker_timeout_seconds)
         session_options = SessionsSettings.from_context(self.node.try_get_context)
@@ -124,6 +131,7 @@ class RdsgateStack(cdk.Stack):
         cdk.CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
         cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "RunbooksTableName", value=runbooks.table.table_name)
+        cdk.CfnOutput(self, "ReviewsTableName", value=reviews.table.table_name)
         cdk.CfnOutput(self, "ResultsBucketName", value=statements.bucket.bucket_name)
         cdk.CfnOutput(self, "StatementsTableName", value=statements.table.table_name)
         cdk.CfnOutput(self, "WorkerFunctionName", value=statements.worker.function_name)

@@ -26,6 +26,7 @@ from .telemetry import TRACING
 from .sessions import routes as sessions
 from .statements_api import router as statements_router
 from .runbooks_api import router as runbooks_router
+from .reviews_api import router as reviews_router
 
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
 
@@ -42,6 +43,7 @@ app = APIGatewayRestResolver(cors=_cors())
 app.include_router(sessions.router)  # sessions: transactions held across calls (rdsgate.sessions)
 app.include_router(statements_router)  # asynchronous statements, results in S3 (rdsgate.statements_api)
 app.include_router(runbooks_router)  # runbooks: named SQL with typed parameters (rdsgate.runbooks_api)
+app.include_router(reviews_router)  # reviews: approvals before a statement runs (rdsgate.reviews_api)
 
 
 def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:

@@ -535,6 +535,7 @@ class RunbookQuery(QueryRequest):
 
     runbook: str = ""
     runbook_version: str = ""
+    approval: Any = None  # the runbook's own approval rule (rdsgate.reviews), if it has one
 
 
 def check_free_sql(definition: Any, statement: Any) -> None:

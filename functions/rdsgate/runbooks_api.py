@@ -76,7 +76,8 @@ def run_runbook(name: str, values: Any, invocation: Invocation, *, shape: str = 
         raise
     limit = min(x for x in (max_rows, runbook.max_rows) if x is not None) if (max_rows or runbook.max_rows) else None
     request = RunbookQuery(sql=runbook.sql, parameters=parameters, type_hints=hints, shape=shape, max_rows=limit,
-                           read_only=bool(runbook.read_only), runbook=runbook.name, runbook_version=runbook.version)
+                           read_only=bool(runbook.read_only), runbook=runbook.name, runbook_version=runbook.version,
+                           approval=runbook.approval)
     # The runbook's principals were checked above, instead of the connection's.
     runner = dataclasses.replace(
         invocation, caller=Caller(arn=invocation.caller.arn, governed=False),

@@ -25,6 +25,7 @@ from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
+from .reviews import review_gate
 from .runbooks import check_free_sql
 from .sqltext import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
@@ -249,6 +250,7 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             prepared, _ = self._checked(definition, request)
             record["statementType"] = f"SUBMIT {prepared.statement_type}"
+            review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
             return {}
 
         self._audited(name, request.sql, invocation, work)
@@ -270,6 +272,7 @@ class QueryService:
             record["parameters"] = dict(request.parameters)
         prepared, values = self._checked(definition, request)
         record["statementType"] = prepared.statement_type
+        review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
         base = self._options(definition, request, invocation)
         timeout_ms = request.timeout_ms
         if invocation.remaining_ms is not None:
@@ -350,6 +353,7 @@ class QueryService:
             record["parameters"] = dict(request.parameters)
         prepared, values = self._checked(definition, request)
         record["statementType"] = prepared.statement_type
+        review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
         outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options), record)
@@ -375,6 +379,7 @@ class QueryService:
                 exc.details["statement"] = index
                 raise
         record["statementType"] = "BATCH" if request.batch else "TRANSACTION"
+        review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
         outcomes, plans = self._masked_run(

@@ -85,6 +85,10 @@ def run_submitted(
             request_id=request_id or statement_id,
             remaining_ms=remaining() if remaining is not None else None,
         )
+        if item.get("review"):  # an approved review (rdsgate.reviews): the gate checks it runs what was approved
+            from .reviews import approved_run
+
+            request, invocation = approved_run(item["review"], request, invocation)
 
         def on_connection(connection: Any) -> None:
             backend = connection.backend_id() if hasattr(connection, "backend_id") else None
@@ -247,6 +251,7 @@ def submit(statement_id: str, settings: StatementSettings, clients: Any = CLIENT
 def submit_statement(
     name: str, request_document: dict[str, Any], output: Output, *, caller: str | None, governed: bool,
     task_token: str | None = None, settings: StatementSettings | None = None, clients: Any = CLIENTS,
+    review: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a statement (SUBMITTED) and start the worker on it; the status item."""
     settings = (settings or StatementSettings.resolve()).require()
@@ -260,6 +265,9 @@ def submit_statement(
     if not governed:
         store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
         item["governed"] = False
+    if review:  # an approved review's run (rdsgate.reviews): which review, and the runbook it runs
+        store._update(statement_id, {"review": json.dumps(review)}, expect=("SUBMITTED",))
+        item["review"] = json.dumps(review)
     try:
         submit(statement_id, settings, clients)
     except Exception as exc:
@@ -298,6 +306,11 @@ def invoke_to_s3(event: dict[str, Any], name: str, invocation: Invocation, envel
     if token is not None:
         if not isinstance(token, str) or not token:
             raise InvalidRequest("taskToken: must be the task token string ($$.Task.Token)", field="taskToken")
+        from .reviews import hold_for_review  # a statement that needs a review holds the token until it is decided
+
+        held = hold_for_review(SERVICE.get(), name, request, invocation, token)
+        if held is not None:
+            return held
         item = submit_statement(name, document, output, caller=invocation.caller.arn, governed=False, task_token=token)
         return {"id": item["id"], "status": item["status"]}
     settings = StatementSettings.resolve().require()

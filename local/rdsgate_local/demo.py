@@ -117,6 +117,9 @@ def definitions(postgres: Any, mariadb: Any | None) -> list[dict[str, Any]]:
                 "database": DATABASE, **iam, "ca_bundle": mariadb.ca_file, "description": "Demo shop on MariaDB",
             }
         )
+    # Reviews (docs/REVIEWS.md): writes on the demo database wait for one approval by another local identity.
+    items.append({**items[0], "name": "demo-reviewed", "description": "The demo database; writes need one approval",
+                  "approval": {"required_for": ["INSERT", "UPDATE", "DELETE", "DDL"], "min_approvals": 1}})
     for item in items:
         item["allowed_principals"] = list(ALLOWED_PRINCIPALS)
     return items

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import json
 import threading
 import time
@@ -27,6 +28,9 @@ from . import console
 from .sigv4 import SignatureRejected, SigV4Verifier
 
 LOCAL_IDENTITY = "arn:aws:iam::000000000000:user/local"
+# With --auth none only: the caller a request claims to be (reviews need a second person locally).
+IDENTITY_HEADER = "x-rdsgate-identity"
+_CLAIMED_ARN = re.compile(r"^arn:aws:(?:iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/-]{1,512}$")
 STAGE = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -216,6 +220,10 @@ class LocalApiServer:
                 return 403, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ForbiddenException")], \
                     json.dumps({"message": exc.message}).encode()
             access_key, principal = signer.access_key_id, signer.principal_arn
+        elif IDENTITY_HEADER in lookup:  # --auth none: the identity the request claims (never honoured with sigv4)
+            if not _CLAIMED_ARN.match(lookup[IDENTITY_HEADER].strip()):
+                return _error(400, "X-Rdsgate-Identity must be an IAM or STS ARN such as arn:aws:iam::000000000000:user/alice")
+            principal = lookup[IDENTITY_HEADER].strip()
         identity = identity_of(
             principal, source_ip=client_ip, user_agent=lookup.get("user-agent"), access_key=access_key)
         event = build_event(method, raw_path, headers, body, identity)

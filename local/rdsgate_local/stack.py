@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import demo, sessions_local, runbooks_local, statements_local
+from . import demo, reviews_local, sessions_local, runbooks_local, statements_local
 from .http_server import LOCAL_IDENTITY, LocalApiServer
 from .moto_aws import DefinitionsTable, MotoAws
 from .server_base import MissingDependency
@@ -97,6 +97,9 @@ class LocalStack:
         # Runbooks (rdsgate.runbooks): the demo's and --runbooks FILE, checked against the connections.
         self.runbooks = runbooks_local.items_for(demo.runbooks(), options.runbooks, self.definitions)
         self.aws.set_environment(runbooks_local.create(self.aws.client, self.runbooks))
+        # Reviews (rdsgate.reviews): their table and the KMS key of the parameters they keep.
+        self.aws.set_environment({"AWS_ENDPOINT_URL_KMS": self.aws.endpoint})
+        self.aws.set_environment(reviews_local.create_resources(self.aws.client))
         # Asynchronous statements: moto's DynamoDB and S3, the worker in threads of this process.
         self.aws.set_environment(statements_local.create_resources(self.aws.client))
         self._undo.append(lambda: LOCAL_RUNNER.join(timeout=2))

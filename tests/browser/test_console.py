@@ -60,7 +60,7 @@ def test_the_page_lists_the_callers_connections_with_engine_and_read_only(page, 
     open_console(page, server)
     assert page.title() == "rdsgate console"
     options = page.eval_on_selector_all("#connection option", "os => os.map(o => [o.value, o.textContent])")
-    assert options == [["demo", "demo — postgres"], ["demo-hoop", "demo-hoop — postgres"]]
+    assert options == [["demo", "demo — postgres"], ["demo-hoop", "demo-hoop — postgres"], ["demo-reviewed", "demo-reviewed — postgres"]]
     assert page.inner_text("[data-testid=engine]") == "postgres"
     assert page.inner_text("[data-testid=read-write]") == "read-write"
     # Everything the page loaded came from the local server: no CDN, no other host.

@@ -158,6 +158,9 @@ def test_the_query_functions_runtime_environment_and_tracing(synth, query_functi
             "POWERTOOLS_LOG_LEVEL": "INFO",
             # Runbooks (infra/runbooks.py): the table the query functions read them from.
             "RDSGATE_RUNBOOKS_TABLE": {"Ref": synth.logical_id("Runbooks/Table")},
+            # Reviews (infra/reviews.py): the table and the key of the parameters a review keeps.
+            "RDSGATE_REVIEWS_TABLE": {"Ref": synth.logical_id("Reviews/Table")},
+            "RDSGATE_REVIEWS_KMS_KEY": {"Fn::GetAtt": [synth.logical_id("Reviews/Key"), "Arn"]},
             # Asynchronous statements (infra/statements.py): where they live and which worker runs them.
             "RDSGATE_STATEMENTS_TABLE": {"Ref": synth.logical_id("Statements/Table")},
             "RDSGATE_RESULTS_BUCKET": {"Ref": synth.logical_id("Statements/Results")},
@@ -375,6 +378,13 @@ def test_resources_mirror_the_api_paths(synth):
         "POST /connections/{name}/sessions",
         "POST /sessions/{id}/commit",
         "POST /sessions/{id}/rollback",
+        "GET /runbooks",
+        "GET /runbooks/{name}",
+        "POST /runbooks/{name}/run",
+        "GET /reviews",
+        "GET /reviews/{id}",
+        "POST /reviews/{id}/approve",
+        "POST /reviews/{id}/reject",
     }  # no OPTIONS: CORS is off unless configured
 
 

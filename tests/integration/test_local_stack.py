@@ -130,7 +130,7 @@ def test_prints_what_runs_where(serve):
     assert serve.url.startswith("http://127.0.0.1:")
     for label in ("PostgreSQL", "MariaDB", "DynamoDB"):
         assert re.search(rf"^  {label}\s+\S", serve.text, re.M), serve.text
-    assert "connections demo (postgres), demo-hoop (postgres), demo-mysql (mysql)" in serve.text
+    assert "connections demo (postgres), demo-hoop (postgres), demo-mysql (mysql), demo-reviewed (postgres)" in serve.text
     assert "every caller is arn:aws:iam::000000000000:user/local" in serve.text
 
 
@@ -160,7 +160,7 @@ def test_query_from_the_command_line(serve, capsys):
     assert code == 0
     assert out.splitlines()[2].split(" | ") == [" 2", "shipped", "45.00"] and out.splitlines()[-1] == "(1 row)"
     code, out, _ = cli(capsys, "connections", "--endpoint", serve.url, "--json")
-    assert [c["name"] for c in json.loads(out)] == ["demo", "demo-hoop", "demo-mysql"]
+    assert [c["name"] for c in json.loads(out)] == ["demo", "demo-hoop", "demo-mysql", "demo-reviewed"]
 
 
 def test_policy_from_the_command_line(serve, capsys):
