@@ -10,15 +10,19 @@ import base64
 import binascii
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from .lazy import LazyModule, defer_package_init
+
+# The REST resolver without the rest of Powertools' event handler and event classes (rdsgate.lazy).
+defer_package_init("aws_lambda_powertools.event_handler")
+defer_package_init("aws_lambda_powertools.utilities.data_classes")
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response  # noqa: E402
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from . import __version__, dataapi
+from . import __version__
 from .access import Caller
-from .diagnose import diagnose
 from .encoding import dumps, encode_within, utf8_length
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
-from .openapi import describe_api
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
 from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
 from .service import Invocation
@@ -27,6 +31,24 @@ from .sessions import routes as sessions
 from .statements_api import router as statements_router
 from .runbooks_api import router as runbooks_router
 from .reviews_api import router as reviews_router
+
+# Imported by the routes that use them, not by a cold start (bench/CHANGES.md, cold start).
+dataapi = LazyModule("rdsgate.dataapi")
+
+
+def diagnose(*args: Any, **kwargs: Any) -> Any:
+    """rdsgate.diagnose.diagnose (its socket, ssl and email.utils imports wait for a diagnosis)."""
+    from .diagnose import diagnose as run
+
+    return run(*args, **kwargs)
+
+
+def describe_api(*args: Any, **kwargs: Any) -> Any:
+    """rdsgate.openapi.describe_api, imported when the document is asked for."""
+    from .openapi import describe_api as describe
+
+    return describe(*args, **kwargs)
+
 
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
 

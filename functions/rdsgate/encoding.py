@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import json
 import math
-import uuid
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,8 @@ def json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return iso_duration(value)
-    if isinstance(value, uuid.UUID):
+    uuid = sys.modules.get("uuid")  # a UUID value means uuid was imported; a cold start need not import it
+    if uuid is not None and isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, int):  # bool handled above; int subclasses such as enums
         return json_value(int(value))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    import uuid
 
 from .errors import InvalidRequest
 
@@ -43,6 +45,8 @@ def _parse_decimal(value: Any) -> Decimal:
 
 
 def _parse_uuid(value: Any) -> uuid.UUID:
+    import uuid  # on first use: a cold start without UUID parameters need not import it
+
     return uuid.UUID(_text(value))
 
 

@@ -78,7 +78,7 @@ class Settings:
 
 def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None) -> QueryService:
     """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted)."""
-    aws = _AwsSession()
+    aws = _AwsSession(settings.region)
     catalog = DefinitionCatalog(
         settings.connections_table, ttl_seconds=settings.definition_ttl_seconds, client_factory=aws.dynamodb
     )
@@ -104,14 +104,17 @@ def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorde
 
 
 class _AwsSession:
-    """One botocore session for the function's AWS calls, created on first use.
+    """The function's AWS calls: one DynamoDB client and one source of credentials, created on first use.
 
-    The definitions table, the audit trail and the token signer share its credentials
-    and its DynamoDB client. botocore is used directly: importing boto3 (s3transfer,
-    the resource layer) and creating an ``rds`` client would cost a cold start ~60 ms.
+    The definitions table, the audit trail and the token signer share them. Where it is safe
+    (``rdsgate.awsapi.direct_calls_allowed``: Lambda's credentials in the environment, a known
+    endpoint, no proxy), DynamoDB is called and tokens are signed without botocore, which
+    saves a cold start the ~200 ms of a botocore session, client and signer; otherwise one
+    botocore session serves both (never boto3: its import alone costs ~60 ms).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, region: str | None = None) -> None:
+        self._region = region
         self._session: Any = None
         self._dynamodb: Any = None
 
@@ -124,10 +127,17 @@ class _AwsSession:
 
     def dynamodb(self) -> Any:
         if self._dynamodb is None:
-            self._dynamodb = self._get().create_client("dynamodb")
+            from .awsapi import DynamoDBClient
+
+            self._dynamodb = DynamoDBClient.if_allowed(self._region, self.credentials) or self._get().create_client("dynamodb")
         return self._dynamodb
 
     def credentials(self) -> Any:
+        """The environment's credentials, read now (a SnapStart restore changes them), else botocore's chain."""
+        from .awsapi import direct_calls_allowed, environment_credentials
+
+        if direct_calls_allowed():
+            return environment_credentials()
         return self._get().get_credentials()
 
 

@@ -18,11 +18,12 @@ class TokenSigner:
     A token is used once, for the login it was signed for, so none is ever older
     than a few milliseconds when used (RDS accepts them for 15 minutes).
 
-    By default the token is a SigV4 presigned ``connect`` request signed here with
-    botocore's signer and the credentials of a botocore session (or of ``credentials``,
-    a callable returning them): the same token as ``rds.generate_db_auth_token``,
-    without creating an ``rds`` client, whose service model costs a cold start about
-    40 ms. A ``client_factory`` (an ``rds`` client per region) signs through that client.
+    By default the token is a SigV4 presigned ``connect`` request signed here
+    (``rdsgate.awsapi``, hmac and hashlib) with the credentials of ``credentials``, a
+    callable returning them: by default the environment's (Lambda's execution role), else
+    a botocore session's. It is the same token as ``rds.generate_db_auth_token``, byte for
+    byte, without an ``rds`` client (its service model costs a cold start about 40 ms) or
+    ``botocore.auth``. A ``client_factory`` (an ``rds`` client per region) signs through that client.
     """
 
     def __init__(
@@ -68,19 +69,14 @@ class TokenSigner:
 
 def _sign(credentials: Any, host: str, port: int, db_user: str, region: str) -> str:
     """``host:port/?Action=connect&DBUser=...&X-Amz-...``: a presigned GET for service ``rds-db``, valid 15 minutes."""
-    from botocore.auth import SigV4QueryAuth
-    from botocore.awsrequest import AWSRequest
-    from botocore.exceptions import NoCredentialsError
+    from .awsapi import presign_db_auth_token
 
-    if credentials is None:
-        raise NoCredentialsError()
-    request = AWSRequest(method="GET", url=f"https://{host}:{port}/", params={"Action": "connect", "DBUser": db_user})
-    SigV4QueryAuth(credentials.get_frozen_credentials(), "rds-db", region, expires=900).add_auth(request)
-    return request.prepare().url[len("https://"):]
+    return presign_db_auth_token(credentials, host, port, db_user, region)
 
 
 class _SessionCredentials:
-    """The usual credential chain (in Lambda: the execution role's, from the environment), resolved once.
+    """The environment's credentials (Lambda's execution role), read at each signing; where botocore would not
+    use them (a named profile, none set), the usual credential chain, resolved once.
 
     Refreshable credentials (assumed roles, container credentials) refresh themselves
     when frozen for signing, as a client's would.
@@ -90,6 +86,11 @@ class _SessionCredentials:
         self._credentials: Any = None
 
     def __call__(self) -> Any:
+        from .awsapi import environment_credentials
+
+        found = environment_credentials()
+        if found is not None:
+            return found
         if self._credentials is None:
             from botocore.session import get_session
 
