@@ -168,12 +168,12 @@ def cancel_statement(statement_id: str) -> Response:
     if before is None:
         current = status_view(store.get(statement_id))
         raise InvalidRequest(f"statement {statement_id!r} is {current['status']}: only a SUBMITTED or RUNNING statement can be cancelled")
+    if before.get("uploadId"):  # first, as it is quick: the partial output goes at once, and the worker's next part fails
+        discard_result(CLIENTS.get("s3"), settings.bucket, before["key"], before["uploadId"])
     if before.get("backend") is not None and before["status"] == "RUNNING":
         try:  # from a second connection of the same definition; the worker does the same when it sees CANCELLED
             SERVICE.get().cancel_backend(before["connection"], int(before["backend"]))
         except RdsgateError as exc:
             LOGGER.info("cancel on the database failed", extra={"statement": statement_id, "error": exc.code})
-    if before.get("uploadId"):
-        discard_result(CLIENTS.get("s3"), settings.bucket, before["key"], before["uploadId"])
     LOGGER.info("statement cancelled", extra={"statement": statement_id, "caller": caller.arn})
     return _respond(200, {"id": statement_id, "status": "CANCELLED"})

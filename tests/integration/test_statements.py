@@ -367,3 +367,70 @@ def test_task_token_form_ends_with_send_task_failure_named_as_the_error_table(en
     assert [name for name, _ in sfn.calls] == ["send_task_failure"]
     assert sfn.calls[0][1]["error"] == "SqlError" and sfn.calls[0][1]["taskToken"] == "token-bad"
     assert "no_such_table_here" in sfn.calls[0][1]["cause"]
+
+
+# --- the writer and the reader on their own: multipart, many members, pages across them ----------
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_multipart_result_reads_back_page_by_page_across_members(results_store, compression):
+    import os as _os
+
+    key = f"results/{statements.new_statement_id()}/result.jsonl" + (".gz" if compression == "gzip" else "")
+    uploads = []
+    writer = statements.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", compression),
+                                     part_bytes=5 * 1024 * 1024, member_bytes=256 * 1024, on_upload=uploads.append)
+    encoder = statements.RecordEncoder("jsonl")
+    records = [[n, _os.urandom(48).hex()] for n in range(120_000)]  # ~13 MB of text that gzip cannot shrink much
+    for start in range(0, len(records), 1000):
+        batch = records[start:start + 1000]
+        writer.write(encoder.encode(batch), len(batch))
+    summary = writer.finish()
+    assert len(uploads) == 1 and writer.upload_id == uploads[0]  # a real multipart upload
+    assert summary["rowCount"] == len(records) and summary["bytes"] > 12_000_000
+    head = s3().head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentLength"] == summary["storedBytes"]
+    body = s3().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    text = (gzip.decompress(body) if compression == "gzip" else body).decode()
+    assert text.splitlines() == [json.dumps(r, separators=(",", ":")) for r in records]
+    reader = statements.ResultReader(s3(), BUCKET, key)
+    assert len(reader.index["members"]) >= 40
+    collected, row = [], 0
+    while row is not None:
+        page, row, fmt = reader.page(row, max_records=7_777, limit_bytes=400_000)  # pages end inside members
+        assert fmt == "jsonl" and 0 < len(page) <= 7_777
+        collected.extend(page)
+    assert [json.loads(line) for line in collected] == records
+    assert reader.page(len(records), max_records=10, limit_bytes=1000)[:2] == ([], None)
+
+
+def test_aborted_writer_leaves_nothing(results_store):
+    key = f"results/{statements.new_statement_id()}/result.jsonl"
+    writer = statements.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", "none"),
+                                     part_bytes=5 * 1024 * 1024, member_bytes=1024 * 1024)
+    writer.write("x" * (12 * 1024 * 1024) + "\n", 1)
+    end = time.monotonic() + 30
+    while writer.upload_id is None:  # the first part is on its way
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    writer.abort()
+    assert not s3().list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads")
+    assert not s3().list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents")
+
+
+def test_tokens_and_output_are_validated():
+    assert statements.decode_token(statements.encode_token(12345)) == 12345
+    for bad in ("nope", statements.encode_token(-1), "eyJyb3ciOiAiMSJ9"):
+        with pytest.raises(errors.InvalidRequest):
+            statements.decode_token(bad)
+    assert statements.parse_output(None) == statements.Output("jsonl", "gzip")
+    with pytest.raises(errors.InvalidRequest, match="compression"):
+        statements.parse_output({"compression": "zip"})
+    assert [statements.csv_cell(v) for v in (None, True, False, 1.5, {"a": [1]}, "x,y")] == ["", "true", "false", "1.5", '{"a":[1]}', "x,y"]
+
+
+def test_definition_max_rows_caps_an_asynchronous_statement(env, connections, postgres):
+    connections.put(iam_definition("pg-capped", postgres, "postgres", max_rows=25))
+    statement_id = submit("pg-capped", "SELECT g FROM generate_series(1, 100) g")
+    view = wait(statement_id)
+    assert view["status"] == "FINISHED" and view["rowCount"] == 25 and view["truncated"] is True
