@@ -5,6 +5,7 @@ import { Api, loadConfig } from "./api.js";
 import { completionsAt, escapeHtml, highlight, parameterNames, parameterValue } from "./sql.js";
 import { download, formatMs, renderError, renderGrid, summary, toCsv, toggleCell, toJson } from "./results.js";
 import { BackgroundStatement, describeProgress, sizeText } from "./statements.js";
+import { setupRunbooks } from "./runbooks.js";
 
 const HISTORY_KEY = "rdsgate.console.history";
 const DRAFT_KEY = "rdsgate.console.draft";
@@ -98,6 +99,7 @@ async function loadConnections() {
     return;
   }
   state.connections = data.connections || [];
+  setupRunbooks(state.api, ui); // the Runbooks tab (runbooks.js)
   ui.connection.replaceChildren();
   for (const c of state.connections) {
     const option = new Option(`${c.name} — ${c.engine}${c.read_only ? " · read-only" : ""}`, c.name);
