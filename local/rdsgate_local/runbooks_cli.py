@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     result = _client(args).post(path_for("runbooks", args.runbook, "run"), body)
     if "reviewId" in result:  # 202: it waits for a review; nothing has run
         print(f"review {result['reviewId']} is {result.get('status', 'PENDING')}: the statement runs once it is approved "
-              f"(rdsgate review status {result['reviewId']})", file=sys.stderr)
+              f"(GET /reviews/{result['reviewId']})", file=sys.stderr)
         if args.json:
             print(output.as_json(result))
         return 0
