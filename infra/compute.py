@@ -19,6 +19,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .network import Network
 
+LIVE_ALIAS = "live"  # the alias callers invoke when SnapStart is on
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
@@ -54,6 +55,7 @@ def rdsgate_function(
     security_group: ec2.ISecurityGroup | None = None,
     memory_size: int | None = None,
     timeout: cdk.Duration | None = None,
+    snap_start: bool = False,
 ) -> lambda_.Function:
     """One function of the rdsgate asset, with its own log group; in the VPC's private subnets if `network`."""
     logs_group = log_group(scope, f"{construct_id}Logs", settings.log_retention_days)
@@ -84,6 +86,8 @@ def rdsgate_function(
         },
         tracing=lambda_.Tracing.ACTIVE,
         log_group=logs_group,
+        # SnapStart (docs/OPERATIONS.md): a snapshot after init, restored for each new environment of a version.
+        snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         **vpc_props,
     )
     nag.acknowledge_runtime(function)
@@ -127,10 +131,25 @@ class QueryFunctions(Construct):
             environment["RDSGATE_METRICS"] = "false"
         elif not settings.metrics_per_connection:
             environment["RDSGATE_METRICS_PER_CONNECTION"] = "false"
-        common = dict(code=code, role=self.role, settings=settings, environment=environment, network=network)
+        common = dict(
+            code=code, role=self.role, settings=settings, environment=environment, network=network, snap_start=settings.snap_start
+        )
         self.api_function = rdsgate_function(
             self, "ApiFunction", handler="rdsgate.api.handler", description="rdsgate REST API", **common
         )
         self.invoke_function = rdsgate_function(
             self, "InvokeFunction", handler="rdsgate.invoke.handler", description="rdsgate direct invoke", **common
         )
+        # What callers invoke: with SnapStart an alias of the published version (SnapStart restores versions
+        # only, never $LATEST), else the functions themselves.
+        self.api_target: lambda_.IFunction = self.api_function
+        self.invoke_target: lambda_.IFunction = self.invoke_function
+        if settings.snap_start:
+            for function in (self.api_function, self.invoke_function):
+                cdk.Annotations.of(function).acknowledge_warning(
+                    "@aws-cdk/aws-lambda:snapStartRequirePublish", "its current version is published behind the live alias"
+                )
+            self.api_target = lambda_.Alias(self, "ApiLive", alias_name=LIVE_ALIAS, version=self.api_function.current_version)
+            self.invoke_target = lambda_.Alias(
+                self, "InvokeLive", alias_name=LIVE_ALIAS, version=self.invoke_function.current_version
+            )

@@ -89,12 +89,7 @@ class DemoDatabase(Construct):
         )
         self.instance.connections.allow_default_port_from(security_group, "demo user setup")
         # The subnets have no route out: the master secret is read through an interface endpoint.
-        endpoint = network.vpc.add_interface_endpoint(
-            "SecretsManagerEndpoint",
-            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-            subnets=network.subnets,
-            open=False,
-        )
+        endpoint = network.secrets_manager_endpoint()  # shared with the masking key's readers (infra/masking.py)
         endpoint.connections.allow_default_port_from(security_group, "demo user setup reads the master secret")
         role = function_role(self, "UserSetupRole", description="rdsgate demo: creates the IAM db user", in_vpc=True)
         self.instance.secret.grant_read(role)

@@ -21,6 +21,7 @@ class Network(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
         self._database_ports: set[int] = set()
+        self._secrets_manager_endpoint: ec2.InterfaceVpcEndpoint | None = None
         self._log_retention_days = settings.log_retention_days
         imported = settings.vpc
         if imported is None:
@@ -58,6 +59,18 @@ class Network(Construct):
         if self.owns_security_group and port not in self._database_ports:
             self._database_ports.add(port)
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"database port {port}")
+
+    def secrets_manager_endpoint(self) -> ec2.InterfaceVpcEndpoint:
+        """The VPC's Secrets Manager interface endpoint (private DNS, closed until a group is allowed in), made once:
+        the subnets have no route out, and a VPC takes one endpoint with private DNS per service."""
+        if self._secrets_manager_endpoint is None:
+            self._secrets_manager_endpoint = self.vpc.add_interface_endpoint(
+                "SecretsManagerEndpoint",
+                service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+                subnets=self.subnets,
+                open=False,
+            )
+        return self._secrets_manager_endpoint
 
     def _create_vpc(self, settings: Settings) -> ec2.Vpc:
         vpc = ec2.Vpc(

@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     "alarmTopic": None,  # "create" (a new SNS topic) or an existing topic's ARN: where alarms notify
     "alarmErrorRatePercent": 5,  # server-side errors per request, over 5 minutes
     "alarmDurationP99Ms": 5000,  # rdsgate's Duration p99, over 5 minutes
+    # Hashed masks' key (docs/SECURITY.md): one per deployment, in Secrets Manager, read by the functions that mask.
+    "maskingKey": "auto",  # "auto": when a connection of the file has "mask": "hash"; "create": always; "none": never
+    # Lambda SnapStart for the query functions (docs/OPERATIONS.md, SnapStart): off by default.
+    "snapStart": False,
 }
 
 DEMO_CONNECTION = "demo"
@@ -139,6 +143,8 @@ class Settings:
     metrics: bool = True
     metrics_per_connection: bool = True
     monitoring: MonitoringSettings | None = None
+    masking_key_secret: bool = False  # the stack creates the masking key (context maskingKey)
+    snap_start: bool = False
 
     @property
     def environment(self) -> cdk.Environment | None:
@@ -202,6 +208,8 @@ class Settings:
             metrics=ctx.boolean("metrics"),
             metrics_per_connection=ctx.boolean("metricsPerConnection"),
             monitoring=_monitoring(ctx),
+            masking_key_secret=_masking_key(ctx, connections),
+            snap_start=ctx.boolean("snapStart"),
         )
 
 
@@ -349,6 +357,17 @@ def _monitoring(ctx: _Context) -> MonitoringSettings | None:
     if topic is not None and topic != CREATE_TOPIC and not _SNS_TOPIC_ARN.match(topic):
         raise ConfigError(f"context: 'alarmTopic' must be {CREATE_TOPIC!r} or an SNS topic ARN (got {topic!r})")
     return MonitoringSettings(topic=topic, error_rate_percent=rate, duration_p99_ms=p99)
+
+
+MASKING_KEY_CHOICES = ("auto", "create", "none")
+
+
+def _masking_key(ctx: _Context, connections: tuple[Connection, ...]) -> bool:
+    """Whether the stack creates the key of hashed masks: asked for, or a deployed connection hashes."""
+    choice = (ctx.text("maskingKey") or "").lower()
+    if choice not in MASKING_KEY_CHOICES:
+        raise ConfigError(f"context: 'maskingKey' must be one of {', '.join(MASKING_KEY_CHOICES)} (got {choice!r})")
+    return choice == "create" or (choice == "auto" and any(c.definition.mask == "hash" for c in connections))
 
 
 def proxy_port(engine: str) -> int:

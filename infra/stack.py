@@ -13,6 +13,7 @@ from .bundling import function_code
 from .compute import QueryFunctions
 from .console import Console
 from .data import AuditTable, ConnectionsTable, IdempotencyTable
+from .masking import MaskingKey
 from .database import DemoDatabase, IamProxy
 from .monitoring import Monitored, Monitoring
 from .network import Network
@@ -76,13 +77,13 @@ class RdsgateStack(cdk.Stack):
             connections = console.allow(connections)
             api_settings = replace(settings, cors_origins=(*settings.cors_origins, console.origin))
         data.seed(connections, code=code, settings=settings)
-        api = Api(self, "Api", function=functions.api_function, settings=api_settings)
+        api = Api(self, "Api", function=functions.api_target, settings=api_settings)
         if api_settings.cors_origins:  # browsers read only responses that carry Access-Control-Allow-Origin
             origins = cdk.Fn.join(",", list(api_settings.cors_origins))
             functions.api_function.add_environment("RDSGATE_CORS_ORIGINS", origins)
         if console is not None:
             console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
-        workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_function, settings=settings)
+        workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_target, settings=settings)
         statements = AsyncStatements(  # asynchronous statements, results in S3 (infra/statements.py)
             self, "Statements", code=code, network=network, settings=settings, context=self.node.try_get_context,
             query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
@@ -111,6 +112,12 @@ class RdsgateStack(cdk.Stack):
                 connections_table=data.table, audit_table=audit.table, connections=connections,
             )
             sessions.add_routes(api.rest_api, functions.api_function)
+        if settings.masking_key_secret:  # one key for hashed masks in every function that runs statements (infra/masking.py)
+            masking = MaskingKey(self, "MaskingKey", network=network, settings=settings)
+            for function in (functions.api_function, functions.invoke_function, statements.worker,
+                             *((sessions.runner,) if sessions is not None else ())):  # fmt: skip
+                masking.use_in(function)
+            cdk.CfnOutput(self, "MaskingKeySecretArn", value=masking.secret.secret_arn)
         if settings.monitoring is not None:  # alarms and a dashboard (docs/OPERATIONS.md)
             Monitoring(
                 self,

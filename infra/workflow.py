@@ -69,9 +69,10 @@ class SampleWorkflow(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Step Functions log delivery and X-Ray actions support no resource-level permissions",
         )
-        invoke_arn = cdk.Stack.of(self).resolve(function.function_arn)["Fn::GetAtt"][0]
+        arn = cdk.Stack.of(self).resolve(function.function_arn)  # a function's GetAtt, or an alias's Ref (SnapStart)
+        invoke_arn = f"{arn['Fn::GetAtt'][0]}.Arn" if "Fn::GetAtt" in arn else arn["Ref"]
         nag.acknowledge(
             self.state_machine,
-            f"AwsSolutions-IAM5[Resource::<{invoke_arn}.Arn>:*]",
+            f"AwsSolutions-IAM5[Resource::<{invoke_arn}>:*]",
             "LambdaInvoke grants the invoke function's versions and aliases (ARN:*), nothing else",
         )

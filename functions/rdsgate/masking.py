@@ -25,7 +25,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .detectors import scan_rows
 from .drivers import ExecutionOptions
@@ -226,8 +226,9 @@ NO_MASKING = MaskPlan(False)
 class Masker:
     """Plans and applies masking for the query service; keeps each connection's catalog for a while."""
 
-    def __init__(self, key: bytes, catalog_rows: int = 1_000_000) -> None:
-        self._key = key
+    def __init__(self, key: bytes | Callable[[], bytes], catalog_rows: int = 1_000_000) -> None:
+        # The key of hashed masks, or what makes it (a deployment's secret): asked for on the first hash only.
+        self._key_source = key
         self._catalog_rows = catalog_rows
         self._catalogs: dict[str, tuple[Any, MaskCatalog]] = {}
 
@@ -251,7 +252,7 @@ class Masker:
         changed = False
         indexes = plan.indexes(getattr(outcome, "sources", None), len(outcome.columns))
         if indexes:
-            mask_rows(outcome.rows, indexes, definition.mask, self._key)
+            mask_rows(outcome.rows, indexes, definition.mask, b"" if definition.mask == "fixed" else self._key)
             for index in indexes:
                 outcome.columns[index]["masked"] = True
             changed = True
@@ -259,6 +260,12 @@ class Masker:
             replace = (lambda text: FIXED_MASK) if definition.mask == "fixed" else (lambda text: _digest(text, self._key))
             changed = scan_rows(outcome.rows, definition.mask_detectors, replace, outcome.columns) or changed
         return changed
+
+    @property
+    def _key(self) -> bytes:
+        if callable(self._key_source):
+            self._key_source = self._key_source()
+        return self._key_source
 
     @staticmethod
     def scrub(error: Exception, plans: list[MaskPlan]) -> None:

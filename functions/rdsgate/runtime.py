@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .audit import DynamoDBAuditTrail
 from .catalog import DefinitionCatalog
-from .errors import InvalidRequest
+from .errors import InternalError, InvalidRequest
 from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest
 from .service import Invocation, Limits, QueryService, StructuredLogger
@@ -39,6 +39,7 @@ class Settings:
     idempotency_table: str | None = None
     idempotency_expiry_seconds: int = 3600
     masking_key: str | None = None
+    masking_key_secret_arn: str | None = None
     max_batch_sets: int = 1000
     max_transaction_statements: int = 50
 
@@ -60,6 +61,7 @@ class Settings:
             ("idempotency_table", "RDSGATE_IDEMPOTENCY_TABLE", str),
             ("idempotency_expiry_seconds", "RDSGATE_IDEMPOTENCY_EXPIRY_SECONDS", int),
             ("masking_key", "RDSGATE_MASKING_KEY", str),
+            ("masking_key_secret_arn", "RDSGATE_MASKING_KEY_SECRET_ARN", str),
             ("max_batch_sets", "RDSGATE_MAX_BATCH_SETS", int),
             ("max_transaction_statements", "RDSGATE_MAX_TRANSACTION_STATEMENTS", int),
         ):
@@ -88,8 +90,15 @@ def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorde
         default_statement_timeout_ms=settings.statement_timeout_ms,
         metrics=metrics,
     )
-    # Without a configured key, hashed masks are consistent within one execution environment only.
-    masking_key = settings.masking_key.encode() if settings.masking_key else os.urandom(32)
+    # The key of hashed masks: RDSGATE_MASKING_KEY, else the deployment's secret (read on the first hashed
+    # value, never at init: SnapStart), else one drawn here, on the first request, for this environment only.
+    masking_key: bytes | Callable[[], bytes]
+    if settings.masking_key:
+        masking_key = settings.masking_key.encode()
+    elif settings.masking_key_secret_arn:
+        masking_key = SecretKey(settings.masking_key_secret_arn, aws)
+    else:
+        masking_key = os.urandom(32)
     limits = Limits(
         default_max_rows=settings.default_max_rows,
         statement_timeout_ms=settings.statement_timeout_ms,
@@ -132,6 +141,10 @@ class _AwsSession:
             self._dynamodb = DynamoDBClient.if_allowed(self._region, self.credentials) or self._get().create_client("dynamodb")
         return self._dynamodb
 
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A botocore client of the shared session (services the query path calls rarely: Secrets Manager)."""
+        return self._get().create_client(service, region_name=region or self._region)
+
     def credentials(self) -> Any:
         """The environment's credentials, read now (a SnapStart restore changes them), else botocore's chain."""
         from .awsapi import direct_calls_allowed, environment_credentials
@@ -139,6 +152,34 @@ class _AwsSession:
         if direct_calls_allowed():
             return environment_credentials()
         return self._get().get_credentials()
+
+
+class SecretKey:
+    """The masking key held in Secrets Manager (the stack's ``MaskingKey``), read through botocore when first
+    asked for; the masker keeps what it returns, so it is read once per execution environment."""
+
+    def __init__(self, secret_arn: str, aws: _AwsSession) -> None:
+        self.secret_arn = secret_arn
+        self._aws = aws
+        self.reads = 0
+
+    def __call__(self) -> bytes:
+        parts = self.secret_arn.split(":")
+        region = parts[3] if len(parts) > 6 and parts[2] == "secretsmanager" else None
+        try:
+            client = self._aws.client("secretsmanager", region)
+            response = client.get_secret_value(SecretId=self.secret_arn)
+        except Exception as exc:  # say which step failed, never the secret
+            raise InternalError(
+                f"the masking key could not be read from Secrets Manager ({type(exc).__name__}); "
+                "the functions need secretsmanager:GetSecretValue on it and a route to Secrets Manager"
+            ) from exc
+        self.reads += 1
+        value = response.get("SecretString")
+        key = value.encode("utf-8") if isinstance(value, str) else bytes(response.get("SecretBinary") or b"")
+        if len(key) < 16:
+            raise InternalError("the masking key in Secrets Manager is shorter than 16 bytes")
+        return key
 
 
 class ServiceHolder:

@@ -69,7 +69,7 @@ class Limits:
     default_max_rows: int = 10_000
     max_rows_ceiling: int = 1_000_000
     statement_timeout_ms: int | None = None
-    masking_key: bytes = b""
+    masking_key: bytes | Callable[[], bytes] = b""  # a callable: the key's source, asked on the first hashed value
 
 
 @dataclass(frozen=True)
