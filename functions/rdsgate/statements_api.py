@@ -73,11 +73,20 @@ def submit_async_statement(name: str) -> Response:
     request = parse_query(document, allowed=QUERY_FIELDS)
     caller = _caller()
     invocation = Invocation(caller=caller, result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-                            request_id=router.current_event.request_context.request_id)
+                            request_id=router.current_event.raw_event["requestContext"].get("requestId"),
+                            route="POST /connections/{name}/statements")
     SERVICE.get().check_statement(name, request, invocation)  # 403/404/400 now, not later in the worker
     item = submit_statement(name, document, output, caller=caller.arn, governed=True)
     LOGGER.info("statement submitted", extra={"statement": item["id"], "connection": name, "caller": caller.arn})
     return _respond(202, {"id": item["id"], "status": item["status"]})
+
+
+def _audited(item: dict[str, Any], kind: str, route: str, work: Any) -> Any:
+    """``work()`` with one audit record on the statement's connection, for a caller still allowed on it."""
+    invocation = Invocation(caller=_caller(), result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
+                            request_id=router.current_event.raw_event["requestContext"].get("requestId"),
+                            route=route, audit_context={"statementId": item["id"]})
+    return SERVICE.get().audited(item["connection"], kind, invocation, lambda definition: work())
 
 
 def _visible_item(statement_id: str, caller: Caller, store: Any) -> dict[str, Any]:
@@ -116,7 +125,8 @@ def describe_statement_status(statement_id: str) -> Response:
     """An asynchronous statement's status: SUBMITTED, RUNNING, FINISHED, FAILED or CANCELLED, with counts and columns."""
     settings = StatementSettings.resolve().require()
     item = _visible_item(statement_id, _caller(), store_for(settings))
-    return _respond(200, status_view(item))
+    view = _audited(item, "STATEMENT STATUS", "GET /statements/{id}", lambda: status_view(item))
+    return _respond(200, view)
 
 
 @router.get("/statements/<statement_id>/result")
@@ -124,6 +134,10 @@ def statement_result(statement_id: str) -> Response:
     """A page of a finished statement's records (nextToken), or with ?format=url a pre-signed S3 URL valid 15 minutes."""
     settings = StatementSettings.resolve().require()
     item = _visible_item(statement_id, _caller(), store_for(settings))
+    return _audited(item, "STATEMENT RESULT", "GET /statements/{id}/result", lambda: _result(item, settings, statement_id))
+
+
+def _result(item: dict[str, Any], settings: StatementSettings, statement_id: str) -> Response:
     view = status_view(item)
     if view["status"] != "FINISHED":
         raise InvalidRequest(f"statement {statement_id!r} is {view['status']}: only a FINISHED statement has a result")
@@ -163,7 +177,12 @@ def cancel_statement(statement_id: str) -> Response:
     settings = StatementSettings.resolve().require()
     store = store_for(settings)
     caller = _caller()
-    _visible_item(statement_id, caller, store)
+    item = _visible_item(statement_id, caller, store)
+    return _audited(item, "STATEMENT CANCEL", "DELETE /statements/{id}", lambda: _cancel(item, store, settings, caller))
+
+
+def _cancel(item: dict[str, Any], store: Any, settings: StatementSettings, caller: Caller) -> Response:
+    statement_id = item["id"]
     before = store.cancel(statement_id)
     if before is None:
         current = status_view(store.get(statement_id))

@@ -84,6 +84,8 @@ def run_submitted(
             result_limit_bytes=NO_RESULT_LIMIT,
             request_id=request_id or statement_id,
             remaining_ms=remaining() if remaining is not None else None,
+            route="statement worker",
+            audit_context={"statementId": statement_id},
         )
         if item.get("review"):  # an approved review (rdsgate.reviews): the gate checks it runs what was approved
             from .reviews import approved_run

@@ -434,3 +434,17 @@ def test_definition_max_rows_caps_an_asynchronous_statement(env, connections, po
     statement_id = submit("pg-capped", "SELECT g FROM generate_series(1, 100) g")
     view = wait(statement_id)
     assert view["status"] == "FINISHED" and view["rowCount"] == 25 and view["truncated"] is True
+
+
+def test_status_reads_downloads_and_cancels_are_audited(env, caplog):
+    statement_id = submit("pg", "SELECT 1 AS one")
+    assert wait(statement_id)["status"] == "FINISHED"
+    caplog.clear()
+    call("GET", f"/statements/{statement_id}/result?format=url")
+    call("DELETE", f"/statements/{statement_id}")  # refused: it has ended; recorded all the same
+    records = [r.__dict__ for r in caplog.records if getattr(r, "statementId", None) == statement_id]
+    kinds = [(r.get("statementType"), r.get("outcome")) for r in records]
+    assert kinds == [("STATEMENT RESULT", "ok"), ("STATEMENT CANCEL", "InvalidRequest")], kinds
+    assert all(r["caller"] == ALICE and r["connection"] == "pg" for r in records)
+    submitted = [r.__dict__ for r in caplog.records if str(getattr(r, "statementType", "")).startswith("SUBMIT")]
+    assert submitted == []  # nothing submitted meanwhile
