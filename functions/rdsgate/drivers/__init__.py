@@ -174,10 +174,35 @@ class RowBudget:
         return EncodedRecords(self._records, "[" + ",".join(t for t in self._texts if t) + "]", self.objects)
 
 
+class RowSink(Protocol):
+    """Where ``execute_stream`` hands rows: the result without rows once columns are known, then batches."""
+
+    def start(self, template: StatementResult) -> None: ...
+
+    def rows(self, batch: list[list[Any]]) -> None: ...
+
+
 class DriverConnection(Protocol):
-    """One open database connection."""
+    """One open database connection: everything the service, the workers and the pool call.
+
+    Each call runs on a clean session and leaves one behind (see each engine's module).
+    """
+
+    engine: str
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult: ...
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        """Every statement in one transaction: all commit or none do."""
+        ...
+
+    def execute_stream(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions, sink: RowSink) -> StatementResult:
+        """The statement's rows handed to ``sink`` in batches, none kept (results written to S3)."""
+        ...
+
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
+        """Parameter types and result columns, without running the statement."""
+        ...
 
     def is_usable(self) -> bool: ...
 
