@@ -183,7 +183,9 @@ def _warm(data: Any) -> list[str]:
         "token) and rdsgate's warm execution environment. Each pair runs the raw driver and `rdsgate.api.handler` on "
         "an API Gateway event for the same statement, alternating which goes first; the event is decoded from JSON "
         "text outside the timed window (as the Lambda runtime does), the context reports 30 s left (the function's "
-        "timeout), the audit record goes to the log only. Times are medians.",
+        "timeout), the audit record goes to the log only, the EMF metrics are on (the default; one line per "
+        "invocation) and tracing is off (the process is not in Lambda; see *(a) with metrics and traces*). "
+        "Times are medians.",
         "",
         "| engine, statement | samples | raw driver | rdsgate | added (median difference) | added, paired | added per repetition | ratio |",
         "|---|---|---|---|---|---|---|---|",
@@ -217,7 +219,39 @@ def _warm(data: Any) -> list[str]:
     out.append("")
     pools = [f"{ENGINE_NAMES[e]}: {data[f'{e}/pool']}" for e in ("postgres", "mysql") if f"{e}/pool" in data]
     out += ["Pool counters after each run: " + "; ".join(pools) + ".", ""]
-    return out
+    return out + _warm_telemetry(data.get("telemetry"))
+
+
+def _warm_telemetry(data: Any) -> list[str]:
+    if data is None:
+        return []
+    if _failed(data):
+        return _error("(a) with metrics and traces", data)
+    out = [
+        "### (a) with metrics and traces",
+        "",
+        "One process per engine and statement, as Lambda runs it (`LAMBDA_TASK_ROOT`, a sampled `_X_AMZN_TRACE_ID`): "
+        "each round runs the raw driver and `rdsgate.api.handler` three times, with telemetry off, with EMF metrics "
+        "(`rdsgate.telemetry`, flushed to stdout once per invocation) and with metrics and X-Ray subsegments (the "
+        "X-Ray SDK's recorder and UDP emitter), in rotating order. Added: median of the paired differences to the raw "
+        "driver; cost: median of the paired differences between neighbouring configurations. Target: metrics and "
+        "tracing on stay within +500 µs.",
+        "",
+        "| engine, statement | samples | raw driver | added, off | added, metrics | added, metrics + tracing | metrics cost | tracing cost | |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for engine in ("postgres", "mysql"):
+        for statement, label in (("select1", "SELECT 1"), ("pk", "primary-key lookup")):
+            t = data.get(f"{engine}/{statement}")
+            if t is None:
+                continue
+            added = t["added_ms"]
+            out.append(
+                f"| {ENGINE_NAMES[engine]}, {label} | {t['samples']} | {t['raw_ms'] * 1000:.0f} µs "
+                f"| {added['off'] * 1000:+.0f} µs | {added['metrics'] * 1000:+.0f} µs | {added['metrics+tracing'] * 1000:+.0f} µs "
+                f"| {t['metrics_cost_ms'] * 1000:+.0f} µs | {t['tracing_cost_ms'] * 1000:+.0f} µs | {_mark(t['met'])} |"
+            )
+    return out + [""]
 
 
 def _encode(data: Any) -> list[str]:

@@ -123,10 +123,46 @@ class Runner:
             out[f"{engine}/pool"] = result["pool"]
             self.log(f"(a) {engine}: " + ", ".join(
                 f"{s} {out[f'{engine}/{s}']['added_ms'] * 1000:+.0f} µs" for s in ("select1", "pk")))  # fmt: skip
+        out["telemetry"] = self.warm_telemetry()
         missed = [key for key, value in out.items() if isinstance(value, dict) and value.get("met") is False]
         for key in missed[:2]:
             engine, statement = key.split("/")
             out[f"{key}/profile"] = self.run("profile_warm", {"engine": engine, "statement": statement, "calls": 2000})["profile"]
+        return out
+
+    def warm_telemetry(self) -> dict[str, Any]:
+        """(a) with telemetry: the raw driver, and rdsgate with it off, with EMF metrics, with metrics and X-Ray
+        subsegments (the SDK in its Lambda mode), interleaved in one process per engine and statement."""
+        rounds = 600 if self.quick else 2000
+        # In Lambda: tracing is on (LAMBDA_TASK_ROOT and a trace header); the SDK's emitter sends UDP to its daemon.
+        lambda_env = {
+            "LAMBDA_TASK_ROOT": str(REPO / "functions"),
+            "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        }
+        out: dict[str, Any] = {}
+        for engine in ENGINES:
+            for statement in ("select1", "pk"):
+                args = {"engine": engine, "server": self.info[engine], "statement": statement, "warmup": 200, "rounds": rounds}
+                times = self.collect(*self.spawn("warm_telemetry", args, None, **lambda_env))["times_ns"]
+                raw = times["raw"]
+                added = {side: median([g - r for r, g in zip(raw, times[side])]) / 1e6 for side in ("off", "metrics", "metrics+tracing")}
+                out[f"{engine}/{statement}"] = {
+                    "samples": len(raw),
+                    "raw_ms": median(raw) / 1e6,
+                    "added_ms": added,
+                    "metrics_cost_ms": median([m - o for o, m in zip(times["off"], times["metrics"])]) / 1e6,
+                    "tracing_cost_ms": median([t - m for m, t in zip(times["metrics"], times["metrics+tracing"])]) / 1e6,
+                    "met": added["metrics+tracing"] <= TARGET_ADDED_MS,
+                }
+                row = out[f"{engine}/{statement}"]
+                self.log(
+                    f"(a) {engine} {statement} telemetry: added {added['off'] * 1000:+.0f} µs off, "
+                    f"{added['metrics'] * 1000:+.0f} µs metrics, {added['metrics+tracing'] * 1000:+.0f} µs metrics+tracing "
+                    f"(metrics {row['metrics_cost_ms'] * 1000:+.0f} µs, tracing {row['tracing_cost_ms'] * 1000:+.0f} µs)"
+                )
+        out["met"] = all(v["met"] for v in out.values() if isinstance(v, dict))
         return out
 
     # -- (b) result encoding --------------------------------------------------------------------

@@ -264,6 +264,51 @@ def _median(values: list) -> float:
     return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
 
 
+def task_warm_telemetry(args: dict) -> dict:
+    """What metrics and traces add to a warm request: per round, the raw driver and ``rdsgate.api.handler``
+    with telemetry off, with EMF metrics on (one flush per invocation, to stdout) and with metrics and
+    X-Ray subsegments on (the SDK's Lambda mode, its UDP emitter), in rotating order."""
+    from rdsgate import api, runtime, telemetry
+
+    engine, info = args["engine"], args["server"]
+    raw = raw_connect(engine, info, _token(info["port"]))
+    sql, keyed = STATEMENTS[args["statement"]]
+    run_raw = raw_runner(engine, raw, sql)
+    service = runtime.SERVICE.get()
+    emf = telemetry.recorder({}, service="rdsgate-bench")
+    off = telemetry.NoopRecorder()
+
+    def configure(name: str) -> None:
+        recorder = off if name == "off" else emf
+        runtime.SERVICE.metrics = service._metrics = service.pool._metrics = recorder
+        telemetry.TRACING._enabled = name == "metrics+tracing"
+
+    configure("metrics+tracing")  # the X-Ray recorder is built before any timing
+    sides = ["raw", "off", "metrics", "metrics+tracing"]
+    times: dict[str, list[int]] = {side: [] for side in sides}
+    counter = 0
+    for i in range(args["warmup"] + args["rounds"]):
+        key = 1 + (i * 7919) % 100_000
+        order = sides[i % 4:] + sides[:i % 4]
+        for side in order:
+            if side == "raw":
+                started = time.perf_counter_ns()
+                run_raw(**({"id": key} if keyed else {}))
+                elapsed = time.perf_counter_ns() - started
+            else:
+                configure(side)
+                counter += 1
+                event = json.loads(api_event_text(CONNECTION[engine], {"sql": sql, "parameters": {"id": key}} if keyed else {"sql": sql}))
+                context = LambdaContext(counter)
+                started = time.perf_counter_ns()
+                response = api.handler(event, context)
+                elapsed = time.perf_counter_ns() - started
+                _ok(response)
+            if i >= args["warmup"]:
+                times[side].append(elapsed)
+    return {"times_ns": times, "tracing_provider": type(telemetry.TRACING._get().provider).__module__}
+
+
 # --- (b) result encoding -----------------------------------------------------------------------
 
 def task_encode(args: dict) -> dict:

@@ -11,9 +11,10 @@ A fresh botocore session, a DynamoDB client and ``botocore.auth`` cost a cold st
   with botocore's parameters and results (typed attribute values, ``B`` as bytes), its
   errors raised as :class:`AwsError` with the service's error code.
 
-It is used only where that is safe (:func:`direct_calls_allowed`): credentials in the
-environment, as Lambda gives a function its execution role's (read at each call, never at
-import, so a SnapStart restore signs with the restored environment's), no named profile,
+It is used only where that is safe (:func:`direct_calls_allowed`): the execution role's
+credentials as Lambda hands them over (the environment's variables, read at each call, or
+with SnapStart the container credentials endpoint, fetched on use; never at import, so a
+restored snapshot holds none), no named profile,
 no proxy, no FIPS or dual-stack endpoint, a region of the ``aws``/``aws-us-gov``/``aws-cn``
 partitions or an ``AWS_ENDPOINT_URL_DYNAMODB``/``AWS_ENDPOINT_URL``. Anything else goes
 through botocore as before (``rdsgate.runtime``), and ``RDSGATE_AWS_CLIENT=botocore`` forces it.
@@ -72,14 +73,103 @@ class StaticCredentials(NamedTuple):
 
 
 def environment_credentials(environ: Mapping[str, str] | None = None) -> StaticCredentials | None:
-    """The credentials in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` (Lambda's
-    execution role), read now; None when a variable is missing or a named profile is chosen (botocore
-    then ignores the variables, and so must rdsgate)."""
+    """The execution role's credentials as Lambda hands them over, in botocore's order: the variables
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` (read now), else the container
+    credentials endpoint (``AWS_CONTAINER_CREDENTIALS_FULL_URI``: what a SnapStart function gets; fetched
+    when needed, kept until five minutes before they expire). None when there are none, or when a named
+    profile is chosen (botocore then ignores both, and so must rdsgate)."""
     env = os.environ if environ is None else environ
-    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    if not key or not secret or env.get("AWS_PROFILE"):
+    if env.get("AWS_PROFILE"):
         return None
-    return StaticCredentials(key, secret, env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None)
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return StaticCredentials(key, secret, env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None)
+    if _container_uri(env) is not None:
+        return CONTAINER_CREDENTIALS.get(env)
+    return None
+
+
+def _container_uri(env: Mapping[str, str]) -> str | None:
+    """The container credentials endpoint, when set and one botocore would call (https, loopback, or ECS's)."""
+    relative, full = env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    uri = f"http://169.254.170.2{relative}" if relative else full
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" or host in ("169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"):
+        return uri
+    if parts.scheme == "http" and (host == "::1" or re.match(r"^127\.\d+\.\d+\.\d+$", host)):
+        return uri
+    return None
+
+
+class ContainerCredentials:
+    """The container credentials endpoint's credentials (Lambda SnapStart, ECS), fetched on use and refreshed
+    five minutes before they expire; a restored snapshot holds none from before (SnapStart)."""
+
+    REFRESH_SECONDS = 300.0
+    TIMEOUT_SECONDS = 2.0
+    ATTEMPTS = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: tuple[str, float, StaticCredentials] | None = None  # uri, expiry (epoch seconds), credentials
+        self.fetches = 0
+
+    def get(self, environ: Mapping[str, str] | None = None) -> StaticCredentials | None:
+        env = os.environ if environ is None else environ
+        uri = _container_uri(env)
+        if uri is None:
+            return None
+        with self._lock:
+            cached = self._cached
+            if cached is not None and cached[0] == uri and time.time() < cached[1] - self.REFRESH_SECONDS:
+                return cached[2]
+            document = self._fetch(uri, env)
+            credentials = StaticCredentials(document["AccessKeyId"], document["SecretAccessKey"], document.get("Token"))
+            expiration = document.get("Expiration")
+            expires = dt.datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp() if expiration else time.time() + 3600
+            self._cached = (uri, expires, credentials)
+            self.fetches += 1
+            return credentials
+
+    def _fetch(self, uri: str, env: Mapping[str, str]) -> dict[str, Any]:
+        import http.client
+
+        headers = {"Accept": "application/json"}
+        token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+        token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+        if token_file:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        if token:
+            headers["Authorization"] = token
+        parts = urlsplit(uri)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for attempt in range(1, self.ATTEMPTS + 1):
+            kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            connection = kind(parts.hostname, parts.port, timeout=self.TIMEOUT_SECONDS)
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status == 200:
+                    document = json.loads(body)
+                    if document.get("AccessKeyId") and document.get("SecretAccessKey"):
+                        return document
+                if attempt == self.ATTEMPTS:
+                    raise AwsError("CredentialRetrievalError", f"the container credentials endpoint answered {response.status}")
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                if attempt == self.ATTEMPTS:
+                    raise AwsError("CredentialRetrievalError", f"the container credentials endpoint failed ({type(exc).__name__})") from exc
+            finally:
+                connection.close()
+            time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+CONTAINER_CREDENTIALS = ContainerCredentials()
 
 
 def direct_calls_allowed(environ: Mapping[str, str] | None = None) -> bool:
@@ -87,7 +177,8 @@ def direct_calls_allowed(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if env.get("RDSGATE_AWS_CLIENT", "").strip().lower() == "botocore":
         return False
-    if environment_credentials(env) is None:
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if env.get("AWS_PROFILE") or not ((key and secret) or _container_uri(env)):
         return False
     if any(env.get(name, "").strip().lower() in _TRUE for name in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")):
         return False

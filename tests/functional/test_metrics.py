@@ -173,58 +173,59 @@ def test_a_failed_audit_write_is_counted(emf, capsys, monkeypatch):
 # --- what never reaches a metric or a trace -------------------------------------------------
 
 
-class FakeSegment:
-    def __init__(self, name: str) -> None:
-        self.name, self.annotations, self.error = name, {}, False
-
-    def put_annotation(self, key, value):
-        self.annotations[key] = value
-
-    def add_error_flag(self):
-        self.error = True
-
-
-class FakeXRay:
-    """What Powertools' Tracer calls on the X-Ray SDK's recorder: in_subsegment(name)."""
+class Daemon:
+    """A stand-in for Lambda's X-Ray daemon: the subsegment documents rdsgate sends over UDP."""
 
     def __init__(self) -> None:
-        self.segments: list[FakeSegment] = []
+        import socket
 
-    def in_subsegment(self, name):
-        xray = self
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.raw: list[bytes] = []
 
-        class Manager:
-            def __enter__(self):
-                xray.segments.append(FakeSegment(name))
-                return xray.segments[-1]
+    @property
+    def segments(self) -> list[dict]:
+        import socket
 
-            def __exit__(self, *exc_info):
-                return False
+        self.sock.settimeout(0.3)
+        while True:
+            try:
+                self.raw.append(self.sock.recv(65536))
+            except socket.timeout:
+                break
+        return [json.loads(data.partition(b"\n")[2]) for data in self.raw]
 
-        return Manager()
+    def clear(self) -> None:
+        _ = self.segments
+        self.raw.clear()
 
 
 @pytest.fixture
 def traced(monkeypatch):
-    from aws_lambda_powertools.tracing import Tracer
-
-    xray = FakeXRay()
-    for attribute, value in (("_provider", xray), ("_enabled", None), ("_tracer", None)):
+    """The handlers' tracing as in Lambda: active tracing, a sampled invocation, the daemon's address."""
+    daemon = Daemon()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:%d" % daemon.sock.getsockname()[1])
+    for attribute, value in (("_provider", None), ("_enabled", None), ("_emitter", None)):
         monkeypatch.setattr(telemetry.TRACING, attribute, value)
-    yield xray
-    Tracer._reset_config()
+    yield daemon
+    daemon.sock.close()
 
 
 def test_spans_cover_each_step_with_the_three_annotations(emf, traced, capsys):
     assert api.handler(query_event(), None)["statusCode"] == 200
-    spans = {segment.name: segment.annotations for segment in traced.segments}
+    segments = traced.segments
+    spans = {segment["name"]: segment.get("annotations", {}) for segment in segments}
     assert list(spans) == ["## definition", "## sign_token", "## connect", "## execute", "## encode"]
     assert spans["## definition"] == spans["## connect"] == {"connection": "pg", "engine": "postgres"}
     assert spans["## execute"] == {"connection": "pg", "engine": "postgres", "statementType": "SELECT"}
     assert spans["## encode"] == {}
-    traced.segments.clear()
+    assert {(s["trace_id"], s["parent_id"], s["type"]) for s in segments} == {
+        ("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8", "subsegment")}
+    traced.clear()
     assert api.handler(query_event(body={"sql": "select * from missing_table"}), None)["statusCode"] == 422
-    assert [s.name for s in traced.segments if s.error] == ["## execute"]
+    assert [s["name"] for s in traced.segments if s.get("error")] == ["## execute"]
 
 
 def test_no_token_password_parameter_or_sql_reaches_a_metric_or_an_annotation(emf, traced, capsys, runtime):
@@ -241,7 +242,7 @@ def test_no_token_password_parameter_or_sql_reaches_a_metric_or_an_annotation(em
     assert api.handler(query_event("pg-static", {"sql": sql, "parameters": {"secret": secret_value}}), None)["statusCode"] == 200
     assert api.handler(query_event("pg-wrong-user", {"sql": sql, "parameters": {"secret": secret_value}}), None)["statusCode"] == 502
     written = json.dumps(emf_lines(capsys))
-    annotations = json.dumps([(s.name, s.annotations) for s in traced.segments])
+    annotations = b"".join(traced.raw if traced.segments else []).decode()  # every byte sent to the daemon
     assert len(tokens) == 2 and all("X-Amz-Signature=" in token for token in tokens)
     assert "pg-static" in written and "## connect" in annotations  # both were written to
     for leak in (*tokens, *(token.split("X-Amz-Signature=")[1] for token in tokens), STATIC_PASSWORD, secret_value,

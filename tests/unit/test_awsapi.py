@@ -195,3 +195,66 @@ def test_a_callers_mistake_is_not_retried_and_attempts_are_bounded(flaky):
     with pytest.raises(AwsError) as caught:
         flaky.scan(TableName="t")
     assert caught.value.status == 503 and len(Flaky.seen) == 1 + awsapi.MAX_ATTEMPTS
+
+
+# --- SnapStart's credentials: the container credentials endpoint ----------------------------------
+
+
+class CredentialsEndpoint(http.server.BaseHTTPRequestHandler):
+    requests: list[dict] = []
+    expiration = "2099-01-01T00:00:00Z"
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        CredentialsEndpoint.requests.append({"path": self.path, "authorization": self.headers.get("Authorization")})
+        if self.headers.get("Authorization") != "secret-token":
+            self.send_response(403)
+            self.end_headers()
+            return
+        body = json.dumps({"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",
+                           "Expiration": CredentialsEndpoint.expiration}).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CredentialsEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    CredentialsEndpoint.requests.clear()
+    yield f"http://127.0.0.1:{server.server_port}/2018-06-01/credentials"
+    server.shutdown()
+
+
+def test_snapstarts_container_credentials_are_fetched_on_use_and_kept_until_near_expiry(endpoint, tmp_path, monkeypatch):
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-token\n")
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file)}
+    fresh = awsapi.ContainerCredentials()
+    monkeypatch.setattr(awsapi, "CONTAINER_CREDENTIALS", fresh)
+    assert awsapi.direct_calls_allowed(env) and not CredentialsEndpoint.requests  # deciding fetches nothing
+    expected = StaticCredentials("ASIACONTAINER", "container-secret", "container-token")
+    assert awsapi.environment_credentials(env) == expected == awsapi.environment_credentials(env)
+    assert len(CredentialsEndpoint.requests) == 1 and CredentialsEndpoint.requests[0]["path"] == "/2018-06-01/credentials"
+    CredentialsEndpoint.expiration = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=4)).isoformat()
+    monkeypatch.setattr(fresh, "_cached", None)
+    awsapi.environment_credentials(env)
+    awsapi.environment_credentials(env)  # expires within five minutes: fetched again
+    assert len(CredentialsEndpoint.requests) == 3
+    # The variables come first, as in botocore; a foreign host is botocore's to refuse.
+    assert awsapi.environment_credentials({**env, "AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s"}).access_key == "AKIA1"
+    assert not awsapi.direct_calls_allowed({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.169.254/latest"})
+    CredentialsEndpoint.expiration = "2099-01-01T00:00:00Z"
+
+
+def test_a_refused_credentials_request_is_an_error_naming_no_secret(endpoint, monkeypatch):
+    monkeypatch.setattr(awsapi, "CONTAINER_CREDENTIALS", awsapi.ContainerCredentials())
+    monkeypatch.setattr(awsapi.time, "sleep", lambda seconds: None)
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "wrong"}
+    with pytest.raises(AwsError, match="answered 403"):
+        awsapi.environment_credentials(env)
+    assert len(CredentialsEndpoint.requests) == awsapi.ContainerCredentials.ATTEMPTS

@@ -310,17 +310,82 @@ def test_the_real_xray_recorder_gets_the_annotations_and_no_exception():
         Tracer._reset_config()
 
 
-def test_tracing_is_on_only_in_lambda_with_the_sdk_and_not_turned_off(monkeypatch):
-    import importlib.util
-
-    installed = {"aws_xray_sdk"}
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in installed else None)
+def test_tracing_is_on_only_in_lambda_and_not_turned_off():
     lambda_env = {"LAMBDA_TASK_ROOT": "/var/task"}
-    assert telemetry.tracing_available(lambda_env)
-    installed.clear()  # the deployed asset: no SDK
-    assert not telemetry.tracing_available(lambda_env)
-    installed.add("aws_xray_sdk")
+    assert telemetry.tracing_available(lambda_env)  # no X-Ray SDK needed: rdsgate sends its own subsegments
     assert not telemetry.tracing_available({})
     assert not telemetry.tracing_available({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
     assert not telemetry.tracing_available({**lambda_env, "RDSGATE_TRACING": "false"})
     assert Tracing(environ={}).enabled is False
+
+
+# --- the daemon emitter: what Lambda's X-Ray daemon receives ----------------------------------------
+
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.fixture
+def daemon():
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    yield sock
+    sock.close()
+
+
+def received(sock) -> list[dict]:
+    import socket
+
+    documents = []
+    sock.settimeout(0.5)
+    while True:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return documents
+        header, _, body = data.partition(b"\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(body))
+
+
+def test_subsegments_go_to_the_daemon_under_the_invocations_segment(daemon):
+    env = {"LAMBDA_TASK_ROOT": "/var/task", "_X_AMZN_TRACE_ID": TRACE_HEADER,
+           "AWS_XRAY_DAEMON_ADDRESS": "tcp:127.0.0.1:1 udp:127.0.0.1:%d" % daemon.getsockname()[1]}  # fmt: skip
+    tracing = Tracing(environ=env)
+    with tracing.subsegment("execute", connection="orders", engine="postgres", statement_type="select") as span:
+        span.annotate(statement_type="drop table users")
+    with pytest.raises(errors.SqlError):
+        with tracing.subsegment("connect", connection="select 1; --"):
+            raise errors.SqlError("duplicate key 'alice@example.com'")
+    first, second = received(daemon)
+    assert first["name"] == "## execute" and first["type"] == "subsegment"
+    assert (first["trace_id"], first["parent_id"]) == ("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8")
+    assert first["annotations"] == {"connection": "orders", "engine": "postgres", "statementType": "OTHER"}
+    assert len(first["id"]) == 16 and first["id"] != second["id"] and first["start_time"] <= first["end_time"]
+    assert "error" not in first and second["error"] is True and "annotations" not in second
+    assert "alice" not in json.dumps(second) and "cause" not in second
+
+
+def test_an_unsampled_invocation_sends_nothing(daemon):
+    env = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:%d" % daemon.getsockname()[1],
+           "_X_AMZN_TRACE_ID": TRACE_HEADER.replace("Sampled=1", "Sampled=0")}  # fmt: skip
+    tracing = Tracing(environ=env)
+    with tracing.subsegment("execute", connection="orders"):
+        pass
+    env["_X_AMZN_TRACE_ID"] = TRACE_HEADER  # the next invocation is sampled: the header is read again
+    with tracing.subsegment("encode"):
+        pass
+    assert [d["name"] for d in received(daemon)] == ["## encode"]
+
+
+def test_a_metric_with_a_hundred_values_is_written_at_once(capsys):
+    rec = EmfRecorder("rdsgate")
+    for _ in range(150):
+        rec.connection_reused("orders")
+    (early,) = documents(capsys)  # EMF takes at most 100 values of a metric per document
+    assert len(early["ConnectionsReused"]) == 100
+    rec.flush()
+    (rest,) = documents(capsys)
+    assert len(rest["ConnectionsReused"]) == 50
