@@ -19,6 +19,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -26,6 +28,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import nag
+from .compute import function_role, rdsgate_function
 from .settings import ConfigError, Settings
 
 STATUS_INDEX = "status-submittedAt"
@@ -56,6 +59,7 @@ class Reviews(Construct):
         worker_role: iam.IRole | None = None,
         worker: lambda_.Function | None = None,
         endpoint_group: ec2.ISecurityGroup | None = None,
+        code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         topic_value = topic_setting(context)
@@ -108,6 +112,36 @@ class Reviews(Construct):
                             "Publishing to the reviews topic, which the reviews key encrypts; that key only")
         if settings.vpc is None:
             self._endpoints(network, endpoint_group, sns_needed=self.topic is not None)
+        if code is not None:
+            self._sweeper(code, settings, environment)
+
+    def _sweeper(self, code: lambda_.Code, settings: Settings, environment: dict[str, str]) -> None:
+        """Every 15 minutes, expire overdue reviews so that the Step Functions tasks they hold fail with
+        ReviewExpired even when nobody reads them. Outside the VPC: it reaches no database."""
+        role = function_role(self, "SweeperRole", description="rdsgate: expires overdue reviews", in_vpc=False)
+        statements = [
+            iam.PolicyStatement(actions=list(ITEM_ACTIONS), resources=[self.table.table_arn]),
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{self.table.table_arn}/index/{STATUS_INDEX}"]),
+            iam.PolicyStatement(actions=["states:SendTaskFailure"], resources=["*"]),
+        ]
+        if self.topic is not None:
+            statements.append(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
+            statements.append(iam.PolicyStatement(actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=[self.key.key_arn]))
+        policy = iam.Policy(self, "SweeperPolicy", statements=statements, roles=[role])
+        self.sweeper = rdsgate_function(
+            self, "SweeperFunction", code=code, handler="rdsgate.reviews.sweep_handler", role=role, settings=settings,
+            description="rdsgate: expires overdue reviews and fails the tasks they hold",
+            environment={k: v for k, v in environment.items() if k != "RDSGATE_REVIEWS_KMS_KEY"},
+            memory_size=256, timeout=cdk.Duration.minutes(2),
+        )
+        events.Rule(self, "SweepSchedule", schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
+                    targets=[targets.LambdaFunction(self.sweeper)])
+        nag.acknowledge_function_role(role)
+        nag.acknowledge(policy, "AwsSolutions-IAM5[Resource::*]",
+                        "Task tokens name no resource: states:SendTaskFailure cannot be scoped (held Step Functions tasks)")
+        if self.topic is not None:
+            nag.acknowledge(policy, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                            "Publishing to the reviews topic, which the reviews key encrypts; that key only")
 
     def _endpoints(self, network: Any, group: ec2.ISecurityGroup | None, *, sns_needed: bool) -> None:
         """No NAT: KMS (and SNS with a topic) through interface endpoints only the functions may reach (in the

@@ -98,7 +98,7 @@ class RdsgateStack(cdk.Stack):
         reviews = Reviews(  # reviews: approvals before a statement runs (infra/reviews.py)
             self, "Reviews", settings=settings, context=self.node.try_get_context, network=network, query_role=functions.role,
             query_functions=[functions.api_function, functions.invoke_function], worker_role=statements.worker_role,
-            worker=statements.worker, endpoint_group=statements.node.try_find_child("EndpointsSecurityGroup"),
+            worker=statements.worker, endpoint_group=statements.node.try_find_child("EndpointsSecurityGroup"), code=code,
         )
         reviews.add_routes(api.rest_api, functions.api_function)
         statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,

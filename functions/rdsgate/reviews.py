@@ -10,9 +10,10 @@ parameters; the parameters encrypted with KMS when ``RDSGATE_REVIEWS_KMS_KEY`` i
 unless the connection sets ``audit_parameters``), the SHA-256 of the whole request, the time and the
 expiry. Approvers matching the rule's ``approvers`` (never the requester: four eyes) approve or reject;
 each decision is audited. Once ``min_approvals`` approvals are in, the statement runs as the requester,
-with the same governance, after its hash is checked again: a single statement through the asynchronous
-statements machinery (``statementId``; result from ``/statements/{id}/result``), a batch or transaction
-at once (its result kept with the review). Expired and rejected reviews never run. A Step Functions
+with the same governance, after its hash is checked again: a query through the asynchronous statements
+machinery (``statementId``; result from ``/statements/{id}/result``); a runbook, a batch or a transaction
+at once (its result kept with the review: a runbook's caller may not be allowed to read the connection's
+statements). Expired and rejected reviews never run. A Step Functions
 task token held by a review is answered when the statement ends, or failed with ``ReviewRejected`` or
 ``ReviewExpired``. An optional SNS topic (``RDSGATE_REVIEWS_TOPIC``) hears of new and decided reviews.
 """
@@ -507,8 +508,10 @@ def run_approved(item: dict[str, Any], service: Any, base_invocation: Any) -> di
     try:
         if isinstance(request, RunbookQuery):  # the runbook must still be the version approved, and runnable by its requester
             request = _current_runbook(item, request)
-        if item["kind"] in ("query", "runbook"):
+        if item["kind"] == "query":
             outcome = _submit_statement(item, request, invocation, service)
+        elif item["kind"] == "runbook":  # its caller may not read the connection's statements: the result stays here
+            outcome = {"result": _kept(service.query(item["connection"], request, invocation))}
         elif item["kind"] in ("batch", "transaction"):
             result = service.run_atomic(item["connection"], request, invocation)
             outcome = {"result": _kept(result)}
@@ -600,3 +603,14 @@ def hold_for_review(service: Any, name: str, request: Any, invocation: Any, toke
         except ReviewPending as pending:
             return {"reviewId": pending.details["review_id"], "status": "PENDING", "expiresAt": pending.details["expires_at"]}
     return None
+
+
+def sweep(store: ReviewStore | None = None) -> list[str]:
+    """Expire every PENDING review past its expiry (failing the Step Functions tasks they hold); their ids."""
+    store = store or ReviewStore.configured()
+    return [item["id"] for item in store.list_status("PENDING", limit=1000) if expire(store, item)]
+
+
+def sweep_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The scheduled sweeper (EventBridge, every 15 minutes): held tasks learn of an expiry nobody read."""
+    return {"expired": sweep()}

@@ -95,7 +95,7 @@ class Tools:
             body["parameters"] = parameters
         if not self.allow_writes:
             body["readOnly"] = True
-        return self._result(self._call("POST", path_for("connections", connection, "query"), body), limit)
+        return self._result(self._call("POST", path_for("connections", connection, "query"), body, runs=True), limit)
 
     def list_runbooks(self) -> str:
         listed = self._call("GET", "/runbooks").get("runbooks", [])
@@ -115,7 +115,7 @@ class Tools:
 
     def run_runbook(self, name: str, parameters: dict[str, Any] | None = None, max_rows: int | None = None) -> str:
         limit = min(max_rows or self.max_rows, self.max_rows)
-        document = self._call("POST", path_for("runbooks", name, "run"), {"parameters": parameters or {}, "maxRows": limit + 1})
+        document = self._call("POST", path_for("runbooks", name, "run"), {"parameters": parameters or {}, "maxRows": limit + 1}, runs=True)
         return self._result(document, limit)
 
     def get_review_status(self, review_id: str) -> str:
@@ -138,7 +138,7 @@ class Tools:
 
     # -- helpers --
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, *, runs: bool = False) -> Any:
         from mcp.server.mcpserver.exceptions import ToolError
 
         try:
@@ -147,7 +147,7 @@ class Tools:
             raise ToolError(advice(exc, allow_writes=self.allow_writes)) from None
         except CliError as exc:
             raise ToolError(f"rdsgate could not be reached: {exc.message}. Retry later, or ask the user to check the endpoint and their AWS credentials.") from None
-        if isinstance(document, dict) and "reviewId" in document:
+        if runs and isinstance(document, dict) and "reviewId" in document:  # 202: held for a review
             raise ToolError(
                 f"This statement needs a review before it runs: review {document['reviewId']} is {document.get('status', 'PENDING')}. "
                 "Nothing has run. Tell the user who must approve it, then call get_review_status with this id."

@@ -27,6 +27,42 @@ def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
     formats.add_argument("--json", action="store_true", help="print the result document")
     formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
 
+    sub = command("reviews", list_reviews, "list the reviews you may decide (or, with --mine, your own requests)")
+    sub.add_argument("--status", default="PENDING", help="PENDING (default), APPROVED, REJECTED, EXPIRED, EXECUTED or FAILED")
+    sub.add_argument("--mine", action="store_true", help="your own requests instead")
+    sub.add_argument("--json", action="store_true")
+    for name, decision in (("approve", "approve"), ("reject", "reject")):
+        sub = command(name, decide, f"{decision} a review (never your own)")
+        sub.add_argument("review")
+        sub.add_argument("-m", "--comment", help="a comment kept with the decision")
+        sub.set_defaults(decision=decision)
+
+
+def list_reviews(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    from .cli import _client
+
+    query = {"status": args.status.upper()} | ({"mine": "true"} if args.mine else {})
+    listed = _client(args).get("/reviews?" + urlencode(query)).get("reviews", [])
+    if args.json:
+        print(output.as_json(listed))
+        return 0
+    rows = [[r["reviewId"], r["status"], r.get("runbook") or r["connection"], r.get("requester"),
+             ", ".join(r.get("statementKinds") or []), r.get("expiresAt")] for r in listed]
+    print(output.table(["review", "status", "runbook or connection", "requester", "kinds", "expires"], rows, null=""))
+    return 0
+
+
+def decide(args: argparse.Namespace) -> int:
+    from .cli import _client
+
+    body = {"comment": args.comment} if args.comment else {}
+    review = _client(args).post(path_for("reviews", args.review, args.decision), body)
+    print(f"review {review['reviewId']} is {review['status']}"
+          + (f"; statement {review['statementId']} (rdsgate result {review['statementId']})" if review.get("statementId") else ""))
+    return 0
+
 
 def describe_parameter(parameter: dict[str, Any]) -> str:
     """``status (string: placed|shipped)``, ``limit? (integer 1..100, default 10)``."""

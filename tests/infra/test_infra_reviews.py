@@ -112,3 +112,16 @@ def test_a_bad_topic_setting_fails_the_synth(tmp_path_factory):
 
 def test_cdk_nag_is_clean_with_reviews(synth):
     assert [(v.rule_name, v.severity, [r.construct_path for r in v.violating_resources]) for v in synth.nag_report().violations] == []
+
+
+def test_a_scheduled_sweeper_expires_overdue_reviews(synth, with_topic):
+    function = synth.resources[synth.logical_id("Reviews/SweeperFunction")]["Properties"]
+    assert function["Handler"] == "rdsgate.reviews.sweep_handler" and "VpcConfig" not in function
+    assert function["Environment"]["Variables"]["RDSGATE_REVIEWS_TABLE"] == {"Ref": synth.logical_id("Reviews/Table")}
+    (rule,) = [r["Properties"] for r in synth.of_type("AWS::Events::Rule").values() if r["Properties"].get("ScheduleExpression") == "rate(15 minutes)"]
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [synth.logical_id("Reviews/SweeperFunction"), "Arn"]}
+    statements = statements_of(synth, "Reviews/SweeperRole")
+    table = synth.logical_id("Reviews/Table")
+    assert actions_on(statements, table) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}
+    assert not [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]  # it never reads parameters
+    assert "sns:Publish" in json.dumps(statements_of(with_topic, "Reviews/SweeperRole"))

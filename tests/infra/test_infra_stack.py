@@ -226,7 +226,7 @@ def test_the_handlers_import_from_the_asset_alone(synth, query_functions):
            "RDSGATE_IDEMPOTENCY_TABLE": "idempotency", "POWERTOOLS_SERVICE_NAME": "rdsgate"}  # fmt: skip
     result = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert handlers == ["rdsgate.api.handler", "rdsgate.invoke.handler", "rdsgate.seed.handler",
+    assert handlers == ["rdsgate.api.handler", "rdsgate.invoke.handler", "rdsgate.reviews.sweep_handler", "rdsgate.seed.handler",
                         "rdsgate.sessions.runner.handler", "rdsgate.worker.handler"]
 
 

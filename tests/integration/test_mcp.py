@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 
 import anyio
 import boto3
@@ -47,10 +48,12 @@ def session_with(url: str, *extra: str):
 
     def run(work):
         async def main():
-            async with stdio_client(parameters) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    return await work(session)
+            # The server's standard error to a real file: pytest's captured stream has no file descriptor.
+            with tempfile.TemporaryFile("w+") as errlog:
+                async with stdio_client(parameters, errlog=errlog) as (read, write):
+                    async with ClientSession(read, write) as session:
+                        await session.initialize()
+                        return await work(session)
 
         return anyio.run(main)
 

@@ -232,7 +232,10 @@ def test_a_reviewed_runbook_on_a_runbook_only_connection(env, connections, ledge
     status, approved = call("POST", f"/reviews/{answer['reviewId']}/approve", {}, caller=DAVE)
     assert status == 200 and approved["status"] == "EXECUTED", approved
     assert approved["runbook"] == runbook.name and approved["runbookVersion"] == runbook.version
-    assert wait_statement(approved["statementId"])["status"] == "FINISHED"
+    # It ran during the approval, its result kept with the review (ALICE may not read the connection's statements).
+    assert approved["result"]["updatedRows"] == 1 and "statementId" not in approved
+    status, shown = call("GET", f"/reviews/{answer['reviewId']}", caller=ALICE)
+    assert shown["status"] == "EXECUTED" and shown["result"]["updatedRows"] == 1
     assert owners(env, ledger) == ["ann", "rue"]
     runs = audit(env, name, review=answer["reviewId"], statementType="UPDATE")
     assert len(runs) == 1 and runs[0]["runbook"] == runbook.name and runs[0]["caller"] == ALICE
@@ -271,3 +274,20 @@ def test_a_step_functions_task_waits_for_the_review(env, ledger, monkeypatch):
     assert kind == "success" and sent["taskToken"] == "token-approve"
     assert json.loads(sent["output"])["s3Uri"].startswith(f"s3://{BUCKET}/")
     assert owners(env, ledger) == ["sam", "bob"]
+
+
+def test_the_sweeper_expires_a_review_nobody_read_and_fails_its_task(env, connections, ledger, monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setitem(reviews.CLIENTS._clients, "stepfunctions", recorder)
+    name = f"{ledger.conn}-reviewed-sweep"
+    connections.put(iam_definition(name, ledger.server, ledger.engine, approval={**RULE, "expires_after_hours": Decimal("0.0003")}))
+    context = types.SimpleNamespace(aws_request_id="sfn-sweep", invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+                                    get_remaining_time_in_millis=lambda: 30_000)
+    held = invoke.handler({"connection": name, "sql": "DELETE FROM rv_ledger", "taskToken": "token-expire"}, context)
+    assert held["status"] == "PENDING" and held["reviewId"] not in reviews.sweep()  # not overdue yet
+    time.sleep(1.5)
+    assert held["reviewId"] in reviews.sweep_handler({}, None)["expired"]
+    assert recorder.calls[-1][0] == "failure" and recorder.calls[-1][1]["error"] == "ReviewExpired"
+    assert recorder.calls[-1][1]["taskToken"] == "token-expire"
+    assert held["reviewId"] not in reviews.sweep()  # once
+    assert owners(env, ledger) == ["ann", "bob"]

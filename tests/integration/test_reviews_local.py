@@ -83,3 +83,24 @@ def test_the_identity_header_is_never_honoured_with_sigv4():
         signed.close()
         unsigned.close()
     assert seen == ["arn:aws:sts::000000000000:assumed-role/signer/s", ALICE, "arn:aws:iam::000000000000:user/local"]
+
+
+def test_reviews_on_the_command_line_and_through_mcp(serve, capsys):
+    from rdsgate_local.cli import main
+    from rdsgate_local.client import ApiClient
+    from rdsgate_local.mcp_server import Tools
+
+    status, held = request(f"{serve.url}/connections/demo-reviewed/query", "POST",
+                           {"sql": "UPDATE orders SET note = 'cli' WHERE id = 2"}, identity=ALICE)
+    assert status == 202
+    review = held["reviewId"]
+    # `rdsgate` calls the local server unsigned, as --identity (arn:aws:iam::000000000000:user/local).
+    assert main(["reviews", "--endpoint", serve.url]) == 0
+    out = capsys.readouterr().out
+    assert review in out and "PENDING" in out and ALICE in out and "UPDATE" in out
+    tools = Tools(ApiClient(serve.url, session=types.SimpleNamespace(get_credentials=lambda: None, region_name="us-east-1")))
+    assert tools.get_review_status(review).splitlines()[0] == f"review {review}: PENDING"
+    assert main(["approve", review, "-m", "looks right", "--endpoint", serve.url]) == 0
+    assert capsys.readouterr().out.startswith(f"review {review} is EXECUTED; statement ")
+    text = tools.get_review_status(review)
+    assert f"review {review}: EXECUTED" in text and "APPROVE by arn:aws:iam::000000000000:user/local" in text and "looks right" in text
