@@ -547,6 +547,17 @@ def check_free_sql(definition: Any, statement: Any) -> None:
         )
 
 
+def check_session(definition: Any) -> None:
+    """A session (a transaction held across calls) runs SQL of the caller's own, and cannot wait for a review:
+    refused at its start on runbook-only connections and on connections with an approval rule."""
+    check_free_sql(definition, None)
+    if connection_approval(definition) is not None:
+        raise Forbidden(
+            f"connection {definition.name!r} has an approval rule: a statement of an open session cannot wait for a "
+            "review; send it with /query, /batch or /transaction", rule="approval",
+        )
+
+
 def runbook_context(runbook: Runbook | None, name: str | None) -> dict[str, Any]:
     """What every audit record of a runbook request carries."""
     context: dict[str, Any] = {RUNBOOK_CONTEXT: runbook.name if runbook else name}

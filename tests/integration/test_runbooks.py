@@ -319,3 +319,13 @@ def test_rdsgate_runbooks_and_run_on_the_command_line(runtime, orders, capsys):
         assert "InvalidRequest: parameters.status: must be one of \"open\", \"closed\"" in err and "field parameters.status" in err
     finally:
         server.close()
+
+
+def test_no_session_on_a_runbook_only_or_reviewed_connection(runtime, runbook_only, connections, server, engine, monkeypatch):
+    monkeypatch.setenv("RDSGATE_SESSIONS_TABLE", "rdsgate-sessions-never-reached")
+    reviewed = f"{runbook_only.connection}-reviewed"
+    connections.put(iam_definition(reviewed, server, engine, approval={"required_for": ["DELETE"]}, allowed_principals=[ENGINEER_ROLE]))
+    for name, rule in ((runbook_only.connection, "adhoc"), (reviewed, "approval")):
+        status, body = call("POST", f"/connections/{name}/sessions", "/connections/{name}/sessions", caller=ALICE, body={},
+                            path_parameters={"name": name})
+        assert (status, body["error"]["code"], body["error"]["rule"]) == (403, "Forbidden", rule), body

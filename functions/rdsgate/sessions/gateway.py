@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import errors
 from ..request import AtomicRequest, QueryRequest
+from ..runbooks import check_session
 from ..service import Invocation
 from . import codec
 from .launcher import launcher_for
@@ -59,6 +60,7 @@ class SessionGateway:
         def work(record: dict[str, Any]) -> dict[str, Any]:
             definition = self.service._governed(name, invocation, record)
             record["statementType"] = "BEGIN"
+            check_session(definition)  # not on runbook-only connections, nor where statements wait for reviews
             session_id = codec.new_session_id()
             key = codec.key_of(session_id)
             record["session"] = fingerprint(key)
