@@ -116,3 +116,37 @@ def test_a_runbook_only_connection_deploys_with_its_runbooks(tmp_path, tmp_path_
     (seed,) = synth.of_type("Custom::RdsgateDefinitions").values()
     assert json.loads(seed["Properties"]["Definitions"])[0]["adhoc"] is False
     assert [(v.rule_name, v.severity) for v in synth.nag_report().violations] == []
+
+
+def test_seeding_adds_changes_and_removes_runbooks(monkeypatch):
+    """The connections' seeding code, on the runbooks table: a deploy writes the file's runbooks and removes
+    those the previous file had and the new one has not; one added by hand stays."""
+    import boto3
+    from moto import mock_aws
+
+    from rdsgate import seed
+
+    def event(kind, items, old=None):
+        body = {"RequestType": kind, "ResourceProperties": {"TableName": "runbooks", "Definitions": json.dumps(items)},
+                "StackId": "s", "RequestId": "r", "LogicalResourceId": "Runbooks", "ResponseURL": "https://example.invalid/"}
+        if old is not None:
+            body["OldResourceProperties"] = {"TableName": "runbooks", "Definitions": json.dumps(old)}
+        return body
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb")
+        dynamodb.create_table(TableName="runbooks", KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        first, second, third = EXAMPLE["runbooks"]
+        seed.sync_definitions(event("Create", [first, second]), dynamodb)
+        dynamodb.Table("runbooks").put_item(Item={"name": "by-hand", "connection": "orders", "sql": "SELECT 1"})
+        changed = {**first, "maxRows": 50}
+        seed.sync_definitions(event("Update", [changed, third], old=[first, second]), dynamodb)
+        stored = {item["name"]: item for item in dynamodb.Table("runbooks").scan()["Items"]}
+        assert set(stored) == {"orders-by-status", "stock-for-sku", "by-hand"}  # cancel-order removed
+        assert stored["orders-by-status"]["maxRows"] == 50
+        from rdsgate.runbooks import parse_runbook
+
+        assert parse_runbook(stored["orders-by-status"]).version == parse_runbook(changed).version  # the same definition
