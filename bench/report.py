@@ -232,8 +232,8 @@ def _warm_telemetry(data: Any) -> list[str]:
         "",
         "One process per engine and statement, as Lambda runs it (`LAMBDA_TASK_ROOT`, a sampled `_X_AMZN_TRACE_ID`): "
         "each round runs the raw driver and `rdsgate.api.handler` three times, with telemetry off, with EMF metrics "
-        "(`rdsgate.telemetry`, flushed to stdout once per invocation) and with metrics and X-Ray subsegments (the "
-        "X-Ray SDK's recorder and UDP emitter), in rotating order. Added: median of the paired differences to the raw "
+        "(`rdsgate.telemetry`, flushed to stdout once per invocation) and with metrics and X-Ray subsegments "
+        "(`rdsgate.telemetry.DaemonEmitter`, UDP to the daemon's address, as in Lambda), in rotating order. Added: median of the paired differences to the raw "
         "driver; cost: median of the paired differences between neighbouring configurations. Target: metrics and "
         "tracing on stay within +500 µs.",
         "",

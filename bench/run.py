@@ -124,7 +124,7 @@ class Runner:
             self.log(f"(a) {engine}: " + ", ".join(
                 f"{s} {out[f'{engine}/{s}']['added_ms'] * 1000:+.0f} µs" for s in ("select1", "pk")))  # fmt: skip
         out["telemetry"] = self.warm_telemetry()
-        missed = [key for key, value in out.items() if isinstance(value, dict) and value.get("met") is False]
+        missed = [key for key, value in out.items() if "/" in key and isinstance(value, dict) and value.get("met") is False]
         for key in missed[:2]:
             engine, statement = key.split("/")
             out[f"{key}/profile"] = self.run("profile_warm", {"engine": engine, "statement": statement, "calls": 2000})["profile"]
@@ -132,13 +132,13 @@ class Runner:
 
     def warm_telemetry(self) -> dict[str, Any]:
         """(a) with telemetry: the raw driver, and rdsgate with it off, with EMF metrics, with metrics and X-Ray
-        subsegments (the SDK in its Lambda mode), interleaved in one process per engine and statement."""
+        subsegments (as in Lambda), interleaved in one process per engine and statement."""
         rounds = 600 if self.quick else 2000
-        # In Lambda: tracing is on (LAMBDA_TASK_ROOT and a trace header); the SDK's emitter sends UDP to its daemon.
+        # As in Lambda: tracing on (LAMBDA_TASK_ROOT, a sampled trace header), subsegments sent over UDP to the daemon's
+        # address (nothing listens here: the send costs the same).
         lambda_env = {
             "LAMBDA_TASK_ROOT": str(REPO / "functions"),
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         }
         out: dict[str, Any] = {}

@@ -267,7 +267,7 @@ def _median(values: list) -> float:
 def task_warm_telemetry(args: dict) -> dict:
     """What metrics and traces add to a warm request: per round, the raw driver and ``rdsgate.api.handler``
     with telemetry off, with EMF metrics on (one flush per invocation, to stdout) and with metrics and
-    X-Ray subsegments on (the SDK's Lambda mode, its UDP emitter), in rotating order."""
+    X-Ray subsegments on (sent over UDP to the daemon's address, as in Lambda), in rotating order."""
     from rdsgate import api, runtime, telemetry
 
     engine, info = args["engine"], args["server"]
@@ -283,7 +283,7 @@ def task_warm_telemetry(args: dict) -> dict:
         runtime.SERVICE.metrics = service._metrics = service.pool._metrics = recorder
         telemetry.TRACING._enabled = name == "metrics+tracing"
 
-    configure("metrics+tracing")  # the X-Ray recorder is built before any timing
+    configure("metrics+tracing")
     sides = ["raw", "off", "metrics", "metrics+tracing"]
     times: dict[str, list[int]] = {side: [] for side in sides}
     counter = 0
@@ -306,7 +306,10 @@ def task_warm_telemetry(args: dict) -> dict:
                 _ok(response)
             if i >= args["warmup"]:
                 times[side].append(elapsed)
-    return {"times_ns": times, "tracing_provider": type(telemetry.TRACING._get().provider).__module__}
+    sent = telemetry.TRACING._emitter.sent if telemetry.TRACING._emitter is not None else 0
+    if sent < args["rounds"]:  # every traced request sends its subsegments; none: the variant measured nothing
+        raise RuntimeError(f"only {sent} subsegments were sent for {args['rounds']} traced requests")
+    return {"times_ns": times, "subsegments_sent": sent}
 
 
 # --- (b) result encoding -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from .caching import TtlCache
 from .definitions import ConnectionDefinition, parse_definition
 from .errors import ConnectionNotFound, DatabaseUnavailable
+from .telemetry import TRACING
 
 _LIST_KEY = "\0all"  # cache key of the full listing; no definition name contains NUL
 
@@ -46,9 +47,15 @@ class DefinitionCatalog:
         return sorted(definitions, key=lambda d: d.name)
 
     def _get_item(self, name: str) -> dict[str, Any] | None:
-        response = self._call("get_item", TableName=self.table_name, Key={"name": {"S": name}}, ConsistentRead=False)
-        item = response.get("Item")
-        return None if item is None else _from_dynamodb(item)
+        # Traced when DynamoDB is read (a cache miss), not for the cached answers in between.
+        with TRACING.subsegment("definition") as span:
+            response = self._call("get_item", TableName=self.table_name, Key={"name": {"S": name}}, ConsistentRead=False)
+            item = response.get("Item")
+            if item is None:
+                return None
+            plain = _from_dynamodb(item)
+            span.annotate(connection=name, engine=plain.get("engine") if isinstance(plain.get("engine"), str) else None)
+            return plain
 
     def _scan_items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -330,9 +330,7 @@ class QueryService:
             self._audit(record)
 
     def _governed(self, name: str, invocation: Invocation, record: dict[str, Any]) -> ConnectionDefinition:
-        with TRACING.subsegment("definition") as span:
-            definition = self.catalog.get(name)
-            span.annotate(connection=definition.name, engine=definition.engine)
+        definition = self.catalog.get(name)  # traced where DynamoDB is read (catalog._get_item)
         record["engine"] = definition.engine
         if not invocation.caller.may_use(definition):
             record["reason"] = "Forbidden"  # the caller is told 404, as for a name that does not exist

@@ -226,6 +226,8 @@ def test_spans_cover_each_step_with_the_three_annotations(emf, traced, capsys):
     traced.clear()
     assert api.handler(query_event(body={"sql": "select * from missing_table"}), None)["statusCode"] == 422
     assert [s["name"] for s in traced.segments if s.get("error")] == ["## execute"]
+    # The definition came from the catalog's cache: only a read of the table is traced.
+    assert [s["name"] for s in traced.segments] == ["## execute", "## encode"]
 
 
 def test_no_token_password_parameter_or_sql_reaches_a_metric_or_an_annotation(emf, traced, capsys, runtime):
