@@ -21,6 +21,7 @@ import base64
 import binascii
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -42,8 +43,9 @@ FORMATS = ("jsonl", "csv")
 COMPRESSIONS = ("gzip", "none")
 MEMBER_BYTES = 2 * 1024 * 1024  # text per member: what a page reads and decompresses at most
 GZIP_LEVEL = 1  # fast: the worker's second core compresses while the first reads rows
-PART_BYTES = 8 * 1024 * 1024  # S3 parts (5 MiB is S3's minimum for all but the last)
+PART_BYTES = 5 * 1024 * 1024  # S3 parts: S3's minimum for all but the last (less memory, an earlier first byte)
 PRESIGNED_URL_SECONDS = 900
+COLLECT_SECONDS = 2.0  # how often a long statement's sink collects cyclic garbage
 MAX_REQUEST_BYTES = 256 * 1024  # the request is kept in the status item and sent to the worker
 MAX_EXPORT_ROWS = 100_000_000
 DEFAULT_WORKER_TIMEOUT_SECONDS = 900
@@ -571,6 +573,7 @@ class RecordSink:
         self.encoder = RecordEncoder(fmt)
         self.cancelled = cancelled
         self.columns: list[dict[str, Any]] = []
+        self._collected = time.monotonic()
 
     def start(self, columns: list[dict[str, Any]]) -> None:
         self.columns = columns
@@ -581,6 +584,12 @@ class RecordSink:
         if self.cancelled():
             raise StatementCancelled("the statement was cancelled")
         self.writer.write(self.encoder.encode(records), len(records))
+        now = time.monotonic()
+        if now - self._collected > COLLECT_SECONDS:
+            # The service pauses the cyclic collector while a statement runs (rows make no cycles); over minutes,
+            # the AWS calls beside it (status polls, part uploads) do, so collect the young generations now and then.
+            gc.collect(1)
+            self._collected = now
 
 
 # -- reading it back -------------------------------------------------------------------------------
