@@ -288,7 +288,7 @@ def test_a_signed_server_takes_pasted_credentials_and_the_page_signs_with_sigv4(
     page.fill("[data-testid=credentials-text]", profile)
     page.click("[data-testid=credentials-save]")
     page.wait_for_selector("#schema-tree li")
-    assert page.locator("#connection option").count() == 2
+    assert page.locator("#connection option").count() == 3  # demo, demo-mysql, demo-reviewed
     page.click("#run")
     page.wait_for_selector("table.grid")
     assert grid(page)[2] == [["1"]]

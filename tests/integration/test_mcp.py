@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import threading
 import tempfile
 
 import anyio
@@ -18,6 +19,25 @@ from tests.integration.test_local_stack import Serve
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOLS = {"list_connections", "describe_schema", "run_query", "list_runbooks", "run_runbook", "get_review_status"}
 
+
+
+def in_fresh_thread(main):
+    """anyio.run in a thread of its own: another test's session (Playwright's sync API) may hold an
+    event loop running in the main thread for the whole test session."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = anyio.run(main)
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 @pytest.fixture(scope="module")
 def serve():
@@ -55,7 +75,7 @@ def session_with(url: str, *extra: str):
                         await session.initialize()
                         return await work(session)
 
-        return anyio.run(main)
+        return in_fresh_thread(main)
 
     return run
 
@@ -153,7 +173,7 @@ def test_streamable_http_on_loopback(serve):
                     result = await session.call_tool("run_query", {"connection": "demo", "sql": "select 41 + 1 as answer"})
                     return names, result
 
-        names, result = anyio.run(main)
+        names, result = in_fresh_thread(main)
         assert names == TOOLS
         assert text(result).splitlines() == ["answer", "42", "1 row"]
     finally:
