@@ -22,7 +22,10 @@ BOB = "arn:aws:sts::123456789012:assumed-role/data-engineer/bob"
 
 @pytest.fixture(scope="session")
 def session_table(aws: dict[str, str]) -> str:
-    create_table(lambda service: boto3.client(service, region_name=REGION), table=TABLE)
+    # Each module that imports this fixture gets its own instance: the table may exist already.
+    client = boto3.client("dynamodb", region_name=REGION)
+    if TABLE not in client.list_tables()["TableNames"]:
+        create_table(lambda service: boto3.client(service, region_name=REGION), table=TABLE)
     return TABLE
 
 
