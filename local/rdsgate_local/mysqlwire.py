@@ -119,7 +119,7 @@ class MyClient(LocalStatements):
         self.sock, self.tunnel = sock, tunnel
         self.packets = Packets(sock)
         self.dialect = tunnel.dialect
-        self.session = Session(tunnel.gateway, self.dialect, abort_on_error=False)
+        self.session = tunnel.new_session(self.dialect, abort_on_error=False)
         self.variables: dict[str, Any] = {}
         self.prepared: dict[str, tuple[str, int]] = {}
         self.warnings: list[tuple[str, int, str]] = []
@@ -240,7 +240,7 @@ class MyClient(LocalStatements):
             if command == COM_STATISTICS:
                 return self.packets.write(b"rdsgate connect: each statement is one API call")
             if command == COM_RESET_CONNECTION:
-                self.session = Session(self.tunnel.gateway, self.dialect, abort_on_error=False)
+                self.session = self.tunnel.new_session(self.dialect, abort_on_error=False)
                 self.variables, self.prepared, self.warnings = {}, {}, []
                 return self._ok()
             if command in (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA):
@@ -270,7 +270,7 @@ class MyClient(LocalStatements):
         if outcome.columns is not None:
             self._result_set(outcome)
         else:
-            self._ok(outcome.updated or 0, info="; ".join(outcome.notices))
+            self._ok(outcome.updated or 0, info="; ".join(outcome.notices), insert_id=outcome.last_insert_id or 0)
 
     # -- answers
 
@@ -279,8 +279,8 @@ class MyClient(LocalStatements):
         return (STATUS_AUTOCOMMIT if session.autocommit else 0) | (
             STATUS_IN_TRANS if session.explicit or session.queued else 0)
 
-    def _ok(self, affected: int = 0, info: str = "") -> None:
-        self.packets.write(b"\0" + lenenc_int(affected) + lenenc_int(0) + struct.pack("<HH", self._status(),
+    def _ok(self, affected: int = 0, info: str = "", insert_id: int = 0) -> None:
+        self.packets.write(b"\0" + lenenc_int(affected) + lenenc_int(insert_id) + struct.pack("<HH", self._status(),
                            min(len(self.warnings), 0xFFFF)) + (lenenc_str(info.encode()) if info else b""))
 
     def _eof(self) -> None:

@@ -155,7 +155,7 @@ class PgClient(LocalStatements):
         self.sock, self.tunnel = sock, tunnel
         self.wire = Wire(sock)
         self.dialect = tunnel.dialect
-        self.session = Session(tunnel.gateway, self.dialect, abort_on_error=True)
+        self.session = tunnel.new_session(self.dialect, abort_on_error=True)
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.settings: dict[str, str] = {}
@@ -401,7 +401,7 @@ class PgClient(LocalStatements):
         if analysis.keyword == "EXECUTE" and len(analysis.words) > 1:
             target = self.statements.get(analysis.words[1].lower())
             return declared, (self._describe_statement(target)[1] if target else None)
-        if self._is_local(analysis) or not prepared.sql or (self.session.in_block and not analysis.reads):
+        if self._is_local(analysis) or not prepared.sql or (self._buffering and not analysis.reads):
             columns = [{"name": analysis.after(1)[0].lower(), "type": "text"}] if analysis.keyword == "SHOW" else None
             return [o or 25 for o in declared], columns
         if prepared.described is None:
@@ -411,11 +411,16 @@ class PgClient(LocalStatements):
         columns = prepared.described.get("columns") or []
         return parameters, (columns if columns or analysis.main in ROW_KEYWORDS else None)
 
+    @property
+    def _buffering(self) -> bool:
+        """In a transaction block whose writes are queued for COMMIT (not a session on the API)."""
+        return getattr(self.session, "buffering", self.session.in_block)
+
     def _describe_portal(self, portal: Portal) -> list[dict[str, str]] | None:
         analysis = portal.prepared.analysis
         if analysis.keyword == "SHOW" and self._is_local(analysis):
             return [{"name": analysis.after(1)[0].lower(), "type": "text"}]
-        if self._is_local(analysis) or not portal.prepared.sql or (self.session.in_block and not analysis.reads):
+        if self._is_local(analysis) or not portal.prepared.sql or (self._buffering and not analysis.reads):
             if analysis.keyword != "EXECUTE":
                 return None
         if portal.outcome is None:  # run it now: the columns are those of the real result

@@ -67,11 +67,12 @@ class Result:
     rows: list[list[Any]]
     updated: int | None = None
     truncated: bool = False
+    last_insert_id: int | None = None  # MySQL: the AUTO_INCREMENT id the statement set (the API's lastInsertId)
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> Result:
         return cls(document.get("columns") or [], document.get("records") or [], document.get("updatedRows"),
-                   bool(document.get("truncated")))
+                   bool(document.get("truncated")), document.get("lastInsertId"))
 
 
 @dataclass
@@ -93,11 +94,13 @@ class Outcome:
     tag: str | None = None  # set for statements the tunnel answered itself (BEGIN, COMMIT, SET, …)
     notices: list[str] = field(default_factory=list)
     truncated: bool = False
+    last_insert_id: int | None = None
 
     @classmethod
     def of(cls, result: Result, analysis: Analysis | None) -> Outcome:
         returns_rows = bool(result.columns) or (analysis is not None and analysis.main in ("SELECT", "VALUES", "TABLE", "SHOW"))
-        return cls(result.columns if returns_rows else None, result.rows, result.updated, truncated=result.truncated)
+        return cls(result.columns if returns_rows else None, result.rows, result.updated, truncated=result.truncated,
+                   last_insert_id=result.last_insert_id)
 
 
 class Gateway:
@@ -340,6 +343,9 @@ class Tunnel:
                 except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the tunnel
                     tunnel.log(f"client {peer} failed ({type(exc).__name__})")  # no message: it might quote SQL
                 finally:
+                    from .tunnel_sessions import abandon_thread
+
+                    abandon_thread()  # a transaction the client left open is rolled back now
                     tunnel.log(f"client {peer} disconnected after {time.monotonic() - started:.1f} s")
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -356,6 +362,12 @@ class Tunnel:
     def address(self) -> tuple[str, int]:
         host, port = self.server.server_address[:2]
         return host, port
+
+    def new_session(self, dialect: str, *, abort_on_error: bool) -> Any:
+        """A client's session: transaction blocks are sessions on the API when it has them (tunnel_sessions)."""
+        from .tunnel_sessions import ServerSession
+
+        return ServerSession(self.gateway, dialect, abort_on_error=abort_on_error)
 
     def serve_in_background(self) -> Tunnel:
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name="rdsgate-connect",
@@ -389,6 +401,9 @@ def add_connect_command(command: Callable[..., argparse.ArgumentParser]) -> None
     sub.add_argument("--protocol", choices=("postgres", "mysql"),
                      help="the wire protocol (default: the connection's engine)")
     sub.add_argument("--max-rows", type=int, metavar="N", help="rows per result (default: the API's limit)")
+    sub.add_argument("--transactions", choices=("auto", "session", "buffered"), default="auto",
+                     help="transaction blocks as sessions on the API (auto: when it has them), or buffered into one "
+                          "/transaction call at COMMIT (docs/NATIVE.md)")
     sub.add_argument("--quiet", action="store_true", help="do not log client connections")
 
 
@@ -398,6 +413,7 @@ def connect(args: argparse.Namespace) -> int:
     from .cli import _client
 
     gateway = Gateway(_client(args), args.connection, max_rows=args.max_rows)
+    gateway.transactions = getattr(args, "transactions", "auto")  # read by tunnel_sessions
     try:
         info = gateway.info()
     except TunnelError as exc:

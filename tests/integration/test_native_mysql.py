@@ -32,6 +32,14 @@ def tunnel(serve):
     running.kill()
 
 
+@pytest.fixture(scope="module")
+def buffered_tunnel(serve):
+    """Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API."""
+    running = Tunnel("demo-mysql", serve.url, "--transactions", "buffered")
+    yield running
+    running.kill()
+
+
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
     request = urllib.request.Request(f"{serve.url}/connections/demo-mysql/query", method="POST",
@@ -118,7 +126,22 @@ def test_mariadb_parameterised_queries_with_variables_and_prepare(tunnel):
     assert "Unknown prepared statement handler (by_status) given to EXECUTE" in run.stderr
 
 
-def test_mariadb_transaction_block_commits_as_one(tunnel, serve):
+def test_mariadb_transaction_block_is_a_session_on_the_api(tunnel, serve):
+    inserts = "".join(f"insert into customers (name, email, country, signed_up) values ('Ses', '{e}', 'FR', now());\n"
+                      for e in ("mses-a@example.com", "mses-b@example.com"))
+    run = mariadb(tunnel, "-vvv", input=f"begin;\n{inserts}select count(*) from customers where email like 'mses-%';\n"
+                                        "select last_insert_id() > 0;\ncommit;\n")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("Query OK, 1 row affected") == 2 and "queued" not in run.stdout  # real counts at once
+    assert "| count(*) |" in run.stdout and "|        2 |" in run.stdout  # its own writes
+    assert api(serve, "select count(*) from customers where email like 'mses-%'") == [[2]]
+    run = mariadb(tunnel, input="start transaction;\ndelete from customers where email like 'mses-%';\nrollback;\n")
+    assert run.returncode == 0, run.stderr
+    assert api(serve, "select count(*) from customers where email like 'mses-%'") == [[2]]
+
+
+def test_mariadb_buffered_transaction_block_commits_as_one(buffered_tunnel, serve):
+    tunnel = buffered_tunnel
     inserts = "".join(f"insert into customers (name, email, country, signed_up) values ('Tx', '{e}', 'FR', now());\n"
                       for e in ("mtx-a@example.com", "mtx-b@example.com"))
     run = mariadb(tunnel, "-vvv", input=f"begin;\n{inserts}commit;\n")

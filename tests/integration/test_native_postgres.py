@@ -84,6 +84,14 @@ def tunnel(serve):
     running.kill()
 
 
+@pytest.fixture(scope="module")
+def buffered_tunnel(serve):
+    """Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API."""
+    running = Tunnel("demo", serve.url, "--transactions", "buffered")
+    yield running
+    running.kill()
+
+
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
     request = urllib.request.Request(f"{serve.url}/connections/demo/query", method="POST",
@@ -185,7 +193,28 @@ def test_psql_meta_commands(tunnel):
     assert re.search(r"^ demo\s+\|", out, re.M)
 
 
-def test_psql_transaction_block_commits_as_one(tunnel, serve):
+def test_psql_transaction_block_is_a_session_on_the_api(tunnel, serve):
+    emails = ["ses-a@example.com", "ses-b@example.com"]
+    inserts = "".join(f"insert into customers (name, email, country, signed_up) values ('Ses', '{e}', 'FR', now()) "
+                      "returning email;\n" for e in emails)
+    run = psql(tunnel, "-A", "-t", input=f"begin;\n{inserts}select count(*) from customers where email like 'ses-%';\n"
+                                         "savepoint s;\ndelete from customers where email like 'ses-%';\nrollback to s;\n"
+                                         "select count(*) from customers where email like 'ses-%';\ncommit;\n")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["BEGIN", "ses-a@example.com", "INSERT 0 1", "ses-b@example.com", "INSERT 0 1",
+                                       "2", "SAVEPOINT", "DELETE 2", "ROLLBACK", "2", "COMMIT"]  # RETURNING, own writes
+    assert "queued" not in run.stderr
+    assert api(serve, "select count(*) from customers where email like 'ses-%'") == [[2]]
+    run = psql(tunnel, input="begin;\ndelete from customers where email like 'ses-%';\n"
+                             "insert into customers (name, email, country, signed_up) values ('Ada', 'ada@example.com', 'GB', now());\n"
+                             "select 1;\ncommit;\n")
+    assert "duplicate key value" in run.stderr and "current transaction is aborted" in run.stderr
+    assert run.stdout.split()[-1] == "ROLLBACK"  # COMMIT of a failed transaction, as PostgreSQL answers it
+    assert api(serve, "select count(*) from customers where email like 'ses-%'") == [[2]]  # nothing written
+
+
+def test_psql_buffered_transaction_block_commits_as_one(buffered_tunnel, serve):
+    tunnel = buffered_tunnel
     emails = ["tx-a@example.com", "tx-b@example.com"]
     inserts = "".join(f"insert into customers (name, email, country, signed_up) values ('Tx', '{e}', 'FR', now());\n"
                       for e in emails)
@@ -200,7 +229,8 @@ def test_psql_transaction_block_commits_as_one(tunnel, serve):
     assert api(serve, "select count(*) from customers where email like 'tx-%'") == [[2]]
 
 
-def test_psql_transaction_is_atomic_and_refuses_a_read_after_a_write(tunnel, serve):
+def test_psql_buffered_transaction_is_atomic_and_refuses_a_read_after_a_write(buffered_tunnel, serve):
+    tunnel = buffered_tunnel
     # A read after a queued write cannot see it: refused, and the block fails as PostgreSQL's does.
     run = psql(tunnel, input="begin;\ndelete from customers where email = 'ada@example.com';\nselect 1;\n"
                              "select 2;\ncommit;\n")
