@@ -116,6 +116,10 @@ class ServerSession(Session):
             return Outcome(tag="ROLLBACK" if keyword in ROLLBACK else keyword)
         if self.session_id is None and analysis.reads and not analysis.locks:
             return super()._execute(statement)  # a read before the first write: at once, read-only
+        if keyword in ("SET", "RESET") and (self.session_id is not None or self.calls.available is not False):
+            raise TunnelError.refused(f"{keyword} in a transaction block is not supported through rdsgate connect: the "
+                                      "block is a session on the API, which refuses settings (SET statement_timeout "
+                                      "outside the block applies to every later statement)")
         self.check_usable(analysis)
         if keyword in ("XA", "UNLOCK") or (keyword == "LOCK" and self.dialect == "mysql") or (
                 keyword == "PREPARE" and "TRANSACTION" in analysis.words):
