@@ -48,7 +48,7 @@ BYTECODE_PYTHON_ENV = "RDSGATE_BYTECODE_PYTHON"
 _COMPILED_MARK = ".rdsgate-bytecode"  # in a wheel cache directory: its wheels carry bytecode
 # botocore carries a model for every AWS service (~20 of its ~21 MB); the asset keeps those the
 # functions call (tests/infra/test_bundling.py checks the code for others), so it stays < 30 MB.
-BOTOCORE_SERVICES = ("dynamodb", "iam", "lambda", "rds", "secretsmanager", "sts")
+BOTOCORE_SERVICES = ("dynamodb", "iam", "kms", "lambda", "rds", "s3", "secretsmanager", "sns", "stepfunctions", "sts")
 
 
 def runtime_requirements(pyproject: Path) -> tuple[str, ...]:

@@ -82,6 +82,7 @@ def rdsgate_function(
             # The logs' service field and the metrics' service dimension: the stack, so stacks keep apart.
             "POWERTOOLS_SERVICE_NAME": settings.stack_name,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            **({"POWERTOOLS_LOGGER_SAMPLE_RATE": str(settings.log_sample_rate / 100)} if settings.log_sample_rate else {}),
             **(environment or {}),
         },
         tracing=lambda_.Tracing.ACTIVE,

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "memorySize": 512,
     "timeoutSeconds": 30,
     "logLevel": "INFO",
+    "logSampleRate": 0,  # percent of invocations logged at DEBUG whatever logLevel says (0: none)
     "logRetentionDays": 30,
     "definitionTtlSeconds": None,
     "auditTtlDays": 90,  # how long audit records are kept (DynamoDB TTL)
@@ -132,6 +133,7 @@ class Settings:
     memory_size: int
     timeout_seconds: int
     log_level: str
+    log_sample_rate: int  # percent; Powertools' POWERTOOLS_LOGGER_SAMPLE_RATE when above 0
     log_retention_days: int
     definition_ttl_seconds: int | None
     audit_ttl_days: int
@@ -197,6 +199,7 @@ class Settings:
             memory_size=ctx.integer("memorySize", minimum=128, maximum=10240),
             timeout_seconds=ctx.integer("timeoutSeconds", minimum=1, maximum=900),
             log_level=log_level,
+            log_sample_rate=ctx.integer("logSampleRate", minimum=0, maximum=100),
             log_retention_days=log_retention_days,
             definition_ttl_seconds=ctx.integer("definitionTtlSeconds", minimum=0, optional=True),
             audit_ttl_days=ctx.integer("auditTtlDays", minimum=1, maximum=AUDIT_TTL_DAYS_MAX),

@@ -24,7 +24,7 @@ from .access import Caller
 from .encoding import dumps, encode_within, utf8_length
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
 from .request import decode_json_body, parse_batch, parse_query, parse_transaction
-from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, cors_origins
+from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, begin_invocation, cors_origins, trace_facts
 from .service import Invocation
 from .telemetry import TRACING
 from .sessions import routes as sessions
@@ -96,6 +96,7 @@ def _invocation() -> Invocation:
         request_id=event.raw_event["requestContext"].get("requestId"),
         remaining_ms=remaining,
         route=f"{event.http_method} {event.raw_event.get('resource') or event.path}",
+        audit_context=trace_facts(),  # the X-Ray trace id beside the request id: correlation in the logs
     )
 
 
@@ -317,6 +318,7 @@ def handle_unexpected(error: Exception) -> Response:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for API Gateway REST (proxy integration) events."""
     metrics = SERVICE.metrics
+    begin_invocation()
     try:
         if not _is_proxy_event(event):  # not from API Gateway: no caller to govern, nothing to route
             error = InvalidRequest("the event is not an API Gateway REST proxy event (requestContext, httpMethod and path are required)")

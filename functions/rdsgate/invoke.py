@@ -16,7 +16,7 @@ from . import errors
 from .encoding import encode_within, utf8_length
 from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_batch, parse_query, parse_transaction
 from .access import Caller
-from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES
+from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES, begin_invocation
 from .service import Invocation
 from .telemetry import TRACING
 
@@ -70,7 +70,8 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         raise errors.InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
     # Invoking the function is the authorization (lambda:InvokeFunction). Nothing in the event is
     # verified, so the caller it names is recorded as claimed, beside what the function knows.
-    context_facts = {"claimedCaller": caller, "invokedFunctionArn": getattr(context, "invoked_function_arn", None), "executionArn": execution}
+    context_facts = {"claimedCaller": caller, "invokedFunctionArn": getattr(context, "invoked_function_arn", None), "executionArn": execution,
+                     **begin_invocation()}
     invocation = Invocation(
         caller=Caller(arn=None, governed=False),
         result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,

@@ -262,3 +262,19 @@ LOGGER = _make_logger()
 # imported or written until the first request records something.
 METRICS = recorder()
 SERVICE = ServiceHolder(LOGGER, METRICS)
+
+
+def begin_invocation(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """At each invocation's start, at the edge: the log-sampling decision (``POWERTOOLS_LOGGER_SAMPLE_RATE``:
+    that share of invocations logs at DEBUG) and the X-Ray trace id, returned for the audit record."""
+    env = os.environ if environ is None else environ
+    if env.get("POWERTOOLS_LOGGER_SAMPLE_RATE"):
+        LOGGER.refresh_sample_rate_calculation()
+    return trace_facts(env)
+
+
+def trace_facts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{"traceId": …}`` from Lambda's ``_X_AMZN_TRACE_ID`` (Root=…;Parent=…;Sampled=…), when set."""
+    header = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID", "")
+    root = next((part[5:] for part in header.split(";") if part.startswith("Root=")), None)
+    return {"traceId": root} if root else {}

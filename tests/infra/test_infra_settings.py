@@ -181,3 +181,10 @@ def test_monitoring_off_takes_no_topic_and_alarms_need_metrics(tmp_path):
 def test_out_of_range_monitoring_values_name_their_key(tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"'{key}'"):
         settings_for(tmp_path, **{key: value})
+
+
+def test_log_sampling_is_a_percentage_of_invocations(tmp_path):
+    assert settings_for(tmp_path).log_sample_rate == 0
+    assert settings_for(tmp_path, logSampleRate=25).log_sample_rate == 25
+    with pytest.raises(ConfigError, match="logSampleRate"):
+        settings_for(tmp_path, logSampleRate=101)

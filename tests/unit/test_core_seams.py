@@ -180,3 +180,12 @@ def test_settings_come_from_arguments_then_the_environment_then_defaults():
         Settings.resolve({**env, "RDSGATE_DEFAULT_MAX_ROWS": "many"})
     with pytest.raises(ValueError, match="RDSGATE_CONNECTIONS_TABLE"):
         Settings.resolve({})
+
+
+def test_each_invocation_carries_its_trace_id_into_the_audit_record():
+    from rdsgate.runtime import begin_invocation, trace_facts
+
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    assert trace_facts({"_X_AMZN_TRACE_ID": header}) == {"traceId": "1-5759e988-bd862e3fe1be46a994272793"}
+    assert trace_facts({}) == {} and trace_facts({"_X_AMZN_TRACE_ID": "Parent=1"}) == {}
+    assert begin_invocation({"_X_AMZN_TRACE_ID": header, "POWERTOOLS_LOGGER_SAMPLE_RATE": "0.5"})["traceId"].startswith("1-")
