@@ -47,6 +47,14 @@ _EXECUTABLE_REFUSED = (
     "sql: MySQL executable comments (/*! ... */, /*M! ... */) are not accepted; "
     "write their content as plain SQL"
 )
+# MySQL compound statements: a routine, trigger or event whose body is BEGIN ... END, and MariaDB's
+# BEGIN NOT ATOMIC ... END. The semicolons of the body are part of the one statement.
+_COMPOUND = re.compile(
+    r"(?:create\s+(?:or\s+replace\s+)?(?:definer\s*=\s*\S+\s+)?(?:aggregate\s+)?(?:procedure|function|trigger|event)\b"
+    r"|begin\s+not\s+atomic\b)",
+    re.IGNORECASE,
+)
+_BODY_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*|['\"`#/-]")
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,8 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
     copied = 0  # sql[:copied] is already in pieces
     end = n  # where the statement ends: the first top-level ';' or the end of the text
     positional = False  # a caller-written $n, which our $1, $2 ... would collide with
+    compound = not pg and _COMPOUND.match(sql, start) is not None
+    body = [start, 0, False]  # MySQL compound statement: scanned up to, BEGIN/CASE depth, an END pending
     i = start
     while True:
         match = search(sql, i)
@@ -158,6 +168,11 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
             pieces.append(placeholder)
             i = copied = name_match.end()
         elif c == ";":
+            if compound:
+                body = _body_depth(sql, body[0], i, body[1], body[2])
+                if body[1] > 0:  # a semicolon inside the BEGIN ... END body of a compound statement
+                    i = body[0] = i + 1
+                    continue
             end = i
             break
         elif c == "'":
@@ -196,6 +211,48 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
         tail = tail.replace("%", "%%")
     text = "".join(pieces) + tail if pieces else tail
     return PreparedSql(text, tuple(placeholders), _statement_type(sql, start, pg))
+
+
+def _body_depth(sql: str, i: int, j: int, depth: int, ending: bool) -> list:
+    """Scan the MySQL code of ``sql[i:j]`` for the blocks of a compound statement's body.
+
+    BEGIN and CASE open a block that END closes; END IF, END LOOP, END WHILE and END REPEAT
+    close blocks that are not counted. Returns ``[j, depth, ending]`` (``ending``: an END whose
+    next word decides what it closes), to resume from at the next semicolon.
+    """
+    while True:
+        match = _BODY_CODE.search(sql, i, j)
+        if match is None:
+            if ending:
+                depth, ending = depth - 1, False
+            return [j, depth, ending]
+        token, k = match.group(), match.start()
+        if token == "'" or token == '"':
+            i = _skip_escaped(sql, k, token)
+        elif token == "`":
+            i = _skip_doubled(sql, k, "`", "quoted identifier")
+        elif token == "#" or (token == "-" and _is_dash_comment(sql, k, False)):
+            i = _line_end(sql, k)
+        elif token == "/" and sql.startswith("/*", k):
+            i = _block_end(sql, k, False)
+        elif token in ("-", "/"):
+            i = k + 1
+        else:
+            i = match.end()
+            if k and (sql[k - 1].isalnum() or sql[k - 1] in "_$@"):  # part of a longer name or a variable
+                continue
+            word = token.upper()
+            if ending:
+                ending = False
+                if word in ("IF", "LOOP", "WHILE", "REPEAT"):
+                    continue
+                depth -= 1
+                if word == "CASE":  # END CASE
+                    continue
+            if word == "BEGIN" or word == "CASE":
+                depth += 1
+            elif word == "END":
+                ending = True
 
 
 def _statement_type(sql: str, i: int, pg: bool) -> str:

@@ -333,3 +333,50 @@ def test_non_string_sql_is_rejected() -> None:
     with pytest.raises(InvalidRequest) as caught:
         prepare(b"select 1", PG)  # type: ignore[arg-type]
     assert caught.value.details == {"field": "sql"}
+
+
+# --- MySQL compound statements --------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
+        "create procedure p() begin if 1 then select 1; end if; case when 1 then select 2; end case; "
+        "set @x = case when 1 then 2 else 3 end; end;",
+        "CREATE DEFINER=`root`@`%` PROCEDURE p() lbl: BEGIN DECLARE x INT DEFAULT 0; WHILE x < 3 DO "
+        "SET x = x + 1; END WHILE; REPEAT SET x = x - 1; UNTIL x = 0 END REPEAT; LOOP LEAVE lbl; END LOOP; END lbl",
+        "CREATE OR REPLACE FUNCTION f() RETURNS int BEGIN DECLARE s TEXT DEFAULT 'end; begin'; -- end;\n"
+        "RETURN 1; END",
+        "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = `end;`; END",
+        "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO BEGIN DELETE FROM t /* ; */; END",
+        "BEGIN NOT ATOMIC SELECT 1; SELECT 2; END",
+    ],
+)
+def test_mysql_compound_statement_is_one_statement(sql: str) -> None:
+    prepared = prepare(sql, MY)
+
+    assert prepared.text == sql.rstrip(";").replace("%", "%%")  # PyMySQL formats the text
+    assert prepared.statement_type in ("CREATE", "BEGIN")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2",
+        "CREATE FUNCTION f() RETURNS int RETURN 1; SELECT 2",  # no BEGIN ... END body
+        "CREATE TABLE t (a int); SELECT 1",
+        "SELECT CASE WHEN 1 THEN 2 END; SELECT 2",
+        "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET NEW.a = 1; SELECT 2",
+    ],
+)
+def test_mysql_statements_after_a_compound_statement_are_still_several(sql: str) -> None:
+    assert_rejected(sql, MY, "sql must contain exactly one statement; found more than one")
+
+
+def test_mysql_compound_statement_keeps_its_parameters_and_postgres_is_unchanged() -> None:
+    prepared = prepare("CREATE PROCEDURE p() BEGIN SELECT :a; SELECT :b; END", MY)
+
+    assert prepared.names == ("a", "b")
+    assert prepared.text == "CREATE PROCEDURE p() BEGIN SELECT %(a)s; SELECT %(b)s; END"
+    assert_rejected("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql; SELECT 1", PG,
+                    "sql must contain exactly one statement; found more than one")
