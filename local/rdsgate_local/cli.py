@@ -267,7 +267,6 @@ def _parser() -> argparse.ArgumentParser:
     formats = sub.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print the result document")
     formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
-
     sub.add_argument("--async", dest="async_", action="store_true",
                      help="run it asynchronously, the result in S3 (JSON Lines, or CSV with --csv): print its id")
     sub.add_argument("--compression", choices=("gzip", "none"), default="gzip", help="with --async (default gzip)")
