@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 from typing import Any, BinaryIO
 
 from .mysqllocal import LocalStatements
 from .mysqltypes import BINARY, BINARY_TYPES, FLAGS, NUMERIC, TYPES, UTF8MB4, value_bytes
-from .tunnel import MYSQL_SQLSTATES as SQLSTATES, Outcome, Session, TunnelError
-from .wiresql import split
+from .session import Session
+from .tunnel import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
+from .wiresql import hex_literals, split
 
 # Capability flags: long password, found rows, long flag, connect with db, no schema, protocol 41,
 # interactive, transactions, secure connection, plugin auth, connect attributes, lenenc auth data.
@@ -227,8 +229,12 @@ class MyClient(LocalStatements):
             if command == COM_QUERY:
                 try:
                     sql = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise TunnelError("the query is not valid UTF-8 (rdsgate connect speaks utf8mb4)", errno=1300) from None
+                except UnicodeDecodeError:  # bytes in string literals (mysql-connector's bytes parameters)
+                    try:
+                        sql = hex_literals(body)
+                    except UnicodeDecodeError:
+                        raise TunnelError("the query is not valid UTF-8 outside string literals (rdsgate connect "
+                                          "speaks utf8mb4)", errno=1300) from None
                 return self._query(sql)
             if command == COM_PING:
                 return self._ok()
@@ -262,8 +268,10 @@ class MyClient(LocalStatements):
             raise TunnelError("Query was empty", errno=1065)
         if len(statements) > 1:
             raise TunnelError("one statement per query: multiple statements are not enabled", errno=1064)
-        self.warnings = []
+        if not re.match(r"(?is)\s*show\s+(count\s*\(\s*\*\s*\)\s*)?(warnings|errors)\b", statements[0]):
+            self.warnings = []  # as in MySQL, SHOW WARNINGS keeps them
         outcome = self._statement(statements[0])
+        self.warnings += [("Warning", 1105, str(n)) for n in outcome.notices if isinstance(n, Notice)]
         if outcome.truncated:
             self.warnings.append(("Warning", 1105, f"the result was cut to {len(outcome.rows)} rows by the "
                                                    "gateway's row limit"))
@@ -297,7 +305,7 @@ class MyClient(LocalStatements):
         for index, (column, type_name) in enumerate(zip(columns, types)):
             code = TYPES.get(type_name, 253)
             binary = type_name in BINARY_TYPES
-            charset = BINARY if binary or code in NUMERIC or code in (7, 10, 11, 12) else UTF8MB4
+            charset = BINARY if binary or code in NUMERIC or code in (7, 10, 11, 12, 16) else UTF8MB4
             flags = FLAGS.get(type_name, 0) | (128 if binary else 0) | (16 if code == 252 else 0) \
                 | (32768 if code in NUMERIC else 0)
             decimals = 31 if code in (4, 5) else 0

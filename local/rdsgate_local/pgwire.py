@@ -1,147 +1,31 @@
-"""The PostgreSQL v3 wire protocol for `rdsgate connect`: psql, pg8000, psycopg and friends on a local port.
+"""The PostgreSQL v3 wire protocol for `rdsgate connect`: psql, pg8000, psycopg, asyncpg and friends on a local port.
 
 Startup (SSLRequest and GSSENCRequest answered 'N'), trust or a cleartext password
 on loopback, the simple query protocol, and the extended protocol (Parse, Bind,
-Describe, Execute, Sync, Close, Flush) in text format. Each statement becomes an
-API call through ``tunnel.Session``; Describe of a prepared statement asks
-``/describe``. Result values arrive as the API's JSON and leave as PostgreSQL's
-text forms (``pgtypes``), typed by OIDs looked up from the API's type names. What the
-tunnel answers itself (SET, SHOW of its own settings, PREPARE/EXECUTE, …) is in ``pglocal``.
+Describe, Execute, Sync, Close, Flush) with text and binary parameters and results.
+Each statement becomes an API call through ``tunnel.Session``; Describe of a prepared
+statement asks ``/describe``. Result values arrive as the API's JSON and leave as
+PostgreSQL's text forms (``pgtypes``) or binary forms (``pgbinary``), typed by OIDs
+looked up from the API's type names; binary parameters are read into text
+(``pgbinary``). What the tunnel answers itself (SET, SHOW of its own settings,
+PREPARE/EXECUTE, …) is in ``pglocal``.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
+import re
 import struct
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
-from .pglocal import LocalStatements
-from .pgtypes import ROW_KEYWORDS, TYPE_LENGTHS, cast_type, command_tag, type_oid, value_text
-from .tunnel import MYSQL_SQLSTATES, Outcome, Session, Statement, TunnelError
-from .wiresql import Analysis, analyse, dollar_numbers, rewrite, split
-
-SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-# Settings the tunnel reports and keeps itself; everything else is the server's.
-REPORTED = {"server_encoding": "UTF8", "client_encoding": "UTF8", "DateStyle": "ISO, MDY", "TimeZone": "UTC",
-            "IntervalStyle": "postgres", "integer_datetimes": "on", "standard_conforming_strings": "on",
-            "is_superuser": "off"}
-
-
-# -- messages -----------------------------------------------------------------------------------
-
-
-class Wire:
-    """Reads client messages and buffers server messages until flush()."""
-
-    def __init__(self, sock: Any) -> None:
-        self.sock = sock
-        self.reader: BinaryIO = sock.makefile("rb")
-        self.out = bytearray()
-
-    def read(self, count: int) -> bytes:
-        data = self.reader.read(count)
-        if len(data) != count:
-            raise ConnectionResetError("the client closed the connection")
-        return data
-
-    def read_startup(self) -> bytes:
-        (length,) = struct.unpack("!i", self.read(4))
-        if not 8 <= length <= 10_000:
-            raise ConnectionAbortedError("not a PostgreSQL startup message")
-        return self.read(length - 4)
-
-    def read_message(self) -> tuple[bytes, bytes]:
-        kind = self.read(1)
-        (length,) = struct.unpack("!i", self.read(4))
-        if not 4 <= length <= MAX_MESSAGE_BYTES:
-            raise ConnectionAbortedError("message length out of range")
-        return kind, self.read(length - 4)
-
-    def send(self, kind: bytes, payload: bytes = b"") -> None:
-        self.out += kind + struct.pack("!i", len(payload) + 4) + payload
-        if len(self.out) > 256 * 1024:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.out:
-            self.sock.sendall(self.out)
-            self.out.clear()
-
-
-def _cstr(text: str) -> bytes:
-    return text.encode("utf-8").replace(b"\0", b"") + b"\0"
-
-
-class Reader:
-    """Fields of one message's payload."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-
-    def cstring(self) -> str:
-        end = self.data.index(b"\0", self.at)
-        text = self.data[self.at:end].decode("utf-8")
-        self.at = end + 1
-        return text
-
-    def int16(self) -> int:
-        (value,) = struct.unpack_from("!h", self.data, self.at)
-        self.at += 2
-        return value
-
-    def int32(self) -> int:
-        (value,) = struct.unpack_from("!i", self.data, self.at)
-        self.at += 4
-        return value
-
-    def raw(self, count: int) -> bytes:
-        value = self.data[self.at:self.at + count]
-        self.at += count
-        return value
-
-
-# -- prepared statements and portals ------------------------------------------------------------
-
-
-@dataclass
-class Prepared:
-    """A statement as the client prepared it: ``$n`` placeholders, optional declared parameter types."""
-
-    sql: str
-    types: list[str | None]  # SQL type per $n (declared by the client), None: the server infers it
-    count: int  # how many parameters Bind must supply
-    analysis: Analysis
-    dialect: str = "postgres"  # the connection's SQL dialect (a MySQL connection may be served to psql)
-    oids: list[int] = field(default_factory=list)  # parameter type OIDs the client declared (0: none)
-    described: dict[str, Any] | None = None
-
-    def api_sql(self, expressions: dict[int, str] | None = None) -> str:
-        """The SQL for the API: ``$n`` as ``:pn`` (cast to a declared type), or as a given SQL expression."""
-
-        def place(n: int) -> str:
-            cast = self.types[n - 1] if n <= len(self.types) else None
-            inner = f"({expressions[n]})" if expressions and n in expressions else f":p{n}"
-            return f"({inner})::{cast}" if cast else inner
-
-        return rewrite(self.sql, self.dialect, dollar=place if self.count else None)
-
-    def statement(self, values: list[Any], expressions: dict[int, str] | None = None) -> Statement:
-        used = set(dollar_numbers(self.sql, self.dialect)) - set(expressions or ())
-        return Statement(self.api_sql(expressions), {f"p{n}": values[n - 1] for n in sorted(used)}, self.analysis)
-
-
-@dataclass
-class Portal:
-    """A bound statement; its outcome is kept, since Describe may have run it already."""
-
-    prepared: Prepared
-    values: list[Any]
-    outcome: Outcome | None = None
-    sent: int = 0  # rows already sent (Execute with a row limit suspends the portal)
-
+from .pgbinary import parameter_text, result_bytes
+from .pgframes import Portal, Prepared, Reader, Wire, cstr, sqlstate
+from .pglocal import MESSAGE_LEVELS, LocalStatements
+from .pgoids import OIDS
+from .pgpipeline import Pipeline
+from .pgstartup import Startup
+from .pgtypes import ROW_KEYWORDS, TYPE_LENGTHS, canonical_name, cast_type, command_tag, value_text
+from .tunnel import Notice, Outcome, TunnelError
+from .wiresql import Analysis, analyse, dollar_numbers, split
 
 # -- one client ----------------------------------------------------------------------------------
 
@@ -150,7 +34,7 @@ def serve_client(sock: Any, tunnel: Any) -> None:
     PgClient(sock, tunnel).run()
 
 
-class PgClient(LocalStatements):
+class PgClient(Startup, Pipeline, LocalStatements):
     def __init__(self, sock: Any, tunnel: Any) -> None:
         self.sock, self.tunnel = sock, tunnel
         self.wire = Wire(sock)
@@ -160,6 +44,8 @@ class PgClient(LocalStatements):
         self.portals: dict[str, Portal] = {}
         self.settings: dict[str, str] = {}
         self.skipping = False  # after an error in the extended protocol, until Sync
+        self.deferred: list[tuple[Portal, int]] = []  # writes waiting for Sync, and where their answer goes
+        self.starting = False
 
     # -- startup
 
@@ -183,57 +69,11 @@ class PgClient(LocalStatements):
                 continue
             handler(self, payload)
 
-    def _startup(self) -> dict[str, str] | None:
-        while True:
-            data = self.wire.read_startup()
-            (code,) = struct.unpack_from("!i", data)
-            if code in (SSL_REQUEST, GSSENC_REQUEST):
-                self.sock.sendall(b"N")
-                continue
-            if code == CANCEL_REQUEST:
-                self.tunnel.log("a cancel request was ignored: the API call runs to its end")
-                return None
-            if code >> 16 != 3:
-                self._fatal("0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
-                return None
-            break
-        fields = data[4:].split(b"\0")
-        parameters = {fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields) - 1, 2) if fields[i]}
-        user = parameters.get("user", "")
-        if self.tunnel.password is not None:
-            self.wire.send(b"R", struct.pack("!i", 3))  # AuthenticationCleartextPassword
-            self.wire.flush()
-            kind, payload = self.wire.read_message()
-            given = payload.rstrip(b"\0")
-            if kind != b"p" or not hmac.compare_digest(given, self.tunnel.password.encode()):
-                self._fatal("28P01", f'password authentication failed for user "{user}"')
-                return None
-        try:
-            version = self._server_version()
-        except TunnelError as exc:
-            self._fatal(_sqlstate(exc), f"rdsgate could not reach the connection: {exc.message}")
-            return None
-        self.wire.send(b"R", struct.pack("!i", 0))
-        self.settings["application_name"] = parameters.get("application_name", "")
-        for name, value in {**REPORTED, "server_version": version, "session_authorization": user,
-                            "application_name": self.settings["application_name"]}.items():
-            self.wire.send(b"S", _cstr(name) + _cstr(value))
-        self.wire.send(b"K", struct.pack("!ii", secrets.randbits(31), secrets.randbits(31)))
-        self._ready()
-        return parameters
-
-    def _server_version(self) -> str:
-        if self.dialect == "postgres":
-            return str(self.tunnel.gateway.once("pg_version", "SHOW server_version"))
-        return f"15.0 (rdsgate over MySQL {self.tunnel.gateway.once('mysql_version', 'SELECT VERSION()')})"
-
-    def _fatal(self, sqlstate: str, message: str) -> None:
-        self.wire.send(b"E", _cstr("SFATAL") + _cstr("VFATAL") + _cstr("C" + sqlstate) + _cstr("M" + message) + b"\0")
-        self.wire.flush()
-
     # -- simple query
 
     def _query(self, payload: bytes) -> None:
+        if self.deferred:
+            self._run_deferred()
         text = Reader(payload).cstring()
         statements = split(text, self.dialect)
         if not statements:
@@ -266,7 +106,7 @@ class PgClient(LocalStatements):
     def _parse(self, payload: bytes) -> None:
         reader = Reader(payload)
         name, sql = reader.cstring(), reader.cstring()
-        oids = [reader.int32() for _ in range(reader.int16())]
+        oids = [oid & 0xFFFFFFFF for oid in reader.int32s(reader.count())]
         try:
             statements = split(sql, self.dialect)
             if len(statements) > 1:
@@ -284,26 +124,49 @@ class PgClient(LocalStatements):
         reader = Reader(payload)
         portal, name = reader.cstring(), reader.cstring()
         try:
-            formats = [reader.int16() for _ in range(reader.int16())]
-            values: list[Any] = []
-            for _ in range(reader.int16()):
+            formats = reader.int16s(reader.count())
+            values: list[bytes | None] = []
+            for _ in range(reader.count()):
                 length = reader.int32()
                 values.append(None if length < 0 else reader.raw(length))
-            results = [reader.int16() for _ in range(reader.int16())]
-            if any(formats) or any(results):
-                raise TunnelError.refused("binary format is not supported by rdsgate connect; use text format")
+            results = reader.int16s(reader.count())
             prepared = self._statement(name)
             if len(values) != prepared.count:
                 raise TunnelError(f"bind message supplies {len(values)} parameters, but prepared statement "
                                   f'"{name}" requires {prepared.count}', sqlstate="08P01")
-            try:
-                texts = [None if v is None else v.decode("utf-8") for v in values]
-            except UnicodeDecodeError:
-                raise TunnelError("a parameter is not valid UTF-8", sqlstate="22021") from None
+            if len(formats) not in (0, 1, len(values)):
+                raise TunnelError(f"bind message has {len(formats)} parameter formats but {len(values)} "
+                                  "parameters", sqlstate="08P01")
+            texts = self._parameter_texts(prepared, values, formats)
         except TunnelError as exc:
             return self._extended_error(exc)
-        self.portals[portal] = Portal(prepared, texts)
+        self.portals[portal] = Portal(prepared, texts, results)
         self.wire.send(b"2")
+
+    def _parameter_texts(self, prepared: Prepared, values: list[bytes | None], formats: list[int]) -> list[Any]:
+        """Bind's values as text: text ones decoded, binary ones read by their type (declared, else described)."""
+        if not any(formats):
+            try:
+                return [None if v is None else v.decode("utf-8") for v in values]
+            except UnicodeDecodeError:
+                raise TunnelError("invalid byte sequence for encoding \"UTF8\" in a parameter",
+                                  sqlstate="22021") from None
+        binary = formats * len(values) if len(formats) == 1 else formats
+        oids = (prepared.oids + [0] * prepared.count)[:prepared.count]
+        if any(b and not o for b, o in zip(binary, oids)):
+            oids = self._parameter_oids(prepared)
+        texts: list[Any] = []
+        for value, is_binary, oid in zip(values, binary, oids):
+            if value is None or not is_binary:
+                texts.append(None if value is None else value.decode("utf-8", "strict"))
+            else:
+                texts.append(parameter_text(value, oid))
+        return texts
+
+    def _parameter_oids(self, prepared: Prepared) -> list[int]:
+        if prepared.parameter_oids is None:
+            prepared.parameter_oids = self._describe_statement(prepared)[0]
+        return prepared.parameter_oids
 
     def _describe(self, payload: bytes) -> None:
         reader = Reader(payload)
@@ -312,14 +175,17 @@ class PgClient(LocalStatements):
             if kind == b"S":
                 prepared = self._statement(name)
                 parameters, columns = self._describe_statement(prepared)
-                self.wire.send(b"t", struct.pack("!h", len(parameters)) + b"".join(struct.pack("!i", o) for o in parameters))
+                prepared.parameter_oids = parameters
+                self.wire.send(b"t", struct.pack(f"!H{len(parameters)}I", len(parameters), *parameters))
+                formats: list[int] = []
             else:
                 portal = self._portal(name)
                 columns = self._describe_portal(portal)
+                formats = portal.formats
             if columns is None:
                 self.wire.send(b"n")
             else:
-                self._row_description(columns)
+                self._row_description(columns, formats)
         except TunnelError as exc:
             self._extended_error(exc)
 
@@ -328,6 +194,12 @@ class PgClient(LocalStatements):
         name, limit = reader.cstring(), reader.int32()
         try:
             portal = self._portal(name)
+            if limit <= 0 and self._pipelined(portal):
+                self.deferred.append((portal, len(self.wire.out)))
+                self.wire.hold = True
+                return
+            if self.deferred and not self._run_deferred():
+                return
             if portal.outcome is None:
                 if not portal.prepared.sql:
                     self.wire.send(b"I")
@@ -340,7 +212,10 @@ class PgClient(LocalStatements):
         if portal.sent == 0:
             self._notices(outcome.notices)
         rows = outcome.rows[portal.sent:portal.sent + limit] if limit > 0 else outcome.rows[portal.sent:]
-        self._data_rows(outcome.columns or [], rows)
+        try:
+            self._data_rows(outcome.columns or [], rows, portal.formats)
+        except TunnelError as exc:  # a value that has no binary form here: the command ends with the error
+            return self._extended_error(exc)
         portal.sent += len(rows)
         if limit > 0 and portal.sent < len(outcome.rows):
             self.wire.send(b"s")  # PortalSuspended
@@ -348,6 +223,8 @@ class PgClient(LocalStatements):
         self._complete(portal.prepared.analysis, outcome, len(outcome.rows))
 
     def _sync(self, payload: bytes) -> None:
+        if self.deferred:
+            self._run_deferred()
         self.skipping = False
         if not self.session.in_block:
             self.portals.clear()
@@ -360,6 +237,8 @@ class PgClient(LocalStatements):
         self.wire.send(b"3")
 
     def _flush(self, payload: bytes) -> None:
+        if self.deferred:
+            self._run_deferred()
         self.wire.flush()
 
     _HANDLERS: dict[bytes, Callable[[PgClient, bytes], None]] = {
@@ -376,7 +255,10 @@ class PgClient(LocalStatements):
             raise TunnelError(f"there is no parameter ${min(numbers)}", sqlstate="42P02")
         if self.dialect != "postgres":
             types = [None] * len(types)  # casts are PostgreSQL syntax
-        return Prepared(sql, types, max([len(types), *numbers]), analysis, self.dialect)
+        count = max(len(types), max(numbers, default=0))
+        if count > 65535:
+            raise TunnelError("number of parameters must be between 0 and 65535", sqlstate="54000")
+        return Prepared(sql, types, count, analysis, self.dialect, numbers=sorted(set(numbers)))
 
     def _statement(self, name: str) -> Prepared:
         if name not in self.statements:
@@ -401,13 +283,23 @@ class PgClient(LocalStatements):
         if analysis.keyword == "EXECUTE" and len(analysis.words) > 1:
             target = self.statements.get(analysis.words[1].lower())
             return declared, (self._describe_statement(target)[1] if target else None)
-        if self._is_local(analysis) or not prepared.sql or (self._buffering and not analysis.reads):
+        if self._is_local(analysis) or not prepared.sql:
             columns = [{"name": analysis.after(1)[0].lower(), "type": "text"}] if analysis.keyword == "SHOW" else None
             return [o or 25 for o in declared], columns
         if prepared.described is None:
-            prepared.described = self.tunnel.gateway.describe(prepared.api_sql())
+            try:
+                prepared.described = self.tunnel.gateway.describe(prepared.api_sql())
+            except TunnelError:
+                if not self.session.in_block or analysis.reads or analysis.returning:
+                    raise
+                # /describe runs outside the block: a write in it may name what the block created (queued, or
+                # uncommitted in its session). Its parameters' types are then the server's to find when it runs.
+                return [o or 25 for o in declared], None
         types = {p["name"]: p["type"] for p in prepared.described.get("parameters", [])}
-        parameters = [o or type_oid(types.get(f"p{i + 1}", "text")) for i, o in enumerate(declared)]
+        parameters = [o or OIDS[canonical_name(types.get(f"p{i + 1}", "text"), self.dialect)]
+                      for i, o in enumerate(declared)]
+        if self._buffering and not analysis.reads:
+            return parameters, None  # queued: no rows now
         columns = prepared.described.get("columns") or []
         return parameters, (columns if columns or analysis.main in ROW_KEYWORDS else None)
 
@@ -418,6 +310,8 @@ class PgClient(LocalStatements):
 
     def _describe_portal(self, portal: Portal) -> list[dict[str, str]] | None:
         analysis = portal.prepared.analysis
+        if self._pipelined(portal):
+            return None  # a write without RETURNING: no rows
         if analysis.keyword == "SHOW" and self._is_local(analysis):
             return [{"name": analysis.after(1)[0].lower(), "type": "text"}]
         if self._is_local(analysis) or not portal.prepared.sql or (self._buffering and not analysis.reads):
@@ -442,49 +336,67 @@ class PgClient(LocalStatements):
 
     def _complete(self, analysis: Analysis, outcome: Outcome, rows: int) -> None:
         if outcome.truncated:
-            self._notices([f"WARNING: the result was cut to {rows} rows by the gateway's row limit"])
-        self.wire.send(b"C", _cstr(command_tag(analysis, outcome, rows)))
+            self._notices([Notice(f"the result was cut to {rows} rows by the gateway's row limit")])
+        self.wire.send(b"C", cstr(command_tag(analysis, outcome, rows)))
 
-    def _row_description(self, columns: list[dict[str, str]]) -> None:
+    def _types(self, columns: list[dict[str, str]]) -> list[str]:
+        """The built-in PostgreSQL type of each column (``pgtypes.canonical_name``)."""
+        return [canonical_name(column.get("type", "text"), self.dialect) for column in columns]
+
+    def _row_description(self, columns: list[dict[str, str]], formats: list[int] | None = None) -> None:
         out = bytearray(struct.pack("!h", len(columns)))
-        for column in columns:
-            oid = type_oid(column.get("type", "text"))
-            out += _cstr(column.get("name", "?column?")) + struct.pack("!ihihih", 0, 0, oid, TYPE_LENGTHS.get(oid, -1), -1, 0)
+        for column, name, fmt in zip(columns, self._types(columns), _formats(formats, len(columns))):
+            oid = OIDS[name]
+            out += cstr(column.get("name", "?column?")) + struct.pack("!iHIhih", 0, 0, oid, TYPE_LENGTHS.get(oid, -1),
+                                                                        -1, fmt)
         self.wire.send(b"T", bytes(out))
 
-    def _data_rows(self, columns: list[dict[str, str]], rows: list[list[Any]]) -> None:
-        types = [column.get("type", "text") for column in columns]
+    def _data_rows(self, columns: list[dict[str, str]], rows: list[list[Any]], formats: list[int] | None = None) -> None:
+        types = self._types(columns)
+        binary = _formats(formats, len(types))
+        style = self.settings.get("intervalstyle", "postgres")
+        escape = self.settings.get("bytea_output") == "escape"
         count = struct.pack("!h", len(types))
         for row in rows:
             out = bytearray(count)
-            for value, type_name in zip(row, types):
-                text = value_text(value, type_name)
-                if text is None:
-                    out += b"\xff\xff\xff\xff"
+            for value, type_name, is_binary in zip(row, types, binary):
+                if is_binary:
+                    data = result_bytes(value, type_name)
                 else:
-                    data = text.encode("utf-8")
-                    out += struct.pack("!i", len(data)) + data
+                    text = value_text(value, type_name, style)
+                    if escape and text is not None and type_name == "bytea":
+                        text = _escape_bytea(text)
+                    data = None if text is None else text.encode("utf-8")
+                out += b"\xff\xff\xff\xff" if data is None else struct.pack("!i", len(data)) + data
             self.wire.send(b"D", bytes(out))
 
     def _notices(self, notices: list[str]) -> None:
+        threshold = MESSAGE_LEVELS.index(self.settings.get("client_min_messages", "notice").replace("info", "log"))
         for notice in notices:
-            severity, _, message = notice.partition(": ") if notice.startswith("WARNING: ") else ("NOTICE", "", notice)
-            code = "01000" if severity == "WARNING" else "00000"
-            self.wire.send(b"N", _cstr("S" + severity) + _cstr("V" + severity) + _cstr("C" + code)
-                           + _cstr("M" + message) + b"\0")
+            if isinstance(notice, Notice):
+                severity, code, message = notice.severity, notice.sqlstate, str(notice)
+            else:
+                severity, code, message = "NOTICE", "00000", notice
+            if MESSAGE_LEVELS.index(severity.lower()) < threshold:
+                continue
+            self.wire.send(b"N", cstr("S" + severity) + cstr("V" + severity) + cstr("C" + code)
+                           + cstr("M" + message) + b"\0")
 
     def _error(self, exc: TunnelError) -> None:
-        fields = _cstr("SERROR") + _cstr("VERROR") + _cstr("C" + _sqlstate(exc)) + _cstr("M" + exc.message)
+        fields = cstr("SERROR") + cstr("VERROR") + cstr("C" + sqlstate(exc)) + cstr("M" + exc.message)
         if exc.hint:
-            fields += _cstr("H" + exc.hint)
+            fields += cstr("H" + exc.hint)
         self.wire.send(b"E", fields + b"\0")
 
     def _extended_error(self, exc: TunnelError) -> None:
         self._error(exc)
         self.skipping = True
+        if not self.wire.hold:  # as PostgreSQL, send it now: the client may wait for it before its Sync
+            self.wire.flush()
 
     def _parameter_status(self, name: str, value: str) -> None:
-        self.wire.send(b"S", _cstr(name) + _cstr(value))
+        if not self.starting:
+            self.wire.send(b"S", cstr(name) + cstr(value))
 
     def _ready(self) -> None:
         status = b"E" if self.session.failed else b"T" if self.session.in_block else b"I"
@@ -492,12 +404,18 @@ class PgClient(LocalStatements):
         self.wire.flush()
 
 
-def _sqlstate(exc: TunnelError) -> str:
-    if exc.sqlstate:
-        return exc.sqlstate
-    if exc.errno:  # a MySQL connection served to a PostgreSQL client
-        return MYSQL_SQLSTATES.get(exc.errno, "XX000")
-    return {"InvalidRequest": "42601", "Forbidden": "42501", "GuardrailViolation": "42501",
-            "ReadOnlyViolation": "25006", "QueryTimeout": "57014", "DatabaseUnavailable": "08006",
-            "Unreachable": "08006", "NotFound": "3D000", "AuthenticationFailed": "28000",
-            "ResultTooLarge": "54000", "RequestTooLarge": "54000", "Refused": "0A000"}.get(exc.code, "XX000")
+def _formats(formats: list[int] | None, count: int) -> list[int]:
+    """Bind's result format codes for ``count`` columns: none means text, one applies to all."""
+    if not formats:
+        return [0] * count
+    return formats * count if len(formats) == 1 else formats
+
+
+def _escape_bytea(text: str) -> str:
+    """bytea's hex text (``\\x…``) in the ``escape`` output form."""
+
+    def escape(match: Any) -> str:
+        data = bytes.fromhex(match.group(1))
+        return "".join(chr(b) if 32 <= b < 127 and b != 92 else "\\\\" if b == 92 else f"\\{b:03o}" for b in data)
+
+    return re.sub(r"\\x([0-9a-f]*)", escape, text)

@@ -24,16 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .client import ApiClient, ApiError, CliError, path_for
-from .wiresql import Analysis, analyse
+from .wiresql import Analysis
 
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STARTUP_TIMEOUT_SECONDS = 30.0
 
-BEGIN = frozenset({"BEGIN", "START"})
-COMMIT = frozenset({"COMMIT", "END"})
-ROLLBACK = frozenset({"ROLLBACK", "ABORT"})
-REFUSED = frozenset({"SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK"})
 # SQLSTATEs of common MySQL error numbers (the API reports the number, not the state).
 MYSQL_SQLSTATES = {
     1044: "42000", 1045: "28000", 1048: "23000", 1049: "42000", 1050: "42S01", 1051: "42S02", 1054: "42S22",
@@ -41,22 +37,33 @@ MYSQL_SQLSTATES = {
     1213: "40001", 1227: "42000", 1235: "42000", 1264: "22003", 1292: "22007", 1305: "42000", 1365: "22012",
     1406: "22001", 1451: "23000", 1452: "23000", 1792: "25006", 1969: "70100", 1047: "08S01",
 }
-# MySQL commits the open transaction before these (and they cannot be part of /transaction there).
-MYSQL_IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 
 
 class TunnelError(Exception):
     """A failure to report to the client; the protocol modules turn it into their error message."""
 
     def __init__(self, message: str, *, code: str = "Refused", sqlstate: str | None = None,
-                 errno: int | None = None, hint: str | None = None) -> None:
+                 errno: int | None = None, hint: str | None = None, statement: int | None = None) -> None:
         super().__init__(message)
         self.message, self.code, self.sqlstate, self.errno, self.hint = message, code, sqlstate, errno, hint
+        self.statement = statement  # which statement of a /batch or /transaction call failed
 
     @classmethod
     def refused(cls, message: str, *, sqlstate: str = "0A000", errno: int = 1235) -> TunnelError:
         """Something the tunnel does not do (PostgreSQL feature_not_supported, MySQL ER_NOT_SUPPORTED_YET)."""
         return cls(message, code="Refused", sqlstate=sqlstate, errno=errno)
+
+
+class Notice(str):
+    """A notice's text with PostgreSQL's severity and SQLSTATE (plain strings are NOTICE 00000)."""
+
+    severity: str
+    sqlstate: str
+
+    def __new__(cls, text: str, severity: str = "WARNING", sqlstate: str = "01000") -> Notice:
+        notice = super().__new__(cls, text)
+        notice.severity, notice.sqlstate = severity, sqlstate
+        return notice
 
 
 @dataclass
@@ -130,6 +137,15 @@ class Gateway:
         document = self._call("POST", path_for("connections", self.connection, "transaction"), body)
         return [Result.of(result) for result in document.get("results", [])]
 
+    def batch(self, sql: str, parameter_sets: list[dict[str, Any]], *, read_only: bool = False,
+              timeout_ms: int | None = None) -> list[int]:
+        """One statement with many parameter sets, atomically: the rows each set changed."""
+        body: dict[str, Any] = {"sql": sql, "parameterSets": parameter_sets}
+        self._options(body, read_only, timeout_ms)
+        body.pop("maxRows", None)
+        document = self._call("POST", path_for("connections", self.connection, "batch"), body)
+        return [result.get("updatedRows") or 0 for result in document.get("updateResults", [])]
+
     def describe(self, sql: str) -> dict[str, Any]:
         return self._call("POST", path_for("connections", self.connection, "describe"), {"sql": sql})
 
@@ -157,156 +173,10 @@ class Gateway:
             if not error:  # API Gateway's own answer (authorization, throttling)
                 raise TunnelError(exc.message, code=exc.code) from None
             raise TunnelError(str(error.get("message") or exc.code), code=exc.code, sqlstate=error.get("sqlstate"),
-                              errno=error.get("errno"), hint=error.get("hint")) from None
+                              errno=error.get("errno"), hint=error.get("hint"),
+                              statement=error.get("statement")) from None
         except CliError as exc:
             raise TunnelError(exc.message, code="Unreachable") from None
-
-
-class Session:
-    """One client's session: autocommit statements, and BEGIN … COMMIT buffered into one /transaction call.
-
-    In a transaction block, a statement that writes is queued and answered at once
-    (no rows, a count of 0, a notice); COMMIT sends the queue as one atomic
-    ``/transaction`` call. A read runs at once, read-only, when nothing is queued yet;
-    after a queued write it is refused, since it could not see that write. Locking
-    reads and RETURNING are refused in a block. ``abort_on_error`` (PostgreSQL) makes
-    any error in a block fail the block until ROLLBACK, as PostgreSQL does.
-    """
-
-    def __init__(self, gateway: Gateway, dialect: str, *, abort_on_error: bool) -> None:
-        self.gateway, self.dialect, self.abort_on_error = gateway, dialect, abort_on_error
-        self.explicit = False  # inside BEGIN … COMMIT
-        self.autocommit = True  # MySQL's SET autocommit = 0 keeps a block open at all times
-        self.read_only = False
-        self.failed = False
-        self.queued: list[Statement] = []
-        self.timeout_ms: int | None = None
-
-    @property
-    def in_block(self) -> bool:
-        return self.explicit or not self.autocommit
-
-    def execute(self, statement: Statement) -> Outcome:
-        try:
-            return self._execute(statement)
-        except TunnelError:
-            self.note_error()
-            raise
-
-    def note_error(self) -> None:
-        """An error happened in this session; on PostgreSQL it fails the open block."""
-        if self.abort_on_error and self.explicit:
-            self.failed = True
-
-    def check_usable(self, analysis: Analysis) -> None:
-        """PostgreSQL: in a failed block only COMMIT and ROLLBACK are accepted."""
-        if self.failed and analysis.keyword not in COMMIT | ROLLBACK:
-            raise TunnelError("current transaction is aborted, commands ignored until end of transaction block",
-                              code="Refused", sqlstate="25P02")
-
-    def _execute(self, statement: Statement) -> Outcome:
-        analysis = statement.analysis or analyse(statement.sql, self.dialect)
-        keyword = analysis.keyword
-        if keyword in BEGIN and (keyword == "BEGIN" or analysis.after(1)[:1] == ("TRANSACTION",)) \
-                and "ATOMIC" not in analysis.words:  # MariaDB's BEGIN NOT ATOMIC is a compound statement
-            return self.begin(analysis)
-        if keyword in COMMIT:
-            return self._commit_words(analysis)
-        if keyword in ROLLBACK:
-            return self._rollback_words(analysis)
-        self.check_usable(analysis)
-        if keyword in REFUSED or (keyword == "PREPARE" and "TRANSACTION" in analysis.words):
-            raise TunnelError.refused(
-                f"{keyword} is not supported through rdsgate connect: each statement runs on a pooled server "
-                "session, and a transaction block is sent as one call at COMMIT (see docs/NATIVE.md)")
-        if not self.in_block:
-            return Outcome.of(self.gateway.query(statement, timeout_ms=self.timeout_ms), analysis)
-        if self.dialect == "mysql" and keyword in MYSQL_IMPLICIT_COMMIT:
-            notices = self.commit().notices  # as MySQL does: the open transaction commits first
-            self.explicit = False
-            outcome = Outcome.of(self.gateway.query(statement, timeout_ms=self.timeout_ms), analysis)
-            outcome.notices[:0] = notices
-            return outcome
-        if analysis.locks:
-            raise TunnelError.refused("a locking read (FOR UPDATE / FOR SHARE) cannot hold its locks in a "
-                                      "transaction block through rdsgate connect; run it outside the block")
-        if analysis.reads:
-            if self.queued:
-                raise TunnelError.refused(
-                    f"this read cannot see the {len(self.queued)} statement(s) queued in this transaction block: "
-                    "they run at COMMIT, as one call. Read before writing, or after COMMIT (see docs/NATIVE.md)")
-            return Outcome.of(self.gateway.query(statement, read_only=True, timeout_ms=self.timeout_ms), analysis)
-        if analysis.returning:
-            raise TunnelError.refused("RETURNING in a transaction block is not supported: queued statements run "
-                                      "at COMMIT, after their rows would be needed; run it outside the block")
-        if self.read_only:
-            raise TunnelError(f"cannot execute {analysis.main or keyword} in a read-only transaction",
-                              code="ReadOnlyViolation", sqlstate="25006", errno=1792)
-        self.queued.append(statement)
-        return Outcome(updated=0, notices=[f"queued: runs at COMMIT with the other statements of this transaction "
-                                           f"({len(self.queued)} so far)"])
-
-    def begin(self, analysis: Analysis) -> Outcome:
-        words = " ".join(analysis.words)
-        if "SERIALIZABLE" in words or "REPEATABLE" in words:
-            raise TunnelError.refused("only the database's default isolation level is available: the queued "
-                                      "statements run as one /transaction call")
-        notices: list[str] = []
-        if self.explicit:
-            if self.dialect == "mysql":  # MySQL commits the open transaction
-                notices = self.commit().notices
-            else:
-                return Outcome(tag="BEGIN", notices=["WARNING: there is already a transaction in progress"])
-        elif not self.autocommit and self.queued:
-            notices = self.commit().notices
-        self.explicit, self.read_only, self.failed = True, "READ ONLY" in words, False
-        return Outcome(tag="BEGIN", notices=notices)
-
-    def commit(self) -> Outcome:
-        """Send the queued statements as one /transaction call; the block ends either way."""
-        queued, read_only, failed = self.queued, self.read_only, self.failed
-        self.queued, self.explicit, self.read_only, self.failed = [], False, False, False
-        if failed:
-            return Outcome(tag="ROLLBACK")
-        if not queued:
-            return Outcome(tag="COMMIT")
-        started = time.monotonic()
-        try:
-            results = self.gateway.transaction(queued, read_only=read_only, timeout_ms=self.timeout_ms)
-        except TunnelError as exc:
-            exc.message = f"COMMIT failed, nothing was written: {exc.message}"
-            raise
-        counts = ", ".join(f"{(s.analysis.main if s.analysis else '') or 'statement'} {r.updated or 0}"
-                           for s, r in zip(queued, results))
-        return Outcome(tag="COMMIT", updated=sum(r.updated or 0 for r in results), notices=[
-            f"committed {len(queued)} queued statement(s) in one transaction in "
-            f"{(time.monotonic() - started) * 1000:.0f} ms: {counts}"])
-
-    def rollback(self) -> Outcome:
-        dropped = len(self.queued)
-        self.queued, self.explicit, self.read_only, self.failed = [], False, False, False
-        return Outcome(tag="ROLLBACK", notices=[f"discarded {dropped} queued statement(s)"] if dropped else [])
-
-    def set_autocommit(self, on: bool) -> Outcome:
-        """MySQL's SET autocommit: switching it on commits what is queued, as MySQL does."""
-        outcome = self.commit() if on and self.in_block else Outcome()
-        self.autocommit = on
-        return Outcome(tag="SET", updated=outcome.updated, notices=outcome.notices)
-
-    def _commit_words(self, analysis: Analysis) -> Outcome:
-        if "PREPARED" in analysis.words or "CHAIN" in analysis.words and "NO" not in analysis.words:
-            raise TunnelError.refused(f"{' '.join(analysis.words[:3])} is not supported through rdsgate connect")
-        if not self.in_block and self.dialect == "postgres":
-            return Outcome(tag="COMMIT", notices=["WARNING: there is no transaction in progress"])
-        return self.commit()
-
-    def _rollback_words(self, analysis: Analysis) -> Outcome:
-        if "TO" in analysis.words or "PREPARED" in analysis.words:
-            self.check_usable(analysis)
-            raise TunnelError.refused("savepoints are not supported through rdsgate connect")
-        if not self.in_block and self.dialect == "postgres":
-            return Outcome(tag="ROLLBACK", notices=["WARNING: there is no transaction in progress"])
-        return self.rollback()
 
 
 # -- the listener -------------------------------------------------------------------------------

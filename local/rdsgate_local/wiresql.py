@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
-_SPECIAL = {"postgres": re.compile(r"""['"$]|--|/\*"""), "mysql": re.compile(r"""['"`#]|--|/\*""")}
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+# Where a literal, quoted name or comment may start (a $ only where a dollar quote could: $1 is a parameter).
+_SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|\$(?:[^\W\d]\w*)?\$"""), "mysql": re.compile(r"""['"`#]|--|/\*""")}
 _TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|[()]")
 # What a rewrite looks at inside code: a named-parameter look-alike, $n, ?, @variable.
 _PLACES = re.compile(
@@ -36,10 +37,12 @@ _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE"})
 _MAIN = _READS | _WRITES
 
 
-def chunks(sql: str, dialect: str) -> list[tuple[bool, str]]:
+@lru_cache(maxsize=32)
+def chunks(sql: str, dialect: str) -> tuple[tuple[bool, str], ...]:
     """``(is_code, text)`` pieces covering ``sql`` in order; the others are literals, quoted names or comments.
 
-    An unterminated literal or comment runs to the end (the server reports it).
+    An unterminated literal or comment runs to the end (the server reports it). Cached: a statement is
+    split, analysed and rewritten in turn.
     """
     pg = dialect == "postgres"
     search = _SPECIAL[dialect].search
@@ -56,13 +59,12 @@ def chunks(sql: str, dialect: str) -> list[tuple[bool, str]]:
             end = _quoted(sql, j, '"', backslash=not pg)
         elif token == "`":
             end = _quoted(sql, j, "`", backslash=False)
-        elif token == "$":
-            tag = None if j and _ident_char(sql[j - 1]) else _DOLLAR_TAG.match(sql, j)
-            if tag is None:  # $1 or a $ inside a name
+        elif token[0] == "$":
+            if j and _ident_char(sql[j - 1]):  # a $ inside a name
                 i = j + 1
                 continue
-            close = sql.find(tag.group(), tag.end())
-            end = n if close < 0 else close + len(tag.group())
+            close = sql.find(token, match.end())
+            end = n if close < 0 else close + len(token)
         elif token == "--" and not pg and j + 2 < n and sql[j + 2] > " ":  # MySQL: 1--1 is arithmetic
             i = j + 1
             continue
@@ -77,29 +79,101 @@ def chunks(sql: str, dialect: str) -> list[tuple[bool, str]]:
         i = start = end
     if start < n:
         out.append((True, sql[start:]))
-    return out
+    return tuple(out)
 
 
 def split(sql: str, dialect: str) -> list[str]:
-    """The statements of a query string, split at top-level ``;``, without the ``;``; blank ones dropped."""
+    """The statements of a query string, split at top-level ``;``, without the ``;``; blank ones dropped.
+
+    In MySQL, a compound statement (CREATE PROCEDURE, FUNCTION, TRIGGER or EVENT with a
+    ``BEGIN … END`` body, MariaDB's ``BEGIN NOT ATOMIC … END``) is one statement: its
+    body's semicolons do not split it.
+    """
     statements: list[str] = []
     current: list[str] = []
     has_code = False
+    body = _Body() if dialect == "mysql" else None
     for code, text in chunks(sql, dialect):
         if not code:
             current.append(text)
             continue
-        parts = text.split(";")
-        for index, part in enumerate(parts):
-            if index:
-                if has_code:
-                    statements.append("".join(current).strip())
-                current, has_code = [], False
-            current.append(part)
-            has_code = has_code or bool(part.strip())
+        at = 0
+        for semicolon in _semicolons(text, body):
+            current.append(text[at:semicolon])
+            has_code = has_code or bool(text[at:semicolon].strip())
+            if has_code:
+                statements.append("".join(current).strip())
+            current, has_code, at = [], False, semicolon + 1
+        current.append(text[at:])
+        has_code = has_code or bool(text[at:].strip())
     if has_code:
         statements.append("".join(current).strip())
     return statements
+
+
+_SEMICOLON = re.compile(";")
+_BODY_TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|;")
+_COMPOUND_KINDS = frozenset({"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE"})
+_NOT_COMPOUND = frozenset({"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "SEQUENCE"})
+
+
+class _Body:
+    """Where a MySQL statement is: at its start, in its head, or inside a compound body's BEGIN … END.
+
+    Depth counts BEGIN and CASE against END; ``END IF``, ``END LOOP``, ``END WHILE`` and
+    ``END REPEAT`` close blocks that are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.compound = False
+        self.depth = 0
+        self.ending = False  # an END whose next word decides what it closes
+
+    def word(self, word: str) -> None:
+        if len(self.head) < 8 and not self.compound:
+            self.head.append(word)
+            head = self.head
+            self.compound = (head[0] == "CREATE" and word in _COMPOUND_KINDS
+                             and not _NOT_COMPOUND.intersection(head)) or head[:3] == ["BEGIN", "NOT", "ATOMIC"]
+            if head[:3] == ["BEGIN", "NOT", "ATOMIC"]:
+                self.depth = 1
+                return
+        if not self.compound:
+            return
+        if self.ending:
+            self.ending = False
+            if word in ("IF", "LOOP", "WHILE", "REPEAT"):
+                return
+            self.depth -= 1
+            if word == "CASE":  # END CASE
+                return
+        if word in ("BEGIN", "CASE"):
+            self.depth += 1
+        elif word == "END":
+            self.ending = True
+
+    def ends_at_semicolon(self) -> bool:
+        if self.ending:
+            self.ending, self.depth = False, self.depth - 1
+        if self.compound and self.depth > 0:
+            return False
+        self.head, self.compound, self.depth = [], False, 0
+        return True
+
+
+def _semicolons(text: str, body: _Body | None) -> list[int]:
+    """Where the statement-ending semicolons of a code chunk are."""
+    if body is None:
+        return [match.start() for match in _SEMICOLON.finditer(text)]
+    ends = []
+    for match in _BODY_TOKEN.finditer(text):
+        token = match.group()
+        if token != ";":
+            body.word(token.upper())
+        elif body.ends_at_semicolon():
+            ends.append(match.start())
+    return ends
 
 
 @dataclass(frozen=True)
@@ -194,7 +268,16 @@ def rewrite(
         replaced = variable(match.group("v")) if variable else None
         return match.group() if replaced is None else replaced
 
-    return "".join(_PLACES.sub(place, text) if code else text for code, text in chunks(sql, dialect))
+    pieces = [_PLACES.sub(place, text) if code else text for code, text in chunks(sql, dialect)]
+    if variable is not None and dialect == "mysql":  # @`name`, @'name', @"name": a user variable with a quoted name
+        for i in range(1, len(pieces)):
+            before, quoted = pieces[i - 1], pieces[i]
+            if before.endswith("@") and not before.endswith("@@") and quoted[:1] in ("`", "'", '"') \
+                    and len(quoted) > 1 and quoted.endswith(quoted[0]):
+                replaced = variable(quoted[1:-1].replace(quoted[0] * 2, quoted[0]))
+                if replaced is not None:
+                    pieces[i - 1], pieces[i] = before[:-1], replaced
+    return "".join(pieces)
 
 
 def dollar_numbers(sql: str, dialect: str = "postgres") -> list[int]:
@@ -263,6 +346,43 @@ def literal_value(text: str, dialect: str) -> tuple[bool, object]:
 
 
 _MYSQL_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
+_MYSQL_BYTE_ESCAPES = {ord(k): v.encode() for k, v in _MYSQL_ESCAPES.items()} | {ord("%"): b"\\%", ord("_"): b"\\_"}
+
+
+def hex_literals(data: bytes) -> str:
+    """A MySQL query whose string literals hold bytes that are not UTF-8 (mysql-connector sends a bytes
+    parameter as such a literal), as text: each of those literals becomes the hex literal of its bytes
+    (``_binary X'ff00'`` reads the same as ``_binary '\\xff\\0'``). Raises UnicodeDecodeError when such
+    bytes are anywhere else."""
+    out = []
+    for code, text in chunks(data.decode("utf-8", "surrogateescape"), "mysql"):
+        if not _has_surrogate(text):
+            out.append(text)
+        elif not code and text[:1] in ("'", '"') and len(text) > 1 and text.endswith(text[0]):
+            out.append(" X'" + _unescaped(text.encode("utf-8", "surrogateescape")).hex() + "'")
+        else:
+            raise UnicodeDecodeError("utf-8", text.encode("utf-8", "surrogateescape"), 0, 1, "invalid UTF-8")
+    return "".join(out)
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _unescaped(literal: bytes) -> bytes:
+    """The bytes a MySQL string literal stands for: backslash escapes and doubled quotes undone."""
+    quote, body, out, i = literal[0], literal[1:-1], bytearray(), 0
+    while i < len(body):
+        byte = body[i]
+        if byte == 92 and i + 1 < len(body):  # backslash
+            out += _MYSQL_BYTE_ESCAPES.get(body[i + 1], bytes([body[i + 1]]))
+            i += 2
+            continue
+        if byte == quote and body[i + 1:i + 2] == bytes([quote]):
+            i += 1
+        out.append(byte)
+        i += 1
+    return bytes(out)
 
 
 def _ident_char(char: str) -> bool:

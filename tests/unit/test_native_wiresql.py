@@ -126,6 +126,8 @@ def test_type_oids_for_postgres_and_mysql_names():
         ({"pages": 120}, "json", b'{"pages": 120}'),
         (2.0, "double", b"2"),
         (False, "bool", b"0"),
+        (1, "bit", b"\x01"),  # BIT(1), as PyMySQL reads it from MySQL
+        (256, "bit", b"\x01\x00"),
     ],
 )
 def test_mysql_text_forms(value, type_name, data):
@@ -146,3 +148,10 @@ def test_mysql_error_numbers_and_states():
 
 def test_lenenc_integers():
     assert [mysqlwire.lenenc_int(n) for n in (250, 251, 70000)] == [b"\xfa", b"\xfc\xfb\x00", b"\xfd\x70\x11\x01"]
+
+
+def test_quoted_user_variables_become_api_parameters():
+    """PyMySQL's callproc writes ``SET @`_p_0`=…`` and ``CALL `p`(@`_p_0`)``."""
+    known = {"_p_0": ":u1", "it's": ":u2"}
+    out = rewrite("CALL `p`(@`_p_0`, @'it''s', @\"x\", @@`y`, '@`_p_0`')", "mysql", variable=known.get)
+    assert out == "CALL `p`(:u1, :u2, @\"x\", @@`y`, '@`_p_0`')"

@@ -641,7 +641,8 @@ def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateE
             return errors.DatabaseUnavailable(f"the database is unavailable: {message}", sqlstate=sqlstate, retry_after=1)
         if login:
             return errors.DatabaseUnavailable(f"the database refused the connection: {message}", sqlstate=sqlstate)
-        return errors.SqlError(message, sqlstate=sqlstate, hint=hint)
+        # "P": where in the statement the server found the error (1-based), for the Data API's "; Position: n".
+        return errors.SqlError(message, sqlstate=sqlstate, hint=hint, position=fields.get("P"))
     if isinstance(exc, ssl.SSLCertVerificationError):
         return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
