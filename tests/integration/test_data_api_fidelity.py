@@ -291,7 +291,7 @@ def test_database_errors_carry_engine_codes(client, conn):
                                        parameterSets=[[{"name": "id", "value": {"longValue": 1}}]])
     message = lambda failure: failure.value.response["Error"]["Message"]  # noqa: E731
     if conn == "pg":
-        assert message(missing) == 'ERROR: relation "no_such_table" does not exist; SQLState: 42P01'
+        assert message(missing) == 'ERROR: relation "no_such_table" does not exist; Position: 15; SQLState: 42P01'
         assert message(duplicate) == 'ERROR: duplicate key value violates unique constraint "fidelity_docs_pkey"; SQLState: 23505'
         assert message(batch).endswith("; SQLState: 23505")
     else:
@@ -314,10 +314,6 @@ def test_aurora_data_api_maps_mysql_errors_to_its_classes(client):
         cursor.execute("DROP TABLE IF EXISTS fidelity_dup")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "aurora-data-api maps a PostgreSQL error to its class only when the message has '; Position: n' "
-    "(as AWS's does for parse-time errors); the PostgreSQL driver does not keep the server's position "
-    "field (P) in SqlError's details yet, so rdsgate cannot write it"))
 def test_aurora_data_api_maps_postgres_errors_to_its_classes(client):
     with pytest.raises(aurora_data_api.PostgreSQLError.ER_UNDEF_TABLE):
         cursor_for(client, "pg").execute("SELECT * FROM no_such_table")
