@@ -6,6 +6,7 @@ One local stack (without MariaDB) and one tunnel serve the module; each test use
 """
 
 import asyncio
+import threading
 import datetime as dt
 import json
 import subprocess
@@ -180,7 +181,22 @@ def asyncpg_run(tunnel, work, **options):
         finally:
             await conn.close()
 
-    return asyncio.run(main())
+    # In a thread of its own: Playwright's sync API (the browser tests) keeps an event loop
+    # running in the main thread for the rest of the test session.
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(main())
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def test_asyncpg_binary_both_ways(tunnel):
