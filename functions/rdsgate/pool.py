@@ -3,7 +3,8 @@
 A new physical connection gets a freshly signed IAM token (or the definition's
 static password). A cached connection is checked without a round trip before use;
 one that the server closed (restart, idle kill, failover) is replaced, so the
-request still succeeds. A changed definition replaces its cached connection.
+request still succeeds. A changed definition replaces its cached connection. A connection
+carries only its login: each request hands the driver its own session policy.
 """
 
 from __future__ import annotations
@@ -42,14 +43,12 @@ class ConnectionPool:
         signer: TokenSigner,
         *,
         connect_timeout: float = 5.0,
-        default_statement_timeout_ms: int | None = None,
         opener: Callable[[str, ConnectParams], DriverConnection] = open_connection,
         metrics: Recorder | None = None,
     ) -> None:
         self._signer = signer
         self._metrics = metrics or NoopRecorder()
         self._connect_timeout = connect_timeout
-        self._default_statement_timeout_ms = default_statement_timeout_ms
         self._opener = opener
         self._entries: dict[str, _Entry] = {}
         self.stats = PoolStats()
@@ -98,9 +97,7 @@ class ConnectionPool:
             password=password,
             ssl_context=client_context(definition.tls, definition.ca_bundle, definition.iam_host),
             connect_timeout=self._connect_timeout,
-            statement_timeout_ms=definition.statement_timeout_ms or self._default_statement_timeout_ms,
             iam=not isinstance(definition.auth, PasswordAuth),
-            read_only=definition.read_only,
         )
         with TRACING.subsegment("connect", connection=name, engine=engine):
             try:

@@ -17,9 +17,9 @@ from .access import Caller
 from .audit import AuditSink, fit, new_record
 from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
-from .drivers import ExecutionOptions
+from .drivers import ExecutionOptions, SessionPolicy
 from .encoding import unique_keys
-from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
+from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, RdsgateError, SqlError
 from .guardrails import check_guardrails
 from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
@@ -213,7 +213,8 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             record["statementType"] = "SCHEMA"
             prepared = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
-            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, timeout_ms=self.limits.statement_timeout_ms, records_as_objects=False)
+            policy = SessionPolicy(statement_timeout_ms=self.limits.statement_timeout_ms or definition.statement_timeout_ms)
+            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False, session=policy)
             outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, {}, options))
             schemas: dict[str, dict[str, dict[str, Any]]] = {}
             for schema_name, table, table_type, column, data_type, nullable in outcome.rows:
@@ -262,7 +263,7 @@ class QueryService:
         sql = "SELECT pg_cancel_backend(CAST(:backend AS integer))" if definition.engine == "postgres" else "KILL QUERY :backend"
         connection = self.pool.open_separate(definition)
         try:
-            connection.execute(prepare(sql, definition.engine), {"backend": int(backend_id)}, ExecutionOptions(max_rows=1, timeout_ms=5000))
+            connection.execute(prepare(sql, definition.engine), {"backend": int(backend_id)}, ExecutionOptions(max_rows=1, session=SessionPolicy(statement_timeout_ms=5000)))
         finally:
             connection.close()
 
@@ -273,13 +274,8 @@ class QueryService:
         prepared, values = self._checked(definition, request)
         record["statementType"] = prepared.statement_type
         review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
-        base = self._options(definition, request, invocation)
-        timeout_ms = request.timeout_ms
-        if invocation.remaining_ms is not None:
-            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)  # at least 1: _options checked
-            timeout_ms = _smallest(timeout_ms, available - available % 1000 if available >= 1000 else available)
         max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
-        options = ExecutionOptions(max_rows=max_rows, read_only=base.read_only, timeout_ms=timeout_ms, records_as_objects=False)
+        options = ExecutionOptions(max_rows=max_rows, records_as_objects=False, session=self._policy(definition, request, invocation, streamed=True))
         batches = _StreamBatches(self, definition, request.shape, sink)
         started = time.perf_counter()
 
@@ -449,21 +445,18 @@ class QueryService:
     def _options(self, definition: ConnectionDefinition, request: QueryRequest | AtomicRequest, invocation: Invocation) -> ExecutionOptions:
         max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
         max_bytes = _smallest(request.max_bytes, definition.max_bytes, invocation.result_limit_bytes - ENVELOPE_BYTES)
-        timeout_ms = _smallest(definition.statement_timeout_ms or self.limits.statement_timeout_ms, request.timeout_ms)
-        if invocation.remaining_ms is not None:
-            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
-            if available < 1:
-                raise QueryTimeout("the function has no time left to run the statement")
-            if available >= 1000:  # whole seconds: consecutive requests ask for the same timeout (MySQL keeps it set)
-                available -= available % 1000
-            timeout_ms = _smallest(timeout_ms, available)
         return ExecutionOptions(
             max_rows=min(max_rows, self.limits.max_rows_ceiling),
             max_bytes=max_bytes,
-            read_only=definition.read_only or request.read_only,
-            timeout_ms=timeout_ms,
             records_as_objects=request.shape != "arrays",
-            json_as_text=getattr(request, "json_as_text", False),
+            session=self._policy(definition, request, invocation),
+        )
+
+    def _policy(self, definition: ConnectionDefinition, request: Any, invocation: Invocation, *, streamed: bool = False) -> SessionPolicy:
+        """The request's session policy, computed once: read-only, statement timeout (within the time left), JSON form."""
+        available = None if invocation.remaining_ms is None else int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
+        return SessionPolicy.for_request(
+            definition, request, default_timeout_ms=self.limits.statement_timeout_ms, available_ms=available, streamed=streamed
         )
 
     def _audit(self, record: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ from pymysql.connections import MySQLResult
 from pymysql.converters import decoders
 from pymysql.protocol import MysqlPacket
 
-from rdsgate.drivers.mysql import _DECODERS, _parse_row
+from rdsgate.drivers.mysql import _DECODERS
+from rdsgate.drivers.pymysql_wire import parse_row as _parse_row
 
 
 def length_encoded(value):

@@ -1,10 +1,11 @@
 """PostgreSQL through pg8000's core protocol: one round trip per statement, text values to JSON.
 
-Session settings are sent in the startup packet (no extra round trip): UTC, ISO
-dates and ISO 8601 intervals, and the statement timeout. Each statement runs as
-Parse/Bind/Describe/Execute/Sync, an implicit transaction that commits on success
-and rolls back on error. Values arrive as text and are converted once, per column,
-straight to their JSON form; driver errors are mapped to rdsgate's in ``_map_error``.
+The connection's own settings are sent in the startup packet (no extra round trip): UTC,
+ISO dates and ISO 8601 intervals. Each request runs as its session policy's prefix (``BEGIN
+[READ ONLY]``, ``SET LOCAL statement_timeout``) and Parse/Bind/Describe/Execute, then COMMIT
+and the session reset, in one round trip (``pg8000_wire``, the only user of pg8000's internals).
+Values arrive as text and are converted once, per column, straight to their JSON form; driver
+errors are mapped to rdsgate's in ``_map_error``.
 """
 
 from __future__ import annotations
@@ -16,37 +17,18 @@ import re
 import socket
 import ssl
 import uuid
-from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Callable, Mapping
 
-from pg8000.core import (
-    BIND,
-    DESCRIBE,
-    EXECUTE,
-    FLUSH_MSG,
-    IDLE,
-    NULL_BYTE,
-    PARSE,
-    PORTAL,
-    READY_FOR_QUERY,
-    SYNC_MSG,
-    Context,
-    CoreConnection,
-    _flush,
-    _read,
-    _write,
-    H_pack,
-    ci_unpack,
-    i_pack,
-)
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..params import JsonText
 from ..sqltext import PreparedSql
-from . import SOCKET_GRACE_SECONDS, SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
+from .base import SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
+from .pg8000_wire import PgWire
+from .session import SessionPolicy, postgres_prefix
 
 # Built-in type OIDs and names (pg_type.typname); others are looked up once per connection.
 TYPE_NAMES = {
@@ -86,43 +68,28 @@ EXPORT_BATCH_ROWS = 2_000
 
 
 class PostgresConnection:
-    """One pg8000 connection over TLS, with the statement timeout set at login."""
+    """One pg8000 connection over TLS; each request applies its own session policy."""
 
     engine = "postgres"
-    _json_as_text = False  # set per request (ExecutionOptions.json_as_text)
+    _json_as_text = False  # set per request (SessionPolicy.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
         startup = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "iso_8601", "extra_float_digits": "1"}
-        if params.statement_timeout_ms:
-            startup["statement_timeout"] = str(params.statement_timeout_ms)
         try:
-            self._wire = _Wire(
-                params.user,
-                host=params.host,
-                port=params.port,
-                database=params.database,
-                password=params.password,
-                ssl_context=params.ssl_context,
-                timeout=params.connect_timeout,
-                application_name="rdsgate",
-                startup_params=startup,
-            )
+            # Values stay the server's text; _admit converts them once.
+            self._wire = PgWire.login(params, startup, _identity)
         except Exception as exc:
             raise _map_error(exc, login=True, iam=self._iam) from None
-        self._timeout_ms = params.statement_timeout_ms
-        # pg8000 would parse values into Python objects; keep the text and convert it once, below.
-        self._wire.pg_types = defaultdict(lambda: _identity)
         self._type_names = dict(TYPE_NAMES)
         self._array_elements = dict(ARRAY_ELEMENTS)
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
         texts, oids = _wire_values(prepared, values)
-        prefix, timeout_ms = self._request_settings(options)
-        if not options.read_only and prepared.statement_type in _UTILITY_WORDS and _OUTSIDE_BLOCK.match(prepared.text):
-            prefix = []  # PostgreSQL refuses these in a block; one utility command, no procedural code
         budget = RowBudget(options)
+        timeout_ms = options.session.statement_timeout_ms
         try:
+            prefix = self._apply(options.session, prepared)
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
                 rows, truncated = self._admit(context.columns, context.rows, budget)
@@ -140,7 +107,7 @@ class PostgresConnection:
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one implicit transaction and one round trip: all commit or none do."""
-        prefix, timeout_ms = self._request_settings(options)
+        prefix, timeout_ms = self._apply(options.session), options.session.statement_timeout_ms
         pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
         budget = RowBudget(options)
         try:
@@ -175,16 +142,20 @@ class PostgresConnection:
         parameters = [self._type_names.get(oid, "unknown") for oid in context.parameter_oids]
         return parameters, self._result(columns, [], False, (b"", 0)).columns
 
-    def _request_settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
-        """Per-request settings: they ride in the same implicit transaction and round trip."""
-        self._json_as_text = options.json_as_text
-        prefix = ["BEGIN READ ONLY" if options.read_only else "BEGIN"]
-        timeout_ms = options.timeout_ms or self._timeout_ms
-        if timeout_ms != self._timeout_ms:
-            # Transaction-scoped: a session-level SET would pin the connection behind RDS Proxy.
-            prefix.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
-        return prefix, timeout_ms
+    def _apply(self, policy: SessionPolicy, prepared: PreparedSql | None = None) -> list[str]:
+        """Apply the request's session policy: the prefix that rides ahead of its statements in their round trip.
+
+        PostgreSQL refuses a few utility commands in a block, or in a pipeline after another
+        statement: a writable request runs one of those alone, its timeout set in a round trip before.
+        """
+        self._json_as_text = policy.json_as_text
+        self._wire.set_timeout(policy.socket_timeout())
+        if policy.read_only or prepared is None or prepared.statement_type not in _UTILITY_WORDS or not _OUTSIDE_BLOCK.match(prepared.text):
+            return postgres_prefix(policy)
+        ahead = postgres_prefix(policy, in_block=False)
+        if ahead:
+            self._wire.simple([setting.encode("ascii") for setting in ahead])
+        return []
 
     def _result(self, columns: list[dict[str, Any]] | None, rows: list[list[Any]], truncated: bool, completion: tuple[bytes, int], encoded: Any = None) -> StatementResult:
         return StatementResult(
@@ -242,12 +213,11 @@ class PostgresConnection:
         (``EXPORT_BATCH_ROWS`` per round trip). Only ``max_rows`` applies; the result has no rows.
         """
         texts, oids = _wire_values(prepared, values)
-        prefix, timeout_ms = self._request_settings(options)
-        if not options.read_only and prepared.statement_type in _UTILITY_WORDS and _OUTSIDE_BLOCK.match(prepared.text):
-            prefix = []
-        budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False))
+        timeout_ms = options.session.statement_timeout_ms
+        budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False, session=options.session))
         truncated = False
         try:
+            prefix = self._apply(options.session, prepared)
             # Learn the columns' types first (user-defined arrays, enums): no other query can run while the portal streams.
             try:
                 described = self._wire.describe(prepared.text)
@@ -282,11 +252,10 @@ class PostgresConnection:
 
     def backend_id(self) -> int | None:
         """The server process of this session (what ``pg_cancel_backend`` takes)."""
-        key = getattr(self._wire, "_backend_key_data", None)
-        return int.from_bytes(key[:4], "big") if key else None
+        return self._wire.backend_pid()
 
     def is_usable(self) -> bool:
-        return self._wire._sock is not None and socket_is_idle(self._wire._usock)
+        return self._wire.is_idle()
 
     def close(self) -> None:
         try:
@@ -296,7 +265,7 @@ class PostgresConnection:
 
     def _ensure_idle(self) -> None:
         # A session that could not be reset, or is still in a transaction, must not reach the next request.
-        if self._wire._sock is not None and (self._wire.reset_failed or self._wire._transaction_status not in (None, IDLE)):
+        if self._wire.needs_closing():
             self.close()
 
     def _learn_types(self, oids: list[int]) -> None:
@@ -322,146 +291,6 @@ class PostgresConnection:
         if self._json_as_text and oid in _JSON_OIDS:
             return _identity
         return _SCALAR_CONVERTERS.get(oid, _identity)
-
-
-class _Wire(CoreConnection):
-    """pg8000's core connection plus a pipelined extended-protocol execute."""
-
-    reset_failed = False  # set by end_request: the session could not be reset, so it is not reused
-
-    def run(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], row_limit: int) -> Context:
-        """The request's prefix (BEGIN …), the statement, then the end of the request: one round trip."""
-        context = self._send(statement, params, oids, prefix, row_limit)
-        self.end_request(context)
-        return context
-
-    def end_request(self, context: Context) -> None:
-        """COMMIT and Sync, then the session reset and a second Sync, all in one write.
-
-        The request ran inside BEGIN … COMMIT, so procedural COMMIT/ROLLBACK (DO blocks,
-        procedures) fails instead of escaping read-only or atomicity. Whatever the request
-        did to the session (temporary tables, cursors WITH HOLD, prepared statements,
-        advisory locks, LISTEN, settings, role) is undone by DISCARD ALL after the Sync,
-        which runs even when the request failed (the server skips only to the Sync); the
-        ROLLBACK before it closes the transaction block a failed statement leaves open.
-        The request's own error is raised after both parts are read; a failed reset
-        marks the connection as not reusable.
-        """
-        self._simple(b"COMMIT")
-        _write(self._sock, SYNC_MSG)
-        self._simple(b"ROLLBACK")
-        self._simple(b"DISCARD ALL")
-        _write(self._sock, SYNC_MSG)
-        _flush(self._sock)
-        self._read_until_ready(context)
-        reset = Context(None)
-        reset.completions, reset.suspended = [], False
-        self._read_until_ready(reset)
-        self.reset_failed = reset.error is not None or self._transaction_status != IDLE
-        if context.error is not None:
-            raise context.error
-
-    def _simple(self, statement: bytes) -> None:
-        """Parse, Bind and Execute a parameterless statement on the unnamed statement and portal."""
-        self._send_message(PARSE, NULL_BYTE + statement + NULL_BYTE + H_pack(0))
-        self._send_message(BIND, NULL_BYTE + NULL_BYTE + H_pack(0) + H_pack(0) + H_pack(0))
-        self._send_message(EXECUTE, NULL_BYTE + i_pack(0))
-
-    def _read_until_ready(self, context: Context) -> None:
-        code = None
-        while code != READY_FOR_QUERY:
-            code, data_len = ci_unpack(_read(self._sock, 5))
-            self.message_types[code](_read(self._sock, data_len - 4), context)
-
-    def run_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> Context:
-        """The prefix, several statements, then the end of the request: one transaction, one round trip."""
-        context = Context(None)
-        context.completions, context.suspended, context.statements = [], False, []
-        for setting in prefix:
-            self._simple(setting.encode("ascii"))
-        for statement, params, oids in statements:
-            self.send_PARSE(NULL_BYTE, statement, oids)
-            self.send_BIND(NULL_BYTE, params)
-            self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
-            self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
-        try:
-            self.end_request(context)
-        except DatabaseError as exc:
-            exc.completed_statements = len(context.statements)  # which statement failed
-            raise
-        return context
-
-    def describe(self, statement: str) -> Context:
-        """Parse and describe the unnamed statement: its parameter types and result columns."""
-        context = Context(statement)
-        context.parameter_oids = []
-        self.send_PARSE(NULL_BYTE, statement, ())
-        self.send_DESCRIBE_STATEMENT(NULL_BYTE)
-        _write(self._sock, SYNC_MSG)
-        _flush(self._sock)
-        self.handle_messages(context)
-        return context
-
-    def handle_PARAMETER_DESCRIPTION(self, data: bytes, context: Context) -> None:
-        count = int.from_bytes(data[:2], "big")
-        context.parameter_oids = [int.from_bytes(data[2 + 4 * i : 6 + 4 * i], "big") for i in range(count)]
-
-    def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
-        """Like run() but without Sync: the portal stays open for fetch_more()."""
-        context = self._send(statement, params, oids, prefix, batch)
-        _write(self._sock, FLUSH_MSG)  # ask the server for the output so far, without ending the transaction
-        _flush(self._sock)
-        self._pump(context, len(prefix) + 1)
-        return context
-
-    def fetch_more(self, context: Context, batch: int) -> None:
-        context.suspended = False
-        self._send_message(EXECUTE, NULL_BYTE + i_pack(batch))
-        _write(self._sock, FLUSH_MSG)
-        _flush(self._sock)
-        self._pump(context, len(context.completions) + 1)
-
-    def finish(self, context: Context) -> None:
-        """End the request: COMMIT closes the portal; the reset follows (see end_request)."""
-        self.end_request(context)
-
-    def _send(self, statement, params, oids, prefix, row_limit) -> Context:
-        context = Context(statement)
-        context.completions, context.suspended = [], False
-        for setting in prefix:
-            self._simple(setting.encode("ascii"))
-        self.send_PARSE(NULL_BYTE, statement, oids)
-        self.send_BIND(NULL_BYTE, params)
-        self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
-        # A row limit suspends the portal: rows past it are never sent.
-        self._send_message(EXECUTE, NULL_BYTE + i_pack(row_limit))
-        return context
-
-    def _pump(self, context: Context, completions: int) -> None:
-        """Read until the portal is suspended, the statement completes, or the server reports an error."""
-        while context.error is None and not context.suspended and len(context.completions) < completions:
-            code, data_len = ci_unpack(_read(self._sock, 5))
-            self.message_types[code](_read(self._sock, data_len - 4), context)
-        if context.error is not None:
-            self.finish(context)  # the server skips to Sync; finish() then raises the error
-
-    def handle_PORTAL_SUSPENDED(self, data: bytes, context: Context) -> None:
-        context.suspended = True
-        self._end_statement(context, b"", 0)
-
-    def handle_COMMAND_COMPLETE(self, data: bytes, context: Context) -> None:
-        words = data[:-1].split(b" ")
-        count = int(words[-1]) if words[-1].isdigit() else 0
-        context.completions.append((words[0], count))
-        self._end_statement(context, words[0], count)
-
-    @staticmethod
-    def _end_statement(context: Context, tag: bytes, count: int) -> None:
-        # In run_many, each statement's columns and rows are set aside as it ends.
-        statements = getattr(context, "statements", None)
-        if statements is not None:
-            statements.append((tag, count, context.columns, context.rows or []))
-            context.columns, context.rows, context.input_funcs = None, None, []
 
 
 # --- values in: JSON parameters to text plus a type OID -------------------------------------
