@@ -4,16 +4,16 @@ A new physical connection gets a freshly signed IAM token (or the definition's
 static password). A cached connection is checked without a round trip before use;
 one that the server closed (restart, idle kill, failover) is replaced, so the
 request still succeeds. A changed definition replaces its cached connection. A connection
-carries only its login: each request hands the driver its own session policy.
+logs in with its definition's session policy; each request hands the driver its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .definitions import ConnectionDefinition, PasswordAuth
-from .drivers import ConnectParams, DriverConnection, open_connection
+from .drivers import ConnectParams, DriverConnection, SessionPolicy, open_connection
 from .errors import AuthenticationFailed
 from .telemetry import TRACING, NoopRecorder, Recorder
 from .tls import client_context
@@ -43,12 +43,14 @@ class ConnectionPool:
         signer: TokenSigner,
         *,
         connect_timeout: float = 5.0,
+        default_statement_timeout_ms: int | None = None,
         opener: Callable[[str, ConnectParams], DriverConnection] = open_connection,
         metrics: Recorder | None = None,
     ) -> None:
         self._signer = signer
         self._metrics = metrics or NoopRecorder()
         self._connect_timeout = connect_timeout
+        self._default_statement_timeout_ms = default_statement_timeout_ms
         self._opener = opener
         self._entries: dict[str, _Entry] = {}
         self.stats = PoolStats()
@@ -98,6 +100,7 @@ class ConnectionPool:
             ssl_context=client_context(definition.tls, definition.ca_bundle, definition.iam_host),
             connect_timeout=self._connect_timeout,
             iam=not isinstance(definition.auth, PasswordAuth),
+            session=SessionPolicy.for_request(definition, default_timeout_ms=self._default_statement_timeout_ms),
         )
         with TRACING.subsegment("connect", connection=name, engine=engine):
             try:

@@ -87,6 +87,7 @@ def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorde
     pool = ConnectionPool(
         TokenSigner(settings.region, credentials=aws.credentials),
         connect_timeout=settings.connect_timeout_seconds,
+        default_statement_timeout_ms=settings.statement_timeout_ms,
         metrics=metrics,
     )
     # The key of hashed masks: RDSGATE_MASKING_KEY, else the deployment's secret (read on the first hashed

@@ -41,7 +41,7 @@ class StatementResult:
 class ConnectParams:
     """What a driver needs to log in, and nothing more; built by the pool from a definition.
 
-    What a request's session must be (read-only, statement timeout) is its ``SessionPolicy``.
+    A request's own session policy comes with each call (``ExecutionOptions.session``).
     """
 
     host: str
@@ -52,6 +52,8 @@ class ConnectParams:
     ssl_context: ssl.SSLContext
     connect_timeout: float
     iam: bool  # picks the hint reported when the login is refused
+    # The definition's own session policy: what the session is at login and after each reset.
+    session: SessionPolicy = SessionPolicy()
 
 
 @dataclass(frozen=True)

@@ -5,28 +5,23 @@ only ``%(name)s`` placeholders produced by ``sqltext`` reach it, always with a
 mapping. The connection runs in autocommit: each statement is its own
 transaction. MariaDB and MySQL differ in the statement-timeout variable and in
 JSON (MariaDB's is LONGTEXT with a ``json_valid`` check); the server is told
-apart by its version string. PyMySQL's internals are used only in ``pymysql_wire``; driver
-errors are mapped to rdsgate's in ``_map_error``.
+apart by its version string. PyMySQL's internals are used only in ``pymysql_wire``, values
+are converted in ``mysql_values``; driver errors are mapped to rdsgate's in ``_map_error``.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import json
 import socket
 import ssl
-import uuid
-from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import pymysql
 from pymysql.constants import FIELD_TYPE, FLAG, SERVER_STATUS
 
 from .. import errors
-from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..sqltext import PreparedSql
 from .base import STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
+from .mysql_values import _BLOB_SIZES, _CONVERSIONS, _TEXT_SIZES, TYPE_NAMES, _lean_converters, _post_converter, _to_python
 from .pymysql_wire import MysqlWire, read_rows
 from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup
 
@@ -39,53 +34,6 @@ _LONGTEXT_LENGTH = 4294967295
 # Server status bits that tell whether a statement left work uncommitted: after a statement in
 # autocommit mode only AUTOCOMMIT may be set.
 _LEFT_OPEN = SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS.SERVER_STATUS_IN_TRANS
-
-TYPE_NAMES = {
-    FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal", FIELD_TYPE.TINY: "tinyint",
-    FIELD_TYPE.SHORT: "smallint", FIELD_TYPE.LONG: "int", FIELD_TYPE.FLOAT: "float", FIELD_TYPE.DOUBLE: "double",
-    FIELD_TYPE.NULL: "null", FIELD_TYPE.TIMESTAMP: "timestamp", FIELD_TYPE.LONGLONG: "bigint",
-    FIELD_TYPE.INT24: "mediumint", FIELD_TYPE.DATE: "date", FIELD_TYPE.TIME: "time",
-    FIELD_TYPE.DATETIME: "datetime", FIELD_TYPE.YEAR: "year", FIELD_TYPE.NEWDATE: "date",
-    FIELD_TYPE.BIT: "bit", FIELD_TYPE.JSON: "json", FIELD_TYPE.ENUM: "enum", FIELD_TYPE.SET: "set",
-    FIELD_TYPE.GEOMETRY: "geometry",
-}
-# BLOB/TEXT family by reported length: bytes for BLOB; for TEXT, characters times the
-# charset's bytes per character (up to 4), so TEXT's limits are scaled by 4.
-_BLOB_SIZES = ((255, "tiny"), (65535, ""), (16777215, "medium"))
-_TEXT_SIZES = ((1020, "tiny"), (262140, ""), (67108860, "medium"))
-
-
-def _int(text: str) -> int | str:
-    value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
-
-
-def _datetime(text: str) -> str:
-    return text.replace(" ", "T", 1)
-
-
-def _bit(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
-
-
-def _binary_or_text(value: bytes | str) -> str:
-    return value if type(value) is str else base64.b64encode(value).decode("ascii")
-
-
-# PyMySQL hands each converter the column's text (bytes for binary columns).
-# Absent types (DECIMAL, DATE, TIME, ENUM, …) stay as the exact text the server sent.
-_DECODERS: dict[int, Callable[[Any], Any]] = {
-    FIELD_TYPE.TINY: int, FIELD_TYPE.SHORT: int, FIELD_TYPE.LONG: int, FIELD_TYPE.INT24: int,
-    FIELD_TYPE.YEAR: int, FIELD_TYPE.LONGLONG: _int, FIELD_TYPE.FLOAT: float, FIELD_TYPE.DOUBLE: float,
-    FIELD_TYPE.DATETIME: _datetime, FIELD_TYPE.TIMESTAMP: _datetime, FIELD_TYPE.BIT: _bit,
-    FIELD_TYPE.JSON: json_loads, FIELD_TYPE.BLOB: _binary_or_text, FIELD_TYPE.TINY_BLOB: _binary_or_text,
-    FIELD_TYPE.MEDIUM_BLOB: _binary_or_text, FIELD_TYPE.LONG_BLOB: _binary_or_text,
-    FIELD_TYPE.STRING: _binary_or_text, FIELD_TYPE.VAR_STRING: _binary_or_text,
-    FIELD_TYPE.VARCHAR: _binary_or_text, FIELD_TYPE.GEOMETRY: _binary_or_text,
-}
-# PyMySQL takes decoders (int keys) and parameter encoders (type keys) from one mapping.
-_CONVERSIONS = {**pymysql.converters.encoders, **_DECODERS}
-
 
 class MysqlConnection:
     """One PyMySQL connection, TLS required before any credential is sent.
@@ -105,7 +53,8 @@ class MysqlConnection:
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
-        self.session = SessionPolicy()  # the policy the session has now: its setup runs after each reset
+        self.login_session = params.session  # the definition's policy: a request's applies on top of it
+        self.session = params.session  # the policy the session has now: its setup runs after each reset
         try:
             self._conn = MysqlWire.login(params, _CONVERSIONS)
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
@@ -150,10 +99,11 @@ class MysqlConnection:
         return self._conn.server_thread_id[0] if self._conn.server_thread_id else None
 
     def apply(self, policy: SessionPolicy) -> None:
-        """Queue what gives the session ``policy``, unless it has that already: the reset and the policy's setup.
+        """Queue what gives the session ``policy`` (on the login's), unless it has that already: the reset and its setup.
 
         Sent with the next command; their replies are read before its own. Later resets keep this setup.
         """
+        policy = policy.within(self.login_session)
         setup = mysql_setup(policy, self.is_mariadb)
         if setup != self._setup:
             self._conn.queue_command(COM_RESET_CONNECTION)
@@ -162,13 +112,12 @@ class MysqlConnection:
         self.session = policy
 
     def _execute(self, statements, options: ExecutionOptions, *, transaction: bool, sink: Any = None) -> list[StatementResult]:
-        policy = options.session
-        self._json_as_text = policy.json_as_text
-        timeout_ms = policy.statement_timeout_ms
-        self.apply(policy)
+        self.apply(options.session)
+        self._json_as_text = self.session.json_as_text
+        timeout_ms = self.session.statement_timeout_ms
         if transaction:
             self._conn.queue_query("START TRANSACTION")
-        self._conn.set_timeout(policy.socket_timeout())
+        self._conn.set_timeout(self.session.socket_timeout())
         budget = RowBudget(options)
         results, index = [], 0
         try:
@@ -342,66 +291,6 @@ class MysqlConnection:
                 )
                 self._json_columns[key] = frozenset(row[0] for row in lookup.fetchall())
         return field.org_name in self._json_columns[key]
-
-
-def _post_converter(type_name: str, field: Any, *, json_as_text: bool = False) -> Callable[[Any], Any] | None:
-    if type_name == "set":
-        return lambda text: [] if text == "" else text.split(",")
-    if type_name == "json" and field.type_code != FIELD_TYPE.JSON and not json_as_text:  # MariaDB JSON arrives as text
-        return json_loads
-    return None
-
-
-def _to_python(value: Any) -> Any:
-    """A value PyMySQL can escape: JSON objects and arrays become JSON text."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)  # the session is in UTC
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _lean_converters(
-    converters: list[tuple[str | None, Any]], columns: list[dict[str, str]] | None = None, fields: list[Any] | None = None,
-    *, json_as_text: bool = False,
-) -> list[tuple[str | None, Any]]:
-    """PyMySQL's ``(encoding, converter)`` per column, giving the same values in fewer steps.
-
-    ``int`` and ``float`` read ASCII bytes as they are; a text column's value is already
-    the string ``_binary_or_text`` would return. With the ``columns`` (their types known),
-    SET and MariaDB JSON columns are converted as they are read, too.
-    """
-    lean = []
-    for index, (encoding, converter) in enumerate(converters):
-        if encoding == "ascii" and converter in (int, float):
-            encoding = None
-        elif encoding == "ascii" and converter is _int:
-            encoding, converter = None, _int_bytes
-        elif encoding is not None and converter is _binary_or_text:
-            converter = None
-        elif converter is json_loads and json_as_text:  # MySQL's JSON, kept as the server's text
-            encoding, converter = "utf-8", None
-        post = (
-            _post_converter(columns[index]["type"], fields[index], json_as_text=json_as_text)
-            if columns is not None and fields is not None else None
-        )
-        if post is not None:
-            converter = post if converter is None else _chain(converter, post)
-        lean.append((encoding, converter))
-    return lean
-
-
-def _chain(first: Callable[[Any], Any], then: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: then(first(value))
-
-
-def _int_bytes(raw: bytes) -> int | str:
-    value = int(raw)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else raw.decode("ascii")
 
 
 # --- errors: the one place PyMySQL's exceptions become rdsgate's ------------------------------

@@ -1,13 +1,16 @@
 """The session policy: the state one request's database session must have, decided once per request.
 
-Read-only, the statement timeout and how JSON values come back belong to the request, not to
-the connection: the service builds one ``SessionPolicy`` from the definition, the service-wide
-settings and the request (``SessionPolicy.for_request``) and hands it to the driver with every
-call. Logging in needs none of it (``ConnectParams``). What each engine sends to apply a policy,
-and the clean-session reset that runs after every request, are written here, side by side:
+Read-only, the statement timeout and how JSON values come back belong to the request: the
+service builds one ``SessionPolicy`` from the definition, the service-wide settings and the
+request (``SessionPolicy.for_request``) and hands it to the driver with every call. The pool
+computes the same from the definition alone for the login (``ConnectParams.session``), so that
+the session a login starts with, and each reset returns to, already is what most requests ask
+for; a request's policy applies on top of it (``within``). What each engine sends to apply a
+policy, and the clean-session reset that runs after every request, are written here, side by side:
 
-- PostgreSQL: ``BEGIN [READ ONLY]`` and ``SET LOCAL statement_timeout`` ride ahead of the statement
-  in its round trip; after it, ``COMMIT``, then ``ROLLBACK`` and ``DISCARD ALL`` (``POSTGRES_RESET``).
+- PostgreSQL: the login's timeout in the startup packet; ``BEGIN [READ ONLY]`` and, for another
+  timeout, ``SET LOCAL statement_timeout`` ride ahead of the statement in its round trip; after
+  it, ``COMMIT``, then ``ROLLBACK`` and ``DISCARD ALL`` (``POSTGRES_RESET``), back to the login's.
 - MySQL/MariaDB: ``COM_RESET_CONNECTION`` then one ``SET`` (``mysql_setup``); the driver repeats
   the last request's setup after each reset, so a request whose policy matches sends nothing more.
 """
@@ -62,40 +65,43 @@ class SessionPolicy:
             json_as_text=bool(getattr(request, "json_as_text", False)),
         )
 
+    def within(self, login: SessionPolicy) -> SessionPolicy:
+        """This policy on a session that logged in with ``login``: never less read-only; no timeout keeps the login's."""
+        timeout = self.statement_timeout_ms if self.statement_timeout_ms is not None else login.statement_timeout_ms
+        if (self.read_only or not login.read_only) and timeout == self.statement_timeout_ms:
+            return self
+        return SessionPolicy(read_only=True if login.read_only else self.read_only, statement_timeout_ms=timeout, json_as_text=self.json_as_text)
+
     def socket_timeout(self) -> float | None:
         """How long the client waits for an answer: past the server's own cancel."""
         return None if self.statement_timeout_ms is None else self.statement_timeout_ms / 1000 + SOCKET_GRACE_SECONDS
 
 
-def postgres_prefix(policy: SessionPolicy, *, in_block: bool = True) -> list[str]:
-    """What runs ahead of a PostgreSQL request's statements, in the same round trip.
+def postgres_prefix(policy: SessionPolicy, login: SessionPolicy) -> list[str]:
+    """What runs ahead of a PostgreSQL request's statements (``policy.within(login)``), in the same round trip.
 
-    The request runs in ``BEGIN … COMMIT`` with a transaction-scoped timeout (a session-level
-    SET would pin the connection behind RDS Proxy). The few utility commands PostgreSQL refuses
-    in a block run outside it, so their timeout is the session's, undone by the reset after them.
+    The request runs in ``BEGIN … COMMIT``; a timeout other than the login's is transaction-scoped
+    (a session-level SET would pin the connection behind RDS Proxy).
     """
-    timeout = policy.statement_timeout_ms
-    if not in_block:
-        return [f"SET statement_timeout = {int(timeout)}"] if timeout else []
     prefix = ["BEGIN READ ONLY" if policy.read_only else "BEGIN"]
-    if timeout:
-        prefix.append(f"SET LOCAL statement_timeout = {int(timeout)}")
+    if policy.statement_timeout_ms != login.statement_timeout_ms:
+        prefix.append(f"SET LOCAL statement_timeout = {int(policy.statement_timeout_ms or 0)}")
     return prefix
 
 
-def mysql_setup(policy: SessionPolicy | None, is_mariadb: bool) -> str:
+def mysql_setup(policy: SessionPolicy, is_mariadb: bool) -> str:
     """The one SET after login and after each COM_RESET_CONNECTION: the connection's settings and the policy's.
 
     Read-only is session-wide, so that DDL's implicit commit cannot escape it.
     """
     settings = ["NAMES utf8mb4", "time_zone = '+00:00'", "autocommit = 1"]
-    timeout = policy.statement_timeout_ms if policy is not None else None
+    timeout = policy.statement_timeout_ms
     if timeout:
         if is_mariadb:
             settings.append(f"SESSION max_statement_time = {timeout / 1000:.3f}")
         else:  # MySQL: applies to SELECT statements
             settings.append(f"SESSION max_execution_time = {int(timeout)}")
-    if policy is not None and policy.read_only:
+    if policy.read_only:
         settings.append(f"SESSION {mysql_read_only_variable(is_mariadb)} = 1")
     return "SET " + ", ".join(settings)
 

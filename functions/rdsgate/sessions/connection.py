@@ -145,7 +145,7 @@ class PostgresSession:
     # -- internals ----------------------------------------------------------------------------
 
     def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
-        timeout_ms = options.session.statement_timeout_ms
+        timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
         prefix = [f"SET LOCAL statement_timeout = {int(timeout_ms)}"] if timeout_ms else []
         return prefix, timeout_ms
 
@@ -211,19 +211,7 @@ class PostgresSession:
 
     def _learn(self, oids: list[int]) -> None:
         """Look up type names the connection does not know yet, inside the transaction (no COMMIT, no reset)."""
-        connection = self.connection
-        unknown = sorted({oid for oid in oids if oid not in connection._type_names})
-        if not unknown:
-            return
-        context = self._wire.send(
-            "SELECT oid::int8, typname::text, typelem::int8 FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])",
-            ["{" + ",".join(map(str, unknown)) + "}"], [0], [], 0,
-        )
-        self._wire.sync(context)
-        for oid, name, element in context.rows or []:
-            connection._type_names[int(oid)] = name
-            if int(element) and name.startswith("_"):
-                connection._array_elements[int(oid)] = int(element)
+        self.connection._learn_types(oids, in_transaction=True)
 
 
 class MysqlSession:
@@ -294,7 +282,7 @@ class MysqlSession:
                 "the database rolled this transaction back after an earlier error (a deadlock or lock wait timeout); "
                 "roll the session back and start again", errno=1213,
             )
-        timeout_ms = options.session.statement_timeout_ms
+        timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
         scoped = ""
         if timeout_ms != self.connection.session.statement_timeout_ms and timeout_ms:
             if self.connection.is_mariadb:
