@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from browser_helpers import keep_on_loopback
-from rdsgate.sqltext import parameter_names
+from rdsgate.sql.text import parameter_names
 
 ORDERS_SQL = (
     "select c.name, o.total, o.note, p.attributes, p.tags, o.placed_at\n"
