@@ -141,8 +141,8 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
     copied = 0  # sql[:copied] is already in pieces
     end = n  # where the statement ends: the first top-level ';' or the end of the text
     positional = False  # a caller-written $n, which our $1, $2 ... would collide with
-    compound = not pg and _COMPOUND.match(sql, start) is not None
-    body = [start, 0, False]  # MySQL compound statement: scanned up to, BEGIN/CASE depth, an END pending
+    body = CompoundBody() if not pg and _COMPOUND.match(sql, start) is not None else None
+    scanned = start  # a compound statement's code is fed to ``body`` up to here
     i = start
     while True:
         match = search(sql, i)
@@ -169,10 +169,10 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
             pieces.append(placeholder)
             i = copied = name_match.end()
         elif c == ";":
-            if compound:
-                body = _body_depth(sql, body[0], i, body[1], body[2])
-                if body[1] > 0:  # a semicolon inside the BEGIN ... END body of a compound statement
-                    i = body[0] = i + 1
+            if body is not None:
+                _body_words(sql, scanned, i, body)
+                if not body.semicolon():  # a semicolon inside the BEGIN ... END body of a compound statement
+                    i = scanned = i + 1
                     continue
             end = i
             break
@@ -214,19 +214,46 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
     return PreparedSql(text, tuple(placeholders), _statement_type(sql, start, pg))
 
 
-def _body_depth(sql: str, i: int, j: int, depth: int, ending: bool) -> list:
-    """Scan the MySQL code of ``sql[i:j]`` for the blocks of a compound statement's body.
+class CompoundBody:
+    """Where a MySQL compound statement is in its BEGIN ... END body, fed the words of its code in order.
 
     BEGIN and CASE open a block that END closes; END IF, END LOOP, END WHILE and END REPEAT
-    close blocks that are not counted. Returns ``[j, depth, ending]`` (``ending``: an END whose
-    next word decides what it closes), to resume from at the next semicolon.
+    close blocks that are not counted. The tunnel's statement splitter uses it too.
     """
+
+    __slots__ = ("depth", "ending")
+
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        self.ending = False  # an END whose next word decides what it closes
+
+    def word(self, word: str) -> None:
+        """The next word of the code, upper-cased."""
+        if self.ending:
+            self.ending = False
+            if word in ("IF", "LOOP", "WHILE", "REPEAT"):
+                return
+            self.depth -= 1
+            if word == "CASE":  # END CASE
+                return
+        if word == "BEGIN" or word == "CASE":
+            self.depth += 1
+        elif word == "END":
+            self.ending = True
+
+    def semicolon(self) -> bool:
+        """True when a semicolon here ends the statement (it is not inside the body)."""
+        if self.ending:
+            self.ending, self.depth = False, self.depth - 1
+        return self.depth <= 0
+
+
+def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
+    """Feed the words of the MySQL code in ``sql[i:j]`` to ``body``, skipping literals, comments and variables."""
     while True:
         match = _BODY_CODE.search(sql, i, j)
         if match is None:
-            if ending:
-                depth, ending = depth - 1, False
-            return [j, depth, ending]
+            return
         token, k = match.group(), match.start()
         if token == "'" or token == '"':
             i = skip_escaped(sql, k, token)
@@ -242,18 +269,7 @@ def _body_depth(sql: str, i: int, j: int, depth: int, ending: bool) -> list:
             i = match.end()
             if k and (sql[k - 1].isalnum() or sql[k - 1] in "_$@"):  # part of a longer name or a variable
                 continue
-            word = token.upper()
-            if ending:
-                ending = False
-                if word in ("IF", "LOOP", "WHILE", "REPEAT"):
-                    continue
-                depth -= 1
-                if word == "CASE":  # END CASE
-                    continue
-            if word == "BEGIN" or word == "CASE":
-                depth += 1
-            elif word == "END":
-                ending = True
+            body.word(token.upper())
 
 
 def _statement_type(sql: str, i: int, pg: bool) -> str:
