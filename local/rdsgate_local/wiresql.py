@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Callable
 
 from rdsgate.sql.lexrules import (
+    DOLLAR_TAG,
     Unterminated,
     block_end,
     is_dash_comment,
@@ -37,7 +38,7 @@ from rdsgate.sql.lexrules import (
 from rdsgate.sql.text import CompoundBody
 
 # Where a literal, quoted name or comment may start (a $ only where a dollar quote could: $1 is a parameter).
-_SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|\$(?:[^\W\d]\w*)?\$"""), "mysql": re.compile(r"""['"`#]|--|/\*""")}
+_SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|""" + DOLLAR_TAG.pattern), "mysql": re.compile(r"""['"`#]|--|/\*""")}
 _TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|[()]")
 # What a rewrite looks at inside code: a named-parameter look-alike, $n, ?, @variable.
 _PLACES = re.compile(

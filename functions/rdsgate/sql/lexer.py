@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .lexrules import LexError, Unterminated, block_end, is_dash_comment, is_executable_comment, line_end
+from .lexrules import DOLLAR_TAG, LexError, Unterminated, block_end, is_dash_comment, is_executable_comment, line_end
 
 WORD = "word"  # identifier or keyword; ``text`` is upper-cased
 QUOTED = "quoted"  # quoted identifier
@@ -52,7 +52,6 @@ _NUMBER = re.compile(r"(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?[\w$
 _ALL_DIGITS = re.compile(r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 _PARAM_NAME = re.compile(r":[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_PARAM = re.compile(r"\$\d+")
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
 _AT_VAR = re.compile(r"@@?[\w$.]*")
 _PG_STRING = re.compile(r"'(?:[^']|'')*'")
 _PG_QUOTED = re.compile(r'"(?:[^"]|"")*"')
@@ -127,7 +126,7 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
                 append(Token(PARAM, match.group(), i, match.end()))
                 i = match.end()
                 continue
-            match = _DOLLAR_TAG.match(sql, i)
+            match = DOLLAR_TAG.match(sql, i)
             if match is not None:
                 close = sql.find(match.group(), match.end())
                 if close < 0:

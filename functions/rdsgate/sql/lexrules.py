@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 
-# A dollar-quote delimiter: $$ or $tag$, the tag not starting with a digit ($1 is a parameter).
-DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+# A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it: a letter, '_' or any
+# non-ASCII character first (never a digit: $1 is a parameter), then those or digits.
+DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
 # Next backslash or closing quote inside a string with backslash escapes.
 _ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
 
