@@ -7,6 +7,7 @@ so the gateway, the tunnel, the classifier and the console agree on what is code
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def _id(case: dict) -> str:
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_the_gateway_reads_the_case_as_written(case: dict) -> None:
     if "refused" in case:
-        with pytest.raises(InvalidRequest, match=case["refused"]):
+        with pytest.raises(InvalidRequest, match=re.escape(case["refused"])):
             prepare(case["sql"], case["dialect"])
         return
     prepared = prepare(case["sql"], case["dialect"])
