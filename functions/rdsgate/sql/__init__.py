@@ -11,6 +11,10 @@ those rules:
   request runs, for statement rules; sqlglot is imported only there, only when a rule applies.
 
 This module imports only the constants, so that importing the package loads no reader.
+
+Column lineage (``rdsgate.lineage``) stays beside masking, its one user: it answers what data
+an output carries, through a schema catalogue and sqlglot's qualifier, a question of the
+masking policy rather than of where code is or what kind of statement a text holds.
 """
 
 from __future__ import annotations
