@@ -218,7 +218,7 @@ def result_limits(definition: Any, limits: Limits, response_limit_bytes: int) ->
 
 def may_write(sql: str, engine: str) -> bool:
     """Whether a statement may have changed data (anything but a plain query)."""
-    from .sqltext import prepare
+    from .sql.text import prepare
 
     return prepare(sql, engine).statement_type not in {"SELECT", "SHOW", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE", "DESC"}
 

@@ -267,7 +267,7 @@ class Runbook:
 
     def check_sql(self, engine: str) -> None:
         """The SQL is one statement whose ``:name`` parameters are exactly the declared ones (InvalidDefinition)."""
-        from .sqltext import check_statement_kind, prepare
+        from .sql.text import check_statement_kind, prepare
 
         try:
             prepared = prepare(self.sql, engine)

@@ -27,7 +27,7 @@ from .pool import ConnectionPool
 from .request import AtomicRequest, QueryRequest, Statement
 from .reviews import review_gate
 from .runbooks import check_free_sql
-from .sqltext import check_statement_kind, prepare
+from .sql.text import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
 
 # What GET /connections/{name}/schema reads; information_schema shows only what the user may see.

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import time
 
+from rdsgate.sql import MYSQL_IMPLICIT_COMMIT
+
 from .tunnel import Gateway, Notice, Outcome, Statement, TunnelError
 from .wiresql import Analysis, analyse
 
@@ -18,8 +20,6 @@ BEGIN = frozenset({"BEGIN", "START"})
 COMMIT = frozenset({"COMMIT", "END"})
 ROLLBACK = frozenset({"ROLLBACK", "ABORT"})
 REFUSED = frozenset({"XA", "LOCK", "UNLOCK"})
-# MySQL commits the open transaction before these (and they cannot be part of /transaction there).
-MYSQL_IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 _SAVEPOINT_NAME = re.compile(r'(?is)\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?\s+to'
                              r'(?:\s+savepoint)?)\s+("(?:[^"]|"")*"|`(?:[^`]|``)*`|[\w$]+)')
 NO_TRANSACTION = Notice("there is no transaction in progress", sqlstate="25P01")

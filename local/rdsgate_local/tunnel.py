@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from rdsgate.sql import DEFAULT_PORTS
+
 from .client import ApiClient, ApiError, CliError, path_for
 from .wiresql import Analysis
-
-DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STARTUP_TIMEOUT_SECONDS = 30.0
 

@@ -11,10 +11,9 @@ and rewrite what the API would misread:
 - PostgreSQL's ``$n`` (extended protocol, PREPARE) becomes a named parameter ``:pn``.
 - MySQL's ``?`` (PREPARE … FROM) and known user variables ``@name`` become named parameters.
 
-The rules for literals follow each engine (PostgreSQL: doubled quotes, ``E'…'``
-with backslashes, nested block comments, ``$tag$`` quotes; MySQL: backslash
-escapes, backticks, ``#`` comments and ``--`` followed by a space), which are the
-rules the API's own scanner applies, so both agree on what is code.
+Where literals and comments end is ``rdsgate.sql.lexrules``, the rules the API's own
+scanner applies, so both agree on what is code; this module keeps only what the wire
+needs on top (an unterminated literal runs to the end, for the server to report).
 """
 
 from __future__ import annotations
@@ -24,8 +23,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
+from rdsgate.sql.lexrules import (
+    DOLLAR_TAG,
+    Unterminated,
+    block_end,
+    is_dash_comment,
+    is_escape_string,
+    is_ident_char,
+    line_end,
+    skip_doubled,
+    skip_dollar,
+    skip_escaped,
+)
+from rdsgate.sql.text import CompoundBody
+
 # Where a literal, quoted name or comment may start (a $ only where a dollar quote could: $1 is a parameter).
-_SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|\$(?:[^\W\d]\w*)?\$"""), "mysql": re.compile(r"""['"`#]|--|/\*""")}
+_SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|""" + DOLLAR_TAG.pattern), "mysql": re.compile(r"""['"`#]|--|/\*""")}
 _TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|[()]")
 # What a rewrite looks at inside code: a named-parameter look-alike, $n, ?, @variable.
 _PLACES = re.compile(
@@ -53,26 +66,10 @@ def chunks(sql: str, dialect: str) -> tuple[tuple[bool, str], ...]:
         if match is None:
             break
         j, token = match.start(), match.group()
-        if token == "'":
-            end = _quoted(sql, j, "'", backslash=not pg or _escape_string(sql, j))
-        elif token == '"':
-            end = _quoted(sql, j, '"', backslash=not pg)
-        elif token == "`":
-            end = _quoted(sql, j, "`", backslash=False)
-        elif token[0] == "$":
-            if j and _ident_char(sql[j - 1]):  # a $ inside a name
-                i = j + 1
-                continue
-            close = sql.find(token, match.end())
-            end = n if close < 0 else close + len(token)
-        elif token == "--" and not pg and j + 2 < n and sql[j + 2] > " ":  # MySQL: 1--1 is arithmetic
-            i = j + 1
+        if (token[0] == "$" and j and is_ident_char(sql[j - 1])) or (token == "--" and not is_dash_comment(sql, j, pg)):
+            i = j + 1  # a $ inside a name; MySQL's 1--1, which is arithmetic
             continue
-        elif token in ("--", "#"):
-            newline = sql.find("\n", j)
-            end = n if newline < 0 else newline + 1
-        else:
-            end = _block_end(sql, j, nested=pg)
+        end = _end(sql, j, token, pg)
         if j > start:
             out.append((True, sql[start:j]))
         out.append((False, sql[j:end]))
@@ -120,15 +117,14 @@ _NOT_COMPOUND = frozenset({"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER
 class _Body:
     """Where a MySQL statement is: at its start, in its head, or inside a compound body's BEGIN … END.
 
-    Depth counts BEGIN and CASE against END; ``END IF``, ``END LOOP``, ``END WHILE`` and
-    ``END REPEAT`` close blocks that are not counted.
+    The body's blocks are counted as the API's scanner counts them (``CompoundBody``); the head
+    (CREATE … PROCEDURE, BEGIN NOT ATOMIC) is read from the words, chunk by chunk.
     """
 
     def __init__(self) -> None:
         self.head: list[str] = []
         self.compound = False
-        self.depth = 0
-        self.ending = False  # an END whose next word decides what it closes
+        self.block = CompoundBody()
 
     def word(self, word: str) -> None:
         if len(self.head) < 8 and not self.compound:
@@ -137,28 +133,15 @@ class _Body:
             self.compound = (head[0] == "CREATE" and word in _COMPOUND_KINDS
                              and not _NOT_COMPOUND.intersection(head)) or head[:3] == ["BEGIN", "NOT", "ATOMIC"]
             if head[:3] == ["BEGIN", "NOT", "ATOMIC"]:
-                self.depth = 1
+                self.block.depth = 1
                 return
-        if not self.compound:
-            return
-        if self.ending:
-            self.ending = False
-            if word in ("IF", "LOOP", "WHILE", "REPEAT"):
-                return
-            self.depth -= 1
-            if word == "CASE":  # END CASE
-                return
-        if word in ("BEGIN", "CASE"):
-            self.depth += 1
-        elif word == "END":
-            self.ending = True
+        if self.compound:
+            self.block.word(word)
 
     def ends_at_semicolon(self) -> bool:
-        if self.ending:
-            self.ending, self.depth = False, self.depth - 1
-        if self.compound and self.depth > 0:
+        if self.compound and not self.block.semicolon():
             return False
-        self.head, self.compound, self.depth = [], False, 0
+        self.head, self.compound, self.block = [], False, CompoundBody()
         return True
 
 
@@ -385,43 +368,19 @@ def _unescaped(literal: bytes) -> bytes:
     return bytes(out)
 
 
-def _ident_char(char: str) -> bool:
-    return char.isalnum() or char in "_$"
-
-
-def _escape_string(sql: str, i: int) -> bool:
-    """True when the quote at ``i`` opens a PostgreSQL ``E'…'`` string."""
-    return i > 0 and sql[i - 1] in "Ee" and (i == 1 or not _ident_char(sql[i - 2]))
-
-
-def _quoted(sql: str, i: int, quote: str, *, backslash: bool) -> int:
-    """Index just past the quoted run opening at ``i`` (doubled quotes, and backslash escapes if asked)."""
-    n = len(sql)
-    j = i + 1
-    while True:
-        close = sql.find(quote, j)
-        if close < 0:
-            return n
-        escape = sql.find("\\", j, close) if backslash else -1
-        if escape >= 0:
-            j = escape + 2
-        elif close + 1 < n and sql[close + 1] == quote:
-            j = close + 2
-        else:
-            return close + 1
-
-
-def _block_end(sql: str, i: int, *, nested: bool) -> int:
-    depth, j, n = 1, i + 2, len(sql)
-    while j < n:
-        if sql.startswith("*/", j):
-            depth -= 1
-            j += 2
-            if depth == 0:
-                return j
-        elif nested and sql.startswith("/*", j):
-            depth += 1
-            j += 2
-        else:
-            j += 1
-    return n
+def _end(sql: str, i: int, token: str, pg: bool) -> int:
+    """Index just past the literal, quoted name or comment that ``token`` opens at ``i``; the end if unterminated."""
+    try:
+        if token == "'":
+            return skip_escaped(sql, i, "'") if not pg or is_escape_string(sql, i) else skip_doubled(sql, i, "'", "")
+        if token == '"':
+            return skip_doubled(sql, i, '"', "") if pg else skip_escaped(sql, i, '"')
+        if token == "`":
+            return skip_doubled(sql, i, "`", "")
+        if token[0] == "$":
+            return skip_dollar(sql, i)
+        if token in ("--", "#"):
+            return line_end(sql, i)
+        return block_end(sql, i, pg)
+    except Unterminated:
+        return len(sql)

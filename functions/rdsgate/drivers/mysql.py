@@ -26,12 +26,11 @@ from pymysql.protocol import FieldDescriptorPacket
 
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER, json_loads
-from ..sqltext import PreparedSql
+from ..sql.constants import MYSQL_IMPLICIT_COMMIT as IMPLICIT_COMMIT
+from ..sql.text import PreparedSql
 from . import SOCKET_GRACE_SECONDS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 
-# Statements after which MySQL has committed whatever came before them.
-IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 BINARY_CHARSET = 63
 COM_RESET_CONNECTION = 0x1F  # not among PyMySQL's COMMAND constants
 _BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)

@@ -45,7 +45,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..params import JsonText
-from ..sqltext import PreparedSql
+from ..sql.text import PreparedSql
 from . import SOCKET_GRACE_SECONDS, SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult, socket_is_idle
 
 # Built-in type OIDs and names (pg_type.typname); others are looked up once per connection.

@@ -27,7 +27,7 @@ from ..guardrails import check_guardrails
 from ..params import bind_values
 from ..request import AtomicRequest, QueryRequest, Statement
 from ..service import Invocation, QueryService
-from ..sqltext import prepare
+from ..sql.text import prepare
 from . import codec
 from .connection import ABORTED_MESSAGE, session_connection
 from .settings import SessionSettings

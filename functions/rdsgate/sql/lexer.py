@@ -8,13 +8,17 @@ that do not nest, and *executable* comments ``/*! … */`` and ``/*M! … */``, 
 server runs). It also measures what the parser would have to chew on: tokens and nesting
 depth, so that pathological SQL is refused before any parsing.
 
-No third-party imports: this module is loaded only when a statement rule applies.
+Comments, and where executable comments open, follow ``lexrules``, the rules every reader
+of SQL in rdsgate shares. No third-party imports: this module is loaded only when a
+statement rule applies.
 """
 
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
+
+from .lexrules import DOLLAR_TAG, LexError, Unterminated, block_end, is_dash_comment, is_executable_comment, line_end
 
 WORD = "word"  # identifier or keyword; ``text`` is upper-cased
 QUOTED = "quoted"  # quoted identifier
@@ -30,10 +34,6 @@ class Token(NamedTuple):
     text: str  # upper-cased for words, the source text otherwise
     start: int
     end: int
-
-
-class LexError(Exception):
-    """The text cannot be read as SQL (an unterminated literal or comment, a NUL byte)."""
 
 
 class Executable(LexError):
@@ -52,7 +52,6 @@ _NUMBER = re.compile(r"(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?[\w$
 _ALL_DIGITS = re.compile(r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 _PARAM_NAME = re.compile(r":[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_PARAM = re.compile(r"\$\d+")
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
 _AT_VAR = re.compile(r"@@?[\w$.]*")
 _PG_STRING = re.compile(r"'(?:[^']|'')*'")
 _PG_QUOTED = re.compile(r'"(?:[^"]|"")*"')
@@ -83,16 +82,16 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
         if c in " \t\n\r\f\v":
             i = _SPACE.match(sql, i).end()
             continue
-        if c == "-" and sql.startswith("--", i) and (pg or i + 2 >= n or sql[i + 2] <= " "):
-            i = _line_end(sql, i)
+        if c == "-" and is_dash_comment(sql, i, pg):
+            i = line_end(sql, i)
             continue
         if c == "#" and not pg:
-            i = _line_end(sql, i)
+            i = line_end(sql, i)
             continue
         if c == "/" and sql.startswith("/*", i):
-            if not pg and (sql.startswith("/*!", i) or sql[i : i + 4].upper() == "/*M!"):
+            if not pg and is_executable_comment(sql, i):
                 raise Executable("the sql contains a MySQL executable comment (/*! … */ or /*M! … */), whose body runs")
-            i = _block_end(sql, i, pg)
+            i = block_end(sql, i, pg)
             continue
         if c == "'":
             end = _string_end(sql, i, pg, escapes=not pg)
@@ -105,19 +104,19 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
             if pg:
                 match = _PG_QUOTED.match(sql, i)
                 if match is None:
-                    raise LexError("the sql has an unterminated quoted identifier")
+                    raise Unterminated("quoted identifier")
                 append(Token(QUOTED, match.group(), i, match.end()))
             else:
                 match = _ESCAPED['"'].match(sql, i)
                 if match is None:
-                    raise LexError("the sql has an unterminated string literal")
+                    raise Unterminated("string literal")
                 append(Token(STRING, match.group(), i, match.end()))
             i = match.end()
             continue
         if c == "`" and not pg:
             match = _BACKTICK.match(sql, i)
             if match is None:
-                raise LexError("the sql has an unterminated quoted identifier")
+                raise Unterminated("quoted identifier")
             append(Token(QUOTED, match.group(), i, match.end()))
             i = match.end()
             continue
@@ -127,11 +126,11 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
                 append(Token(PARAM, match.group(), i, match.end()))
                 i = match.end()
                 continue
-            match = _DOLLAR_TAG.match(sql, i)
+            match = DOLLAR_TAG.match(sql, i)
             if match is not None:
                 close = sql.find(match.group(), match.end())
                 if close < 0:
-                    raise LexError("the sql has an unterminated dollar-quoted string")
+                    raise Unterminated("dollar-quoted string")
                 end = close + len(match.group())
                 append(Token(STRING, sql[i:end], i, end))
                 i = end
@@ -168,7 +167,7 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
                 pattern = _PG_STRING if quote == "'" else _PG_QUOTED
                 found = pattern.match(sql, end + 1)
                 if found is None:
-                    raise LexError("the sql has an unterminated unicode literal")
+                    raise Unterminated("unicode literal")
                 close = _continued(sql, found.end(), escapes=False) if quote == "'" else found.end()
                 append(Token(STRING if quote == "'" else QUOTED, sql[i:close], i, close))
                 i = close
@@ -250,35 +249,11 @@ def _comment_inside(run: str, pg: bool) -> int:
     return best
 
 
-def _line_end(sql: str, i: int) -> int:
-    newline = sql.find("\n", i)
-    return len(sql) if newline < 0 else newline + 1
-
-
-def _block_end(sql: str, i: int, pg: bool) -> int:
-    """Index just past the block comment at ``i``; PostgreSQL's nest, MySQL's do not."""
-    depth = 1
-    j = i + 2
-    while True:
-        close = sql.find("*/", j)
-        if close < 0:
-            raise LexError("the sql has an unterminated block comment")
-        nested = sql.find("/*", j, close) if pg else -1
-        if nested >= 0:
-            depth += 1
-            j = nested + 2
-        else:
-            depth -= 1
-            j = close + 2
-            if depth == 0:
-                return j
-
-
 def _string_end(sql: str, i: int, pg: bool, escapes: bool) -> int:
     pattern = _ESCAPED["'"] if escapes else _PG_STRING
     match = pattern.match(sql, i)
     if match is None:
-        raise LexError("the sql has an unterminated string literal")
+        raise Unterminated("string literal")
     return match.end()
 
 

@@ -18,9 +18,22 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
+from .constants import DIALECTS, SESSION_SETTINGS, SESSION_STATE, TRANSACTION_CONTROL
+from .lexrules import (
+    Unterminated,
+    block_end,
+    is_dash_comment,
+    is_escape_string,
+    is_executable_comment,
+    is_ident_char,
+    line_end,
+    skip_doubled,
+    skip_dollar,
+    skip_escaped,
+)
 
-DIALECTS = ("postgres", "mysql")
+__all__ = ["DIALECTS", "PreparedSql", "check_statement_kind", "parameter_names", "prepare"]
 
 # Characters that can start something the scanner must look at; everything else is copied.
 _SPECIAL = {
@@ -30,11 +43,6 @@ _SPECIAL = {
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Za-z]+")
 _SPACE = re.compile(r"\s*")
-# A dollar-quote delimiter: $$ or $tag$, the tag not starting with a digit ($1 is a parameter).
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
-# Next backslash or closing quote inside a string with backslash escapes.
-_ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
-
 # Only short statements are cached, so the cache's memory stays bounded.
 _CACHE_MAX_SQL = 8192
 
@@ -42,7 +50,6 @@ _MULTIPLE = "sql must contain exactly one statement; found more than one"
 # MySQL runs the body of /*! ... */ (and MariaDB's /*M! ... */) as code when the server's
 # version is at least the one written after the '!'. Checks made on the text cannot know
 # which server will read it, so such comments are refused rather than guessed at.
-_EXECUTABLE_COMMENTS = ("/*!", "/*M!")
 _EXECUTABLE_REFUSED = (
     "sql: MySQL executable comments (/*! ... */, /*M! ... */) are not accepted; "
     "write their content as plain SQL"
@@ -85,19 +92,6 @@ def prepare(sql: str, dialect: str) -> PreparedSql:
     return _prepare(sql, dialect)
 
 
-# Statement kinds refused before anything runs. Each request runs in one transaction on a
-# connection the next request reuses: these would end that transaction, leave state on the
-# session past the request, or run SQL text that the checks cannot see (dynamic SQL).
-TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "XA"})
-SESSION_SETTINGS = frozenset({"SET", "RESET"})
-_SESSION_STATE = {
-    "postgres": frozenset(
-        {"PREPARE", "EXECUTE", "DEALLOCATE", "LOCK", "DECLARE", "FETCH", "MOVE", "CLOSE", "LISTEN", "UNLISTEN", "DISCARD", "COPY"}
-    ),
-    "mysql": frozenset({"PREPARE", "EXECUTE", "DEALLOCATE", "LOCK", "UNLOCK", "HANDLER", "USE"}),
-}
-
-
 def check_statement_kind(prepared: PreparedSql, dialect: str, where: str = "sql") -> None:
     """Raise InvalidRequest, naming the statement kind, for a statement a request may not run."""
     kind = prepared.statement_type
@@ -109,7 +103,7 @@ def check_statement_kind(prepared: PreparedSql, dialect: str, where: str = "sql"
             "shared connection (use timeoutMs or readOnly in the request)",
             field="sql",
         )
-    if kind in _SESSION_STATE[dialect]:
+    if kind in SESSION_STATE[dialect]:
         why = "dynamic SQL cannot be checked" if kind in ("PREPARE", "EXECUTE") else "it would hold session state past the request"
         raise InvalidRequest(f"{where}: {kind} is not supported; {why}", field="sql")
 
@@ -125,6 +119,13 @@ def _prepare_cached(sql: str, dialect: str) -> PreparedSql:
 
 
 def _prepare(sql: str, dialect: str) -> PreparedSql:
+    try:
+        return _scan(sql, dialect)
+    except Unterminated as exc:
+        raise InvalidRequest(f"sql has an unterminated {exc.what}", field="sql") from None
+
+
+def _scan(sql: str, dialect: str) -> PreparedSql:
     if not sql.isascii():
         try:
             sql.encode("utf-8")
@@ -140,8 +141,8 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
     copied = 0  # sql[:copied] is already in pieces
     end = n  # where the statement ends: the first top-level ';' or the end of the text
     positional = False  # a caller-written $n, which our $1, $2 ... would collide with
-    compound = not pg and _COMPOUND.match(sql, start) is not None
-    body = [start, 0, False]  # MySQL compound statement: scanned up to, BEGIN/CASE depth, an END pending
+    body = CompoundBody() if not pg and _COMPOUND.match(sql, start) is not None else None
+    scanned = start  # a compound statement's code is fed to ``body`` up to here
     i = start
     while True:
         match = search(sql, i)
@@ -168,34 +169,34 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
             pieces.append(placeholder)
             i = copied = name_match.end()
         elif c == ";":
-            if compound:
-                body = _body_depth(sql, body[0], i, body[1], body[2])
-                if body[1] > 0:  # a semicolon inside the BEGIN ... END body of a compound statement
-                    i = body[0] = i + 1
+            if body is not None:
+                _body_words(sql, scanned, i, body)
+                if not body.semicolon():  # a semicolon inside the BEGIN ... END body of a compound statement
+                    i = scanned = i + 1
                     continue
             end = i
             break
         elif c == "'":
-            if pg and not _is_escape_string(sql, i):
-                i = _skip_doubled(sql, i, "'", "string literal")
+            if pg and not is_escape_string(sql, i):
+                i = skip_doubled(sql, i, "'", "string literal")
             else:
-                i = _skip_escaped(sql, i, "'")
+                i = skip_escaped(sql, i, "'")
         elif c == '"':
-            i = _skip_doubled(sql, i, '"', "quoted identifier") if pg else _skip_escaped(sql, i, '"')
+            i = skip_doubled(sql, i, '"', "quoted identifier") if pg else skip_escaped(sql, i, '"')
         elif c == "`":
-            i = _skip_doubled(sql, i, "`", "quoted identifier")
+            i = skip_doubled(sql, i, "`", "quoted identifier")
         elif c == "$":
-            if sql[i + 1 : i + 2].isdigit() and not (i and _is_ident_char(sql[i - 1])):
+            if sql[i + 1 : i + 2].isdigit() and not (i and is_ident_char(sql[i - 1])):
                 positional = True
-            i = _skip_dollar(sql, i)
+            i = skip_dollar(sql, i)
         elif c == "-":
-            i = _line_end(sql, i) if _is_dash_comment(sql, i, pg) else i + 1
+            i = line_end(sql, i) if is_dash_comment(sql, i, pg) else i + 1
         elif c == "#":
-            i = _line_end(sql, i)
+            i = line_end(sql, i)
         elif sql.startswith("/*", i):
-            if not pg and sql.startswith(_EXECUTABLE_COMMENTS, i):
+            if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
-            i = _block_end(sql, i, pg)
+            i = block_end(sql, i, pg)
         else:  # a '/' that is not a comment
             i += 1
 
@@ -213,46 +214,62 @@ def _prepare(sql: str, dialect: str) -> PreparedSql:
     return PreparedSql(text, tuple(placeholders), _statement_type(sql, start, pg))
 
 
-def _body_depth(sql: str, i: int, j: int, depth: int, ending: bool) -> list:
-    """Scan the MySQL code of ``sql[i:j]`` for the blocks of a compound statement's body.
+class CompoundBody:
+    """Where a MySQL compound statement is in its BEGIN ... END body, fed the words of its code in order.
 
     BEGIN and CASE open a block that END closes; END IF, END LOOP, END WHILE and END REPEAT
-    close blocks that are not counted. Returns ``[j, depth, ending]`` (``ending``: an END whose
-    next word decides what it closes), to resume from at the next semicolon.
+    close blocks that are not counted. The tunnel's statement splitter uses it too.
     """
+
+    __slots__ = ("depth", "ending")
+
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        self.ending = False  # an END whose next word decides what it closes
+
+    def word(self, word: str) -> None:
+        """The next word of the code, upper-cased."""
+        if self.ending:
+            self.ending = False
+            if word in ("IF", "LOOP", "WHILE", "REPEAT"):
+                return
+            self.depth -= 1
+            if word == "CASE":  # END CASE
+                return
+        if word == "BEGIN" or word == "CASE":
+            self.depth += 1
+        elif word == "END":
+            self.ending = True
+
+    def semicolon(self) -> bool:
+        """True when a semicolon here ends the statement (it is not inside the body)."""
+        if self.ending:
+            self.ending, self.depth = False, self.depth - 1
+        return self.depth <= 0
+
+
+def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
+    """Feed the words of the MySQL code in ``sql[i:j]`` to ``body``, skipping literals, comments and variables."""
     while True:
         match = _BODY_CODE.search(sql, i, j)
         if match is None:
-            if ending:
-                depth, ending = depth - 1, False
-            return [j, depth, ending]
+            return
         token, k = match.group(), match.start()
         if token == "'" or token == '"':
-            i = _skip_escaped(sql, k, token)
+            i = skip_escaped(sql, k, token)
         elif token == "`":
-            i = _skip_doubled(sql, k, "`", "quoted identifier")
-        elif token == "#" or (token == "-" and _is_dash_comment(sql, k, False)):
-            i = _line_end(sql, k)
+            i = skip_doubled(sql, k, "`", "quoted identifier")
+        elif token == "#" or (token == "-" and is_dash_comment(sql, k, False)):
+            i = line_end(sql, k)
         elif token == "/" and sql.startswith("/*", k):
-            i = _block_end(sql, k, False)
+            i = block_end(sql, k, False)
         elif token in ("-", "/"):
             i = k + 1
         else:
             i = match.end()
             if k and (sql[k - 1].isalnum() or sql[k - 1] in "_$@"):  # part of a longer name or a variable
                 continue
-            word = token.upper()
-            if ending:
-                ending = False
-                if word in ("IF", "LOOP", "WHILE", "REPEAT"):
-                    continue
-                depth -= 1
-                if word == "CASE":  # END CASE
-                    continue
-            if word == "BEGIN" or word == "CASE":
-                depth += 1
-            elif word == "END":
-                ending = True
+            body.word(token.upper())
 
 
 def _statement_type(sql: str, i: int, pg: bool) -> str:
@@ -273,97 +290,13 @@ def _skip_blank(sql: str, i: int, pg: bool, semicolons: bool) -> int:
         c = sql[i]
         if c == ";" and semicolons:
             i += 1
-        elif c == "-" and _is_dash_comment(sql, i, pg):
-            i = _line_end(sql, i)
+        elif c == "-" and is_dash_comment(sql, i, pg):
+            i = line_end(sql, i)
         elif c == "#" and not pg:
-            i = _line_end(sql, i)
+            i = line_end(sql, i)
         elif sql.startswith("/*", i):
-            if not pg and sql.startswith(_EXECUTABLE_COMMENTS, i):
+            if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
-            i = _block_end(sql, i, pg)
+            i = block_end(sql, i, pg)
         else:
             return i
-
-
-def _is_dash_comment(sql: str, i: int, pg: bool) -> bool:
-    if not sql.startswith("--", i):
-        return False
-    # MySQL needs whitespace or a control character after "--"; otherwise 1--1 is 1 - (-1).
-    return pg or i + 2 >= len(sql) or sql[i + 2] <= " "
-
-
-def _line_end(sql: str, i: int) -> int:
-    newline = sql.find("\n", i)
-    return len(sql) if newline < 0 else newline + 1
-
-
-def _block_end(sql: str, i: int, pg: bool) -> int:
-    """Index just past the block comment opening at ``i``; PostgreSQL's nest, MySQL's do not."""
-    depth = 1
-    j = i + 2
-    while True:
-        close = sql.find("*/", j)
-        if close < 0:
-            raise InvalidRequest("sql has an unterminated block comment", field="sql")
-        nested = sql.find("/*", j, close) if pg else -1
-        if nested >= 0:
-            depth += 1
-            j = nested + 2
-        else:
-            depth -= 1
-            j = close + 2
-            if depth == 0:
-                return j
-
-
-def _skip_doubled(sql: str, i: int, quote: str, what: str) -> int:
-    """Index just past a quoted run whose only escape is a doubled quote."""
-    n = len(sql)
-    j = i + 1
-    while True:
-        close = sql.find(quote, j)
-        if close < 0:
-            raise InvalidRequest(f"sql has an unterminated {what}", field="sql")
-        if close + 1 < n and sql[close + 1] == quote:
-            j = close + 2
-        else:
-            return close + 1
-
-
-def _skip_escaped(sql: str, i: int, quote: str) -> int:
-    """Index just past a string literal that takes backslash escapes and doubled quotes."""
-    n = len(sql)
-    search = _ESCAPED_END[quote].search
-    j = i + 1
-    while True:
-        match = search(sql, j)
-        if match is None:
-            raise InvalidRequest("sql has an unterminated string literal", field="sql")
-        k = match.start()
-        if sql[k] == "\\" or (k + 1 < n and sql[k + 1] == quote):
-            j = k + 2
-        else:
-            return k + 1
-
-
-def _is_ident_char(c: str) -> bool:
-    return c.isalnum() or c == "_" or c == "$"
-
-
-def _is_escape_string(sql: str, i: int) -> bool:
-    """True when the quote at ``i`` opens a PostgreSQL E'...' string (E not ending a longer word)."""
-    return i > 0 and sql[i - 1] in "Ee" and (i == 1 or not _is_ident_char(sql[i - 2]))
-
-
-def _skip_dollar(sql: str, i: int) -> int:
-    """Index past a PostgreSQL dollar quote at ``i``, or past the '$' if it does not open one."""
-    if i > 0 and _is_ident_char(sql[i - 1]):  # "$" inside an identifier such as a$b
-        return i + 1
-    tag = _DOLLAR_TAG.match(sql, i)
-    if tag is None:  # $1 and other non-quotes
-        return i + 1
-    delimiter = tag.group()
-    close = sql.find(delimiter, tag.end())
-    if close < 0:
-        raise InvalidRequest("sql has an unterminated dollar-quoted string", field="sql")
-    return close + len(delimiter)
