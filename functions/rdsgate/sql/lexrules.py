@@ -65,7 +65,8 @@ def block_end(sql: str, i: int, pg: bool) -> int:
         close = sql.find("*/", j)
         if close < 0:
             raise Unterminated("block comment")
-        nested = sql.find("/*", j, close) if pg else -1
+        # PostgreSQL's scanner reads "/*" before "*/": in "/*/" the slash-star opens a nested comment.
+        nested = sql.find("/*", j, close + 1) if pg else -1
         if nested >= 0:
             depth += 1
             j = nested + 2

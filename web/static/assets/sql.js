@@ -96,7 +96,7 @@ function blockEnd(sql, i, pg) {
     const close = sql.indexOf("*/", j);
     if (close < 0) return sql.length;
     const nested = pg ? sql.indexOf("/*", j) : -1;
-    if (nested >= 0 && nested + 2 <= close) { // a "/*" wholly before the "*/": the "/*/" in "/* x /*/" closes
+    if (nested >= 0 && nested < close) { // PostgreSQL reads "/*" first: the "/*/" in "/* x /*/" opens a nested comment
       depth += 1;
       j = nested + 2;
     } else {
