@@ -28,7 +28,7 @@ class Serve:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
         env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("functions", "local", "."))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "serve", "--port", "0", "--no-mysql", *args],
+            [sys.executable, "-m", "rdsgate_cli", "serve", "--port", "0", "--no-mysql", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
         )  # fmt: skip
         self.lines: list[str] = []

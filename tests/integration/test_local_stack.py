@@ -16,7 +16,7 @@ import urllib.request
 import boto3
 import pytest
 
-from rdsgate_local.cli import main
+from rdsgate_cli.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ class Serve:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
         env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("functions", "local", "."))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "rdsgate_cli", "serve", "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
         )
         self.lines: list[str] = []

@@ -63,7 +63,7 @@ def session_with(url: str, *extra: str):
     environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
                        AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
                        AWS_CONFIG_FILE="/nonexistent")
-    parameters = StdioServerParameters(command=sys.executable, args=["-m", "rdsgate_local.cli", "mcp", "--endpoint", url, *extra],
+    parameters = StdioServerParameters(command=sys.executable, args=["-m", "rdsgate_cli", "mcp", "--endpoint", url, *extra],
                                        env=environment, cwd=str(ROOT))
 
     def run(work):
@@ -153,7 +153,7 @@ def test_streamable_http_on_loopback(serve):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
     environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
                        AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
-    process = subprocess.Popen([sys.executable, "-m", "rdsgate_local.cli", "mcp", "--endpoint", serve.url, "--transport", "http",
+    process = subprocess.Popen([sys.executable, "-m", "rdsgate_cli", "mcp", "--endpoint", serve.url, "--transport", "http",
                                 "--port", str(port)], env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -180,6 +180,6 @@ def test_streamable_http_on_loopback(serve):
         process.terminate()
         process.wait(timeout=10)
     # Only loopback: the server acts with the user's AWS credentials.
-    refused = subprocess.run([sys.executable, "-m", "rdsgate_local.cli", "mcp", "--endpoint", serve.url, "--transport", "http",
+    refused = subprocess.run([sys.executable, "-m", "rdsgate_cli", "mcp", "--endpoint", serve.url, "--transport", "http",
                               "--host", "0.0.0.0"], env=environment, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "loopback only" in refused.stderr

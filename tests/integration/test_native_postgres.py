@@ -37,7 +37,7 @@ class Tunnel:
         environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
                            AWS_EC2_METADATA_DISABLED="true", **(env or {}))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "connect", connection, "--endpoint", endpoint, "--port", "0",
+            [sys.executable, "-m", "rdsgate_cli", "connect", connection, "--endpoint", endpoint, "--port", "0",
              *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
             env=environment, cwd=ROOT)
         self.lines = []
@@ -403,7 +403,7 @@ def test_requests_are_signed_with_sigv4():
     try:
         credentials = {"AWS_SHARED_CREDENTIALS_FILE": stack.find(r"export AWS_SHARED_CREDENTIALS_FILE=(\S+)")}
         unsigned = subprocess.run(
-            [sys.executable, "-m", "rdsgate_local.cli", "connect", "demo", "--endpoint", stack.url, "--port", "0"],
+            [sys.executable, "-m", "rdsgate_cli", "connect", "demo", "--endpoint", stack.url, "--port", "0"],
             capture_output=True, text=True, timeout=60, cwd=ROOT, env={
                 **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))},
                 "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",

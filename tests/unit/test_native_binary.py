@@ -6,11 +6,11 @@ The expected bytes are PostgreSQL 15's own: ``SELECT encode(<type>_send(<text>),
 
 import pytest
 
-from rdsgate_local import pgbinary, pgtime, pgtypes
-from rdsgate_local.pgoids import OIDS
-from rdsgate_local.session import Session
-from rdsgate_local.tunnel import Result, Statement, TunnelError
-from rdsgate_local.wiresql import hex_literals, split
+from rdsgate_tunnel import pgbinary, pgtime, pgtypes
+from rdsgate_tunnel.pgoids import OIDS
+from rdsgate_tunnel.session import Session
+from rdsgate_tunnel.gateway import Result, Statement, TunnelError
+from rdsgate_tunnel.wiresql import hex_literals, split
 
 # (the API's JSON value, its column type, PostgreSQL's send bytes, PostgreSQL's text of the same value)
 SENT = [

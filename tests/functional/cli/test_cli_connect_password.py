@@ -65,7 +65,7 @@ def test_without_a_password_the_banner_says_who_can_connect(endpoint):
 
 
 def test_a_given_and_a_generated_password_are_exclusive():
-    command = [sys.executable, "-m", "rdsgate_local.cli", "connect", "pg", "--endpoint", "http://127.0.0.1:9",
+    command = [sys.executable, "-m", "rdsgate_cli", "connect", "pg", "--endpoint", "http://127.0.0.1:9",
                "--password", "x", "--generate-password"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT,
                          env={"PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'local'}:{ROOT}"})

@@ -277,7 +277,7 @@ def _request_handler_for(server: LocalApiServer) -> type[BaseHTTPRequestHandler]
             if refused is not None or not length.isdigit():
                 self.close_connection = True  # a body it did not read
                 return refused or _error(400, "Content-Length is not a number")
-            # The web console (web/static, rdsgate_local.console): its files are served unsigned, as by CloudFront.
+            # The web console (web/static, rdsgate_devstack.console): its files are served unsigned, as by CloudFront.
             page = console.page(self.command, self.path, server.verifier, server.identity)
             if page is not None:
                 self.close_connection = self.close_connection or int(length) > 0  # a body it did not read

@@ -360,7 +360,7 @@ class LocalServer:
             raise ServerError("PAM arguments cannot contain whitespace; use a base_dir without spaces")
         with open(os.path.join(PAM_DIR, self.pam_service), "w") as f:
             f.write(
-                f"# Written by rdsgate_local; removed when the server stops.\n# workdir: {self.workdir}\n"
+                f"# Written by rdsgate_devstack; removed when the server stops.\n# workdir: {self.workdir}\n"
                 f"auth    required {pam_python} {module} {self._verifier.path}\n"
                 "account required pam_permit.so\n"
             )

@@ -103,7 +103,7 @@ class LocalStack:
         # Asynchronous statements: moto's DynamoDB and S3, the worker in threads of this process.
         self.aws.set_environment(statements_local.create_resources(self.aws.client))
         self._undo.append(lambda: LOCAL_RUNNER.join(timeout=2))
-        # Sessions: the session table on moto, runners as local worker processes (rdsgate_local.sessions_local).
+        # Sessions: the session table on moto, runners as local worker processes (rdsgate_devstack.sessions_local).
         self.aws.set_environment(sessions_local.create_table(self.aws.client))
         self.runners = sessions_local.serve_runners()
         self._undo.append(lambda: sessions_local.stop_runners(self.runners))

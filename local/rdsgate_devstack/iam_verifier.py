@@ -4,7 +4,7 @@ This file must stay stdlib-only: pam_python loads it by path into Debian's syste
 Python (``/usr/bin/python3``) inside the database server process (PostgreSQL
 backend, running as ``postgres``) or inside MariaDB's setuid ``auth_pam_tool``.
 
-PAM service file (written by ``rdsgate_local.servers``)::
+PAM service file (written by ``rdsgate_devstack.servers``)::
 
     auth    required /lib/security/pam_python.so /path/iam_verifier.py /path/verifier.json
     account required pam_permit.so

@@ -17,9 +17,11 @@ import sys
 import threading
 from typing import Any, Callable
 
+from rdsgate_client.api import CliError, path_for
+from rdsgate_devstack.http_server import LOCAL_IDENTITY
+
 from . import output
-from .client import ApiClient, CliError, path_for
-from .http_server import LOCAL_IDENTITY
+from .options import api_client, aws_session, parse_pair, parse_parameter
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,23 +45,23 @@ def query(args: argparse.Namespace) -> int:
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     body: dict[str, Any] = {"sql": sql}
     if args.param:
-        body["parameters"] = dict(_parameter(text) for text in args.param)
+        body["parameters"] = dict(parse_parameter(text) for text in args.param)
     if args.type:
-        body["typeHints"] = dict(_pair(text, "-t/--type") for text in args.type)
+        body["typeHints"] = dict(parse_pair(text, "-t/--type") for text in args.type)
     if args.max_rows:
         body["maxRows"] = args.max_rows
     if args.async_:  # run it as an asynchronous statement: print its id (rdsgate result ID downloads it)
         from .statements_cli import submit
 
-        print(submit(_client(args), args.connection, body, "csv" if args.csv else "jsonl", args.compression))
+        print(submit(api_client(args), args.connection, body, "csv" if args.csv else "jsonl", args.compression))
         return 0
-    result = _client(args).post(path_for("connections", args.connection, "query"), body)
+    result = api_client(args).post(path_for("connections", args.connection, "query"), body)
     print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
     return 0
 
 
 def connections(args: argparse.Namespace) -> int:
-    listed = _client(args).get("/connections").get("connections", [])
+    listed = api_client(args).get("/connections").get("connections", [])
     if args.json:
         print(output.as_json(listed))
     else:
@@ -71,9 +73,9 @@ def connections(args: argparse.Namespace) -> int:
 def policy(args: argparse.Namespace) -> int:
     from . import policy as policies
 
-    session = _session(args)
+    session = aws_session(args)
     if args.endpoint:
-        view = _client(args, session).get(path_for("connections", args.connection))
+        view = api_client(args, session).get(path_for("connections", args.connection))
     else:
         view = _catalog(args, session).get(args.connection).public_view()
     if view.get("auth") != "iam":
@@ -86,9 +88,9 @@ def policy(args: argparse.Namespace) -> int:
 def doctor(args: argparse.Namespace) -> int:
     from . import doctor as doctors
 
-    session = _session(args)
+    session = aws_session(args)
     if args.endpoint:
-        report = doctors.through_api(_client(args, session), args.connection)
+        report = doctors.through_api(api_client(args, session), args.connection)
     else:
         table = _table(args)
         report = doctors.here(args.connection, table=table, session=session, region=_region(args, session))
@@ -97,8 +99,8 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from .server_base import ServerError
-    from .stack import CALLER_PROFILE, LocalStack, StackOptions
+    from rdsgate_devstack.server_base import ServerError
+    from rdsgate_devstack.stack import CALLER_PROFILE, LocalStack, StackOptions
 
     if os.geteuid() != 0:
         raise CliError("rdsgate serve needs root: the IAM verifier is a PAM service in /etc/pam.d (use sudo)")
@@ -170,24 +172,6 @@ def _examples(stack: Any, profile: str) -> list[str]:
             f"  rdsgate doctor demo --endpoint {url}"]
 
 
-def _session(args: argparse.Namespace) -> Any:
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        return boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    except BotoCoreError as exc:
-        raise CliError(f"AWS configuration: {exc}") from None
-
-
-def _client(args: argparse.Namespace, session: Any = None) -> ApiClient:
-    if not args.endpoint:
-        raise CliError("no endpoint: pass --endpoint or set RDSGATE_ENDPOINT to the API's URL "
-                       "(https://<id>.execute-api.<region>.amazonaws.com/<stage>, or http://127.0.0.1:8080 "
-                       "for rdsgate serve)", exit_code=2)
-    return ApiClient(args.endpoint, session=session or _session(args), region=args.region, timeout=args.timeout)
-
-
 def _table(args: argparse.Namespace) -> str:
     if not args.table:
         raise CliError("pass --endpoint (RDSGATE_ENDPOINT) to ask the API, or --table (RDSGATE_CONNECTIONS_TABLE) "
@@ -204,7 +188,7 @@ def _catalog(args: argparse.Namespace, session: Any) -> Any:
 
 
 def _region(args: argparse.Namespace, session: Any) -> str | None:
-    from .client import endpoint_region
+    from rdsgate_client.api import endpoint_region
 
     return args.region or (endpoint_region(args.endpoint) if args.endpoint else None) or session.region_name
 
@@ -218,26 +202,6 @@ def _account(session: Any) -> str | None:
         return session.client("sts", config=config).get_caller_identity()["Account"]
     except Exception:  # noqa: BLE001 - a placeholder is printed instead
         return None
-
-
-def _pair(text: str, option: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise CliError(f"{option} expects name=value, got {text!r}", exit_code=2)
-    return name, value
-
-
-def _parameter(text: str) -> tuple[str, Any]:
-    """``name=value``: the value is JSON when it parses as JSON (42, true, null, "007", {...}), else a string."""
-    name, value = _pair(text, "-p/--param")
-
-    def no_constants(constant: str) -> Any:
-        raise ValueError(constant)
-
-    try:
-        return name, json.loads(value, parse_constant=no_constants)
-    except ValueError:
-        return name, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -301,7 +265,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from .readonly_user import add_readonly_user_command
     from .statements_cli import add_statements_commands
-    from .tunnel import add_connect_command  # `rdsgate connect`: psql and mysql clients on a local port
+    from .connect import add_connect_command  # `rdsgate connect`: psql and mysql clients on a local port
 
     add_readonly_user_command(command)
     add_statements_commands(command)  # `rdsgate statements`, `result`, `cancel`

@@ -18,14 +18,11 @@ import threading
 import weakref
 from typing import Any
 
-from .client import path_for
-from .tunnel import Gateway, Outcome, Result, Statement, TunnelError
-from .wiresql import analyse
+from rdsgate_client.api import path_for
 
-try:  # where the tunnel keeps its session class
-    from .session import COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
-except ImportError:  # pragma: no cover - older layout
-    from .tunnel import COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session  # type: ignore[attr-defined,no-redef]
+from .gateway import Gateway, Outcome, Result, Statement, TunnelError
+from .session import COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
+from .wiresql import analyse
 
 MODES = ("auto", "session", "buffered")
 NOT_ENABLED = "are not enabled"  # the API's words when sessions are off

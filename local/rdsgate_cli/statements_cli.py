@@ -11,8 +11,10 @@ import urllib.request
 import zlib
 from typing import Any, BinaryIO, Callable
 
+from rdsgate_client.api import CliError, path_for
+
 from . import output
-from .client import CliError, path_for
+from .options import api_client
 
 ENDED = ("FINISHED", "FAILED", "CANCELLED")
 CHUNK = 1024 * 1024
@@ -41,9 +43,7 @@ def submit(client: Any, connection: str, body: dict[str, Any], fmt: str, compres
 
 
 def statements(args: argparse.Namespace) -> int:
-    from .cli import _client
-
-    client = _client(args)
+    client = api_client(args)
     if args.id:
         view = client.get(path_for("statements", args.id))
         print(output.as_json(view) if args.json else _describe(view))
@@ -59,17 +59,13 @@ def statements(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from .cli import _client
-
-    answer = _client(args).call("DELETE", path_for("statements", args.id))
+    answer = api_client(args).call("DELETE", path_for("statements", args.id))
     print(f"{answer['id']} {answer['status']}")
     return 0
 
 
 def result(args: argparse.Namespace) -> int:
-    from .cli import _client
-
-    client = _client(args)
+    client = api_client(args)
     view = _finished(client, args.id, wait=not args.no_wait, quiet=args.quiet)
     link = client.get(path_for("statements", args.id, "result") + "?format=url")
     sink: BinaryIO = open(args.out, "wb") if args.out else sys.stdout.buffer

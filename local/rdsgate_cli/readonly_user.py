@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Callable
 
-from .client import CliError
+from rdsgate_client.api import CliError
 
 ENGINES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 # PostgreSQL truncates longer names silently; MySQL refuses them.

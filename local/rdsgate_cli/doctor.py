@@ -14,7 +14,7 @@ from rdsgate.catalog import DefinitionCatalog
 from rdsgate.diagnose import FAIL, PASS, SKIP, WARN, diagnose, invalid_definition
 from rdsgate.errors import InvalidDefinition
 
-from .client import ApiClient, ApiError, path_for
+from rdsgate_client.api import ApiClient, ApiError, path_for
 
 _LABELS = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL", SKIP: "skip"}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .mysqltypes import value_bytes
 from .session import Session
-from .tunnel import Notice, Outcome, Statement, TunnelError
+from .gateway import Notice, Outcome, Statement, TunnelError
 from .wiresql import analyse, chunks, literal_value, rewrite, split, split_arguments
 
 # Session variables the tunnel keeps itself, so a query reading them gets the tunnel's answer.

@@ -12,7 +12,7 @@ import struct
 from typing import Any, Callable
 
 from .pgframes import cstr, sqlstate
-from .tunnel import Notice, TunnelError
+from .gateway import Notice, TunnelError
 
 SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
 # Settings the tunnel reports and keeps itself; everything else is the server's.

@@ -10,8 +10,10 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from rdsgate_client.api import path_for
+
 from . import output
-from .client import path_for
+from .options import api_client, parse_parameter
 
 
 def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -41,10 +43,8 @@ def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
 def list_reviews(args: argparse.Namespace) -> int:
     from urllib.parse import urlencode
 
-    from .cli import _client
-
     query = {"status": args.status.upper()} | ({"mine": "true"} if args.mine else {})
-    listed = _client(args).get("/reviews?" + urlencode(query)).get("reviews", [])
+    listed = api_client(args).get("/reviews?" + urlencode(query)).get("reviews", [])
     if args.json:
         print(output.as_json(listed))
         return 0
@@ -55,10 +55,8 @@ def list_reviews(args: argparse.Namespace) -> int:
 
 
 def decide(args: argparse.Namespace) -> int:
-    from .cli import _client
-
     body = {"comment": args.comment} if args.comment else {}
-    review = _client(args).post(path_for("reviews", args.review, args.decision), body)
+    review = api_client(args).post(path_for("reviews", args.review, args.decision), body)
     print(f"review {review['reviewId']} is {review['status']}"
           + (f"; statement {review['statementId']} (rdsgate result {review['statementId']})" if review.get("statementId") else ""))
     return 0
@@ -79,9 +77,7 @@ def describe_parameter(parameter: dict[str, Any]) -> str:
 
 
 def list_runbooks(args: argparse.Namespace) -> int:
-    from .cli import _client
-
-    listed = _client(args).get("/runbooks").get("runbooks", [])
+    listed = api_client(args).get("/runbooks").get("runbooks", [])
     if args.json:
         print(output.as_json(listed))
         return 0
@@ -99,12 +95,10 @@ def list_runbooks(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import _client, _parameter
-
-    body: dict[str, Any] = {"parameters": dict(_parameter(text) for text in args.param or [])}
+    body: dict[str, Any] = {"parameters": dict(parse_parameter(text) for text in args.param or [])}
     if args.max_rows:
         body["maxRows"] = args.max_rows
-    result = _client(args).post(path_for("runbooks", args.runbook, "run"), body)
+    result = api_client(args).post(path_for("runbooks", args.runbook, "run"), body)
     if "reviewId" in result:  # 202: it waits for a review; nothing has run
         print(f"review {result['reviewId']} is {result.get('status', 'PENDING')}: the statement runs once it is approved "
               f"(GET /reviews/{result['reviewId']})", file=sys.stderr)

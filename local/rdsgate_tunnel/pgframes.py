@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .tunnel import MYSQL_SQLSTATES, Outcome, Statement, TunnelError
+from .gateway import MYSQL_SQLSTATES, Outcome, Statement, TunnelError
 from .wiresql import Analysis, rewrite
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

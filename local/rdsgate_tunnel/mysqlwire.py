@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from .mysqllocal import LocalStatements
 from .mysqltypes import BINARY, BINARY_TYPES, FLAGS, NUMERIC, TYPES, UTF8MB4, value_bytes
 from .session import Session
-from .tunnel import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
+from .gateway import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
 from .wiresql import hex_literals, split
 
 # Capability flags: long password, found rows, long flag, connect with db, no schema, protocol 41,

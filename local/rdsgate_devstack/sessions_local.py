@@ -145,7 +145,7 @@ class LocalRunners:
                     worker.busy_until = time.monotonic() + self.timeout_seconds
                     return worker
             process = subprocess.Popen(
-                [self.python, "-m", "rdsgate_local.sessions_local"],
+                [self.python, "-m", "rdsgate_devstack.sessions_local"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ),
             )
             worker = _Worker(process, busy_until=time.monotonic() + self.timeout_seconds + 10)  # the first one imports

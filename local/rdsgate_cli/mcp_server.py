@@ -17,11 +17,13 @@ import argparse
 import json
 from typing import Any, Callable
 
-from .client import ApiError, CliError, path_for
+from rdsgate_client.api import LOOPBACK_HOSTS, ApiError, CliError, path_for
+
+from .options import api_client
+from .runbooks_cli import describe_parameter
 
 DEFAULT_MAX_ROWS = 200
 MAX_CELL = 200  # characters per cell in a table shown to the model
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTRUCTIONS = (
     "rdsgate runs SQL on Amazon RDS databases for the signed-in AWS user. Start with list_connections "
     "(and describe_schema to see tables and columns), or list_runbooks for vetted statements with typed "
@@ -44,13 +46,11 @@ def add_mcp_command(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def serve_mcp(args: argparse.Namespace) -> int:
-    from .cli import _client
-
-    if args.transport == "http" and args.host not in LOOPBACK:
+    if args.transport == "http" and args.host not in LOOPBACK_HOSTS:
         raise CliError("rdsgate mcp listens on loopback only: it acts with your AWS credentials", exit_code=2)
     if args.max_rows < 1:
         raise CliError("--max-rows must be at least 1", exit_code=2)
-    server = build_server(_client(args), allow_writes=args.allow_writes, max_rows=args.max_rows)
+    server = build_server(api_client(args), allow_writes=args.allow_writes, max_rows=args.max_rows)
     if args.transport == "http":
         server.run("streamable-http", host=args.host, port=args.port)
     else:
@@ -101,8 +101,6 @@ class Tools:
         listed = self._call("GET", "/runbooks").get("runbooks", [])
         if not listed:
             return "No runbooks that your AWS identity may run."
-        from .runbooks_cli import describe_parameter
-
         blocks = []
         for runbook in listed:
             parameters = "; ".join(describe_parameter(p) + (f" — {p['description']}" if p.get("description") else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from .tunnel import Gateway, Notice, Outcome, Statement, TunnelError
+from .gateway import Gateway, Notice, Outcome, Statement, TunnelError
 from .wiresql import Analysis, analyse
 
 BEGIN = frozenset({"BEGIN", "START"})

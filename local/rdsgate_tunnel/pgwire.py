@@ -3,7 +3,7 @@
 Startup (SSLRequest and GSSENCRequest answered 'N'), trust or a cleartext password
 on loopback, the simple query protocol, and the extended protocol (Parse, Bind,
 Describe, Execute, Sync, Close, Flush) with text and binary parameters and results.
-Each statement becomes an API call through ``tunnel.Session``; Describe of a prepared
+Each statement becomes an API call through the client's ``session.Session``; Describe of a prepared
 statement asks ``/describe``. Result values arrive as the API's JSON and leave as
 PostgreSQL's text forms (``pgtypes``) or binary forms (``pgbinary``), typed by OIDs
 looked up from the API's type names; binary parameters are read into text
@@ -24,7 +24,7 @@ from .pgoids import OIDS
 from .pgpipeline import Pipeline
 from .pgstartup import Startup
 from .pgtypes import ROW_KEYWORDS, TYPE_LENGTHS, canonical_name, cast_type, command_tag, value_text
-from .tunnel import Notice, Outcome, TunnelError
+from .gateway import Notice, Outcome, TunnelError
 from .wiresql import Analysis, analyse, dollar_numbers, split
 
 # -- one client ----------------------------------------------------------------------------------

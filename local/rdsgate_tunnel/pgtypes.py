@@ -14,7 +14,7 @@ from typing import Any
 
 from .pgoids import OIDS, TYPE_NAMES
 from .pgtime import BadValue, interval_parts, styled_interval
-from .tunnel import Outcome
+from .gateway import Outcome
 from .wiresql import Analysis
 
 # MySQL's type names map to their nearest PostgreSQL type.

@@ -18,7 +18,7 @@ from typing import Any
 
 from .pgtypes import INTERVAL_STYLES, command_tag
 from .session import Session
-from .tunnel import Notice, Outcome, Statement, TunnelError
+from .gateway import Notice, Outcome, Statement, TunnelError
 from .wiresql import Analysis, chunks, literal_value, rewrite, split_arguments
 
 LOCAL_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "SET",

@@ -29,7 +29,7 @@ from typing import Any, Callable
 from . import pgtime
 from .pgoids import OIDS, TYPE_NAMES
 from .pgtypes import canonical_name, value_text
-from .tunnel import TunnelError
+from .gateway import TunnelError
 
 _RANGES = {"int4range": "int4", "int8range": "int8", "numrange": "numeric", "daterange": "date",
            "tsrange": "timestamp", "tstzrange": "timestamptz"}
