@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from rdsgate_devstack.http_server import LocalApiServer
-from tests.integration.test_local_stack import Serve
+from tests.local_processes import Serve
 
 ALICE = "arn:aws:iam::000000000000:user/alice"
 BOB = "arn:aws:iam::000000000000:user/bob"

@@ -271,7 +271,7 @@ def test_a_runbook_only_connection_refuses_free_sql_on_every_route(runtime, runb
 
 
 def test_a_runbook_only_connection_refuses_the_tunnel(runtime, runbook_only, engine):
-    from tests.integration.test_native_postgres import Tunnel
+    from tests.local_processes import Tunnel
 
     server = LocalApiServer(api.handler, port=0, identity=ALICE, access_log=False).serve_in_background()
     tunnel = Tunnel(runbook_only.connection, server.url)
