@@ -99,7 +99,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from rdsgate_devstack.server_base import ServerError
+    from rdsgate_devstack.server_host import ServerError
     from rdsgate_devstack.stack import CALLER_PROFILE, LocalStack, StackOptions
 
     if os.geteuid() != 0:

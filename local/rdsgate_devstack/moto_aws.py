@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from .server_base import free_port
+from .server_host import free_port
 
 # Variables that would point boto3 at a real account's credentials or settings.
 _CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")

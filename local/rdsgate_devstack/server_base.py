@@ -1,17 +1,16 @@
-"""Lifecycle shared by the local database servers: work folder, TLS files, PAM service, process, clean-up."""
+"""Lifecycle shared by the local database servers: work folder, TLS files, PAM service, process, stop.
+
+What they need of the machine (ports, programs, stale clean-up) is ``server_host``."""
 
 from __future__ import annotations
 
 import atexit
-import glob
 import json
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -21,151 +20,11 @@ from typing import Any, Iterable
 from . import iam_verifier
 from .iam_verifier import VerifierConfig
 from .pki import PKIFiles, create_pki
+from .server_host import (OWNER_FILE, PAM_DIR, PAM_PREFIX, PAM_PYTHON_CANDIDATES, ServerError, cleanup_stale,
+                          default_base_dir, find, free_port, log_tail, process_start_time, readable_by,
+                          remove_stale_pam_services)
 
-__all__ = ["LocalServer", "MissingDependency", "ServerError", "cleanup_stale", "default_base_dir", "free_port"]
-
-PAM_DIR = "/etc/pam.d"
-PAM_PREFIX = "rdsgate-"
-PAM_PYTHON_CANDIDATES = (
-    "/lib/security/pam_python.so",
-    "/usr/lib/security/pam_python.so",
-    "/lib/x86_64-linux-gnu/security/pam_python.so",
-    "/usr/lib/x86_64-linux-gnu/security/pam_python.so",
-)
-
-
-class ServerError(RuntimeError):
-    """A local server failed to initialise, start or answer."""
-
-
-class MissingDependency(ServerError):
-    """A binary or file the local servers need is not installed."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def find(candidates: Iterable[str], apt_package: str, what: str) -> str:
-    for path in candidates:
-        if os.path.exists(path):
-            return path
-    raise MissingDependency(f"{what} not found (looked in {', '.join(candidates)}); apt-get install {apt_package}")
-
-
-def pg_bindir() -> str:
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]), reverse=True)
-    found = [d for d in dirs if os.path.exists(os.path.join(d, "postgres"))]
-    if not found:
-        raise MissingDependency("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin; apt-get install postgresql")
-    return found[0]
-
-
-def default_base_dir() -> str:
-    """Where work folders go: $RDSGATE_LOCAL_TMPDIR, else tmpfs /dev/shm (initdb and
-    mariadb-install-db run ~3x faster there than on disk), else the temp dir."""
-    chosen = os.environ.get("RDSGATE_LOCAL_TMPDIR")
-    if chosen:
-        return chosen
-    try:
-        st = os.statvfs("/dev/shm")
-        if os.access("/dev/shm", os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize > 2 * 1024**3:
-            return "/dev/shm"
-    except OSError:
-        pass
-    return tempfile.gettempdir()
-
-
-def _tail(path: str, lines: int = 30) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _readable_by(path: str, user: str) -> bool:
-    """Whether OS ``user`` (primary group only, as the servers run) can read ``path``."""
-    entry = pwd.getpwnam(user)
-
-    def allowed(p: str, bit: int) -> bool:
-        st = os.stat(p)
-        if st.st_uid == entry.pw_uid:
-            return bool(st.st_mode & (bit << 6))
-        if st.st_gid == entry.pw_gid:
-            return bool(st.st_mode & (bit << 3))
-        return bool(st.st_mode & bit)
-
-    parent = os.path.dirname(os.path.abspath(path))
-    while True:
-        if not allowed(parent, 1):
-            return False
-        if parent == os.path.dirname(parent):
-            return allowed(path, 4)
-        parent = os.path.dirname(parent)
-
-
-OWNER_FILE = "owner.json"
-
-
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat: tells a live process from a reused PID."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def cleanup_stale(base_dirs: Iterable[str] | None = None) -> list[str]:
-    """Stop servers and delete work folders left by a Python process that died without stop().
-
-    A work folder is stale when the process recorded in its owner.json is gone.
-    Its server is killed only if that PID's command line names the work folder,
-    so nothing but a server this module started is ever signalled.
-    """
-    removed = []
-    for base in dict.fromkeys(base_dirs or (default_base_dir(), tempfile.gettempdir())):
-        for workdir in glob.glob(os.path.join(base, "rdsgate-*-*")):
-            try:
-                with open(os.path.join(workdir, OWNER_FILE)) as f:
-                    owner = json.load(f)
-                if _start_time(owner["owner_pid"]) == owner["owner_start"]:
-                    continue
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            server_pid = owner.get("server_pid")
-            if server_pid and workdir + "/" in _cmdline(server_pid):
-                try:
-                    os.killpg(server_pid, signal.SIGKILL)  # a session leader: takes its backends along
-                except (ProcessLookupError, PermissionError):
-                    pass
-            shutil.rmtree(workdir, ignore_errors=True)
-            removed.append(workdir)
-    remove_stale_pam_services()
-    return removed
-
-
-def remove_stale_pam_services() -> None:
-    """Delete /etc/pam.d/rdsgate-* files left by killed runs (their work folder is gone)."""
-    for path in glob.glob(os.path.join(PAM_DIR, PAM_PREFIX + "*")):
-        try:
-            with open(path) as f:
-                match = re.search(r"^# workdir: (\S+)$", f.read(), re.M)
-            if match and not os.path.isdir(match.group(1)):
-                os.unlink(path)
-        except OSError:
-            pass
+__all__ = ["LocalServer"]
 
 
 class LocalServer:
@@ -351,7 +210,7 @@ class LocalServer:
         for entry in self.endpoints:
             host, _, port = entry.rpartition(":")
             self._verifier.add_endpoint(host, int(port))
-        if self._pam_runs_as_server_user and self._run_as and not _readable_by(self._verifier.path, self._run_as):
+        if self._pam_runs_as_server_user and self._run_as and not readable_by(self._verifier.path, self._run_as):
             raise ServerError(
                 f"{self._verifier.path} is not readable by OS user {self._run_as}: keep a shared verifier "
                 "config in a folder every server user can traverse (pytest's tmp_path is 0700)"
@@ -385,19 +244,19 @@ class LocalServer:
         deadline = time.monotonic() + 60
         while True:
             if self._proc.poll() is not None:
-                raise ServerError(f"{self.kind} exited with {self._proc.returncode}:\n{_tail(self._path('server.log'))}")
+                raise ServerError(f"{self.kind} exited with {self._proc.returncode}:\n{log_tail(self._path('server.log'))}")
             if self._ready():
                 break
             if time.monotonic() > deadline:
                 self._terminate()
-                raise ServerError(f"{self.kind} did not start in 60s:\n{_tail(self._path('server.log'))}")
+                raise ServerError(f"{self.kind} did not start in 60s:\n{log_tail(self._path('server.log'))}")
             time.sleep(0.02)
         self._after_start()
 
     def _write_owner(self) -> None:
         # Lets cleanup_stale() in a later run recognise this folder once we are gone.
         with open(self._path(OWNER_FILE), "w") as f:
-            json.dump({"owner_pid": os.getpid(), "owner_start": _start_time(os.getpid()), "server_pid": self.pid}, f)
+            json.dump({"owner_pid": os.getpid(), "owner_start": process_start_time(os.getpid()), "server_pid": self.pid}, f)
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None

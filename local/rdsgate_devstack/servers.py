@@ -40,9 +40,9 @@ import secrets
 import signal
 from typing import Any
 
-from .server_base import (  # noqa: F401 - re-exported for callers
+from .server_base import LocalServer
+from .server_host import (  # noqa: F401 - re-exported for callers
     PAM_DIR,
-    LocalServer,
     MissingDependency,
     ServerError,
     cleanup_stale,

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import demo, reviews_local, sessions_local, runbooks_local, statements_local
 from .http_server import LOCAL_IDENTITY, LocalApiServer
 from .moto_aws import DefinitionsTable, MotoAws
-from .server_base import MissingDependency
+from .server_host import MissingDependency
 from .sigv4 import SigV4Verifier, TrustedKey
 
 TABLE = "rdsgate-local-connections"

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .gateway import Notice, Outcome, Statement, TunnelError
 from .mysqltypes import value_bytes
 from .session import Session
-from .gateway import Notice, Outcome, Statement, TunnelError
 from .wiresql import analyse, chunks, literal_value, rewrite, split, split_arguments
 
 # Session variables the tunnel keeps itself, so a query reading them gets the tunnel's answer.

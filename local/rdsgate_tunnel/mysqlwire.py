@@ -17,10 +17,10 @@ import secrets
 import struct
 from typing import Any, BinaryIO
 
+from .gateway import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
 from .mysqllocal import LocalStatements
 from .mysqltypes import BINARY, BINARY_TYPES, FLAGS, NUMERIC, TYPES, UTF8MB4, value_bytes
 from .session import Session
-from .gateway import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
 from .wiresql import hex_literals, split
 
 # Capability flags: long password, found rows, long flag, connect with db, no schema, protocol 41,

@@ -5,7 +5,7 @@ parameters in binary. The API speaks JSON (typed, exact: see the README), so:
 
 - ``result_bytes(value, type_name)`` writes one JSON value of a column in the binary
   form of the column's type (the type whose OID RowDescription announced);
-- ``parameter_text(data, oid)`` reads one binary parameter and writes it in
+- ``pgparams.parameter_text(data, oid)`` reads one binary parameter and writes it in
   PostgreSQL's text form, which the server reads back to the same value (the tunnel
   sends parameters as text, cast to their declared type).
 
@@ -20,23 +20,22 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import math
 import struct
 import uuid
 from decimal import Decimal
 from typing import Any, Callable
 
 from . import pgtime
-from .pgoids import OIDS, TYPE_NAMES
-from .pgtypes import canonical_name, value_text
 from .gateway import TunnelError
+from .pgoids import OIDS
+from .pgtypes import canonical_name, value_text
 
-_RANGES = {"int4range": "int4", "int8range": "int8", "numrange": "numeric", "daterange": "date",
+RANGES = {"int4range": "int4", "int8range": "int8", "numrange": "numeric", "daterange": "date",
            "tsrange": "timestamp", "tstzrange": "timestamptz"}
-_MULTIRANGES = {"int4multirange": "int4range", "int8multirange": "int8range", "nummultirange": "numrange",
+MULTIRANGES = {"int4multirange": "int4range", "int8multirange": "int8range", "nummultirange": "numrange",
                 "datemultirange": "daterange", "tsmultirange": "tsrange", "tstzmultirange": "tstzrange"}
-_EMPTY, _LB_INC, _UB_INC, _LB_INF, _UB_INF = 0x01, 0x02, 0x04, 0x08, 0x10
-_NUMERIC_SPECIAL = {"NaN": 0xC000, "Infinity": 0xD000, "-Infinity": 0xF000}
+EMPTY, LB_INC, UB_INC, LB_INF, UB_INF = 0x01, 0x02, 0x04, 0x08, 0x10
+NUMERIC_SPECIAL = {"NaN": 0xC000, "Infinity": 0xD000, "-Infinity": 0xF000}
 
 
 def unsupported(type_name: str, what: str = "result") -> TunnelError:
@@ -63,11 +62,11 @@ def _encode(value: Any, name: str) -> bytes:
         return _array_bytes(value, name[1:])
     encoder = _ENCODERS.get(name)
     if encoder is None:
-        if name in _RANGES:
-            return _range_bytes(str(value), _RANGES[name])
-        if name in _MULTIRANGES:
+        if name in RANGES:
+            return _range_bytes(str(value), RANGES[name])
+        if name in MULTIRANGES:
             ranges = _split_top(str(value).strip()[1:-1], ",") if str(value).strip() != "{}" else []
-            parts = [_range_bytes(r, _RANGES[_MULTIRANGES[name]]) for r in ranges]
+            parts = [_range_bytes(r, RANGES[MULTIRANGES[name]]) for r in ranges]
             return struct.pack("!i", len(parts)) + b"".join(struct.pack("!i", len(p)) + p for p in parts)
         raise unsupported(name)
     return encoder(value)
@@ -83,8 +82,8 @@ def _json_text(value: Any) -> str:
 
 def numeric_bytes(value: Any) -> bytes:
     text = str(value).strip()
-    if text in _NUMERIC_SPECIAL:
-        return struct.pack("!hhHh", 0, 0, _NUMERIC_SPECIAL[text], 0 if text == "NaN" else 32)  # as numeric_send
+    if text in NUMERIC_SPECIAL:
+        return struct.pack("!hhHh", 0, 0, NUMERIC_SPECIAL[text], 0 if text == "NaN" else 32)  # as numeric_send
     number = Decimal(text)
     if not number.is_finite():
         raise ValueError(f"not a number: {text}")
@@ -251,161 +250,14 @@ def _unquote(text: str) -> str:
 def _range_bytes(text: str, element: str) -> bytes:
     text = text.strip()
     if text.lower() == "empty":
-        return bytes([_EMPTY])
+        return bytes([EMPTY])
     lower, upper = _split_top(text[1:-1], ",")
-    flags = (_LB_INC if text[0] == "[" else 0) | (_UB_INC if text[-1] == "]" else 0)
+    flags = (LB_INC if text[0] == "[" else 0) | (UB_INC if text[-1] == "]" else 0)
     out = b""
-    for bound, infinite in ((lower, _LB_INF), (upper, _UB_INF)):
+    for bound, infinite in ((lower, LB_INF), (upper, UB_INF)):
         if bound.strip() == "":
-            flags = flags & ~(_LB_INC if infinite == _LB_INF else _UB_INC) | infinite
+            flags = flags & ~(LB_INC if infinite == LB_INF else UB_INC) | infinite
         else:
             data = _ENCODERS[element](_unquote(bound))
             out += struct.pack("!i", len(data)) + data
     return bytes([flags]) + out
-
-
-# -- parameters: binary → text -----------------------------------------------------------------------
-
-
-def parameter_text(data: bytes, oid: int) -> str:
-    """One binary parameter in PostgreSQL's text form for its type (exact: the server reads it back the same)."""
-    name = TYPE_NAMES.get(oid, "")
-    try:
-        return _decode(data, name or f"oid {oid}")
-    except TunnelError:
-        raise
-    except (ValueError, TypeError, ArithmeticError, IndexError, struct.error, UnicodeDecodeError) as exc:
-        raise TunnelError(f"incorrect binary data format in a {name or oid} parameter: {exc}",
-                          sqlstate="22P03") from None
-
-
-def _decode(data: bytes, name: str) -> str:
-    if name.startswith("_"):
-        return _array_text(data, name[1:])
-    decoder = _DECODERS.get(name)
-    if decoder is not None:
-        return decoder(data)
-    if name in _RANGES:
-        return _range_text(data, _RANGES[name])
-    if name in _MULTIRANGES:
-        (count,), at, parts = struct.unpack_from("!i", data), 4, []
-        for _ in range(count):
-            (length,) = struct.unpack_from("!i", data, at)
-            parts.append(_range_text(data[at + 4:at + 4 + length], _RANGES[_MULTIRANGES[name]]))
-            at += 4 + length
-        return "{" + ",".join(parts) + "}"
-    raise unsupported(name, "parameter")
-
-
-def numeric_text(data: bytes) -> str:
-    count, weight, sign, scale = struct.unpack_from("!hhHh", data)
-    special = {v: k for k, v in _NUMERIC_SPECIAL.items()}.get(sign)
-    if special:
-        return special
-    digits = "".join(f"{d:04d}" for d in struct.unpack_from(f"!{count}h", data, 8))
-    point = (weight + 1) * 4
-    if point <= 0:
-        digits, point = "0000" * -(weight + 1) + digits, 0
-    digits = digits.ljust(point, "0")
-    whole, fraction = digits[:point].lstrip("0") or "0", digits[point:][:scale].ljust(scale, "0")
-    return ("-" if sign == 0x4000 else "") + whole + ("." + fraction if scale > 0 else "")
-
-
-def _float_text(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    return ("-Infinity" if value < 0 else "Infinity") if math.isinf(value) else repr(value)
-
-
-def _inet_text(data: bytes) -> str:
-    _family, bits, cidr, size = data[:4]
-    address = ipaddress.ip_address(data[4:4 + size])
-    return f"{address}/{bits}" if cidr or bits != size * 8 else str(address)
-
-
-def _bits_text(data: bytes) -> str:
-    (count,) = struct.unpack_from("!i", data)
-    return "".join(f"{byte:08b}" for byte in data[4:])[:count]
-
-
-def _interval_text(data: bytes) -> str:
-    micros, days, months = struct.unpack("!qii", data)
-    return pgtime.interval_text(months, days, micros)
-
-
-def _timetz_text(data: bytes) -> str:
-    micros, west = struct.unpack("!qi", data)
-    return pgtime.clock_text(micros) + pgtime.offset_text(-west)
-
-
-def _lsn_text(data: bytes) -> str:
-    (value,) = struct.unpack("!Q", data)
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-
-
-def _utf8(data: bytes) -> str:
-    return data.decode("utf-8")
-
-
-def _versioned(data: bytes) -> str:
-    if data[:1] != b"\x01":
-        raise ValueError("unsupported version")
-    return data[1:].decode("utf-8")
-
-
-_DECODERS: dict[str, Callable[[bytes], str]] = {
-    "bool": lambda d: "true" if d != b"\x00" else "false",
-    "int2": lambda d: str(struct.unpack("!h", d)[0]), "int4": lambda d: str(struct.unpack("!i", d)[0]),
-    "int8": lambda d: str(struct.unpack("!q", d)[0]), "oid": lambda d: str(struct.unpack("!I", d)[0]),
-    "xid": lambda d: str(struct.unpack("!I", d)[0]), "cid": lambda d: str(struct.unpack("!I", d)[0]),
-    "xid8": lambda d: str(struct.unpack("!Q", d)[0]),
-    "float4": lambda d: _float_text(struct.unpack("!f", d)[0]) if not math.isfinite(struct.unpack("!f", d)[0])
-    else "%.9g" % struct.unpack("!f", d)[0],
-    "float8": lambda d: _float_text(struct.unpack("!d", d)[0]), "numeric": numeric_text,
-    "text": _utf8, "varchar": _utf8, "bpchar": _utf8, "name": _utf8, "unknown": _utf8, "xml": _utf8,
-    "char": lambda d: d.decode("latin-1"), "refcursor": _utf8, "json": _utf8, "jsonb": _versioned,
-    "jsonpath": _versioned, "bytea": lambda d: "\\x" + d.hex(), "uuid": lambda d: str(uuid.UUID(bytes=d)),
-    "date": lambda d: pgtime.date_text(struct.unpack("!i", d)[0]),
-    "time": lambda d: pgtime.clock_text(struct.unpack("!q", d)[0]), "timetz": _timetz_text,
-    "timestamp": lambda d: pgtime.timestamp_text(struct.unpack("!q", d)[0], utc=False),
-    "timestamptz": lambda d: pgtime.timestamp_text(struct.unpack("!q", d)[0], utc=True),
-    "interval": _interval_text, "inet": _inet_text, "cidr": _inet_text,
-    "macaddr": lambda d: ":".join(f"{b:02x}" for b in d), "macaddr8": lambda d: ":".join(f"{b:02x}" for b in d),
-    "bit": _bits_text, "varbit": _bits_text, "pg_lsn": _lsn_text,
-    "point": lambda d: "(%s,%s)" % tuple(_float_text(x) for x in struct.unpack("!dd", d)),
-}
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _array_text(data: bytes, element: str) -> str:
-    ndim, _flags, _oid = struct.unpack_from("!iiI", data)
-    dims = [struct.unpack_from("!ii", data, 12 + 8 * i)[0] for i in range(ndim)]
-    at, items = 12 + 8 * ndim, []
-    for _ in range(math.prod(dims) if dims else 0):
-        (length,) = struct.unpack_from("!i", data, at)
-        at += 4
-        if length < 0:
-            items.append("NULL")
-        else:
-            items.append(_quote(_decode(data[at:at + length], element)))
-            at += length
-    for size in reversed(dims[1:]):
-        items = ["{" + ",".join(items[i:i + size]) + "}" for i in range(0, len(items), size)]
-    return "{" + ",".join(items) + "}"
-
-
-def _range_text(data: bytes, element: str) -> str:
-    flags, at, bounds = data[0], 1, []
-    if flags & _EMPTY:
-        return "empty"
-    for infinite in (_LB_INF, _UB_INF):
-        if flags & infinite:
-            bounds.append("")
-            continue
-        (length,) = struct.unpack_from("!i", data, at)
-        bounds.append(_quote(_DECODERS[element](data[at + 4:at + 4 + length])))
-        at += 4 + length
-    return ("[" if flags & _LB_INC else "(") + ",".join(bounds) + ("]" if flags & _UB_INC else ")")

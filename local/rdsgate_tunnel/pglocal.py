@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .gateway import Notice, Outcome, Statement, TunnelError
 from .pgtypes import INTERVAL_STYLES, command_tag
 from .session import Session
-from .gateway import Notice, Outcome, Statement, TunnelError
 from .wiresql import Analysis, chunks, literal_value, rewrite, split_arguments
 
 LOCAL_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "SET",

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .pgframes import Portal
 from .gateway import Notice, Outcome, Statement, TunnelError
+from .pgframes import Portal
 
 PIPELINED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE"})
 # The API's defaults (RDSGATE_MAX_BATCH_SETS, RDSGATE_MAX_TRANSACTION_STATEMENTS): larger pipelines are split.

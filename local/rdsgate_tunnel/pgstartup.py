@@ -11,8 +11,8 @@ import secrets
 import struct
 from typing import Any, Callable
 
-from .pgframes import cstr, sqlstate
 from .gateway import Notice, TunnelError
+from .pgframes import cstr, sqlstate
 
 SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
 # Settings the tunnel reports and keeps itself; everything else is the server's.

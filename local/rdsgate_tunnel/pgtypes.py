@@ -12,9 +12,9 @@ import base64
 import json
 from typing import Any
 
+from .gateway import Outcome
 from .pgoids import OIDS, TYPE_NAMES
 from .pgtime import BadValue, interval_parts, styled_interval
-from .gateway import Outcome
 from .wiresql import Analysis
 
 # MySQL's type names map to their nearest PostgreSQL type.

@@ -7,8 +7,11 @@ Each statement becomes an API call through the client's ``session.Session``; Des
 statement asks ``/describe``. Result values arrive as the API's JSON and leave as
 PostgreSQL's text forms (``pgtypes``) or binary forms (``pgbinary``), typed by OIDs
 looked up from the API's type names; binary parameters are read into text
-(``pgbinary``). What the tunnel answers itself (SET, SHOW of its own settings,
+(``pgparams``). What the tunnel answers itself (SET, SHOW of its own settings,
 PREPARE/EXECUTE, …) is in ``pglocal``.
+
+Over 400 lines: the extended protocol's message loop is one state machine (statements, portals, Sync); its
+separable parts are already the mixins ``pgstartup``, ``pgpipeline`` and ``pglocal``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import re
 import struct
 from typing import Any, Callable
 
-from .pgbinary import parameter_text, result_bytes
+from .gateway import Notice, Outcome, TunnelError
+from .pgbinary import result_bytes
 from .pgframes import Portal, Prepared, Reader, Wire, cstr, sqlstate
 from .pglocal import MESSAGE_LEVELS, LocalStatements
 from .pgoids import OIDS
+from .pgparams import parameter_text
 from .pgpipeline import Pipeline
 from .pgstartup import Startup
 from .pgtypes import ROW_KEYWORDS, TYPE_LENGTHS, canonical_name, cast_type, command_tag, value_text
-from .gateway import Notice, Outcome, TunnelError
 from .wiresql import Analysis, analyse, dollar_numbers, split
 
 # -- one client ----------------------------------------------------------------------------------
