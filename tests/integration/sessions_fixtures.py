@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from rdsgate_local.sessions_local import LocalRunners, create_table
+from rdsgate_devstack.sessions_local import LocalRunners, create_table
 from tests.conftest import REGION
 
 TABLE = "rdsgate-sessions-test"

@@ -15,7 +15,7 @@ from rdsgate.audit import DynamoDBAuditTrail
 from rdsgate.request import parse_batch, parse_query
 from rdsgate.sessions import codec
 from rdsgate.sessions.store import DynamoDBSessionStore
-from rdsgate_local.sessions_local import LocalRunners
+from rdsgate_devstack.sessions_local import LocalRunners
 from tests.conftest import iam_definition, run_query
 from tests.integration.sessions_fixtures import ALICE, BOB, invocation, runners, session_table, sessions  # noqa: F401
 from tests.integration.test_governance import ensure_table

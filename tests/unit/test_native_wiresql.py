@@ -7,9 +7,9 @@ import pytest
 from pymysql import _auth
 
 from rdsgate.sql.text import prepare
-from rdsgate_local import mysqltypes, mysqlwire, pgtypes
-from rdsgate_local.tunnel import TunnelError
-from rdsgate_local.wiresql import analyse, literal_value, rewrite, split, split_arguments
+from rdsgate_tunnel import mysqltypes, mysqlwire, pgtypes
+from rdsgate_tunnel.gateway import TunnelError
+from rdsgate_tunnel.wiresql import analyse, literal_value, rewrite, split, split_arguments
 
 
 @pytest.mark.parametrize(

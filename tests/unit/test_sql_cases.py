@@ -15,7 +15,7 @@ import pytest
 from rdsgate.errors import InvalidRequest
 from rdsgate.sql.classify import Unclassifiable, classify
 from rdsgate.sql.text import prepare
-from rdsgate_local import wiresql
+from rdsgate_tunnel import wiresql
 
 CASES = json.loads((Path(__file__).parents[1] / "cases" / "sql_scanner.json").read_text(encoding="utf-8"))["cases"]
 
