@@ -1,9 +1,11 @@
-"""The query service: what both entry points call to list connections and run statements.
+"""The query service: the one object every entry point calls to list connections and run statements.
 
-It owns the request flow (definition → access → SQL checks and guardrails →
-parameters → limits → connection → execution → masking → result document) and
-the one audit record per request, allowed, denied or failed. It knows nothing of
-API Gateway or Step Functions events.
+It owns the request flow (request limits → idempotency → definition → access → SQL checks
+and guardrails → parameters → limits and deadline → connection → execution → masking →
+result document) and the one audit record per request, allowed, denied or failed. It knows
+nothing of API Gateway, Step Functions or the Lambda context: the entry points translate
+their events into requests and an ``Invocation`` (the remaining time a plain number), and
+its answers and errors into their transport (``rdsgate.edge``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .guardrails import check_guardrails
 from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
-from .request import AtomicRequest, QueryRequest, Statement
+from .request import BATCH_FIELDS, TRANSACTION_FIELDS, AtomicRequest, QueryRequest, Statement, parse_batch, parse_transaction
 from .reviews import review_gate
 from .runbooks import check_free_sql
 from .sqltext import check_statement_kind, prepare
@@ -62,6 +64,13 @@ class StructuredLogger(Protocol):
     def error(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
+class Idempotency(Protocol):
+    """At-most-once execution per key (``rdsgate.idempotency``): ``work()`` once, later calls get its result."""
+
+    def run(self, scope: dict[str, Any], payload: dict[str, Any], work: Callable[[], dict[str, Any]],
+            remaining_ms: float | None = None) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     """Service-wide defaults; definitions and requests may only lower them."""
@@ -70,6 +79,10 @@ class Limits:
     max_rows_ceiling: int = 1_000_000
     statement_timeout_ms: int | None = None
     masking_key: bytes | Callable[[], bytes] = b""  # a callable: the key's source, asked on the first hashed value
+    # What a request may hold: its body's bytes, a batch's parameter sets, a transaction's statements.
+    max_request_bytes: int = 1_048_576
+    max_batch_sets: int = 1000
+    max_transaction_statements: int = 50
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,10 @@ class QueryService:
         limits: Limits = Limits(),
         audit_sink: AuditSink | None = None,
         metrics: Recorder | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.catalog = catalog
+        self._idempotency = idempotency  # none: requests with an idempotencyKey are refused
         self._metrics = metrics or NoopRecorder()
         self.pool = pool
         self.limits = limits
@@ -139,14 +154,26 @@ class QueryService:
 
         return self._audited(name, None, invocation, work)
 
-    def authorize(self, name: str, caller: Caller) -> ConnectionDefinition:
-        """The definition, if the caller may use it; one the caller may not use does not exist (404)."""
+    def authorize(self, name: str, caller: Caller, database: str | None = None) -> ConnectionDefinition:
+        """The definition, if the caller may use it; one the caller may not use does not exist (404).
+
+        ``database`` (the Data API's field): the database the caller expects the connection to serve."""
         definition = self.catalog.get(name)
         if not caller.may_use(definition):
             error = _hidden(name)
             error.audit = {"engine": definition.engine, "reason": "Forbidden"}  # type: ignore[attr-defined]
             raise error
+        if database and definition.database and database != definition.database:
+            raise InvalidRequest(f"database: connection {name!r} serves database {definition.database!r}, not {database!r}")
         return definition
+
+    def batch_request(self, document: Any, allowed: frozenset[str] = BATCH_FIELDS) -> AtomicRequest:
+        """The request-limits step of a batch: at most ``max_batch_sets`` parameter sets."""
+        return parse_batch(document, max_sets=self.limits.max_batch_sets, allowed=allowed)
+
+    def transaction_request(self, document: Any, allowed: frozenset[str] = TRANSACTION_FIELDS) -> AtomicRequest:
+        """The request-limits step of a transaction: at most ``max_transaction_statements`` statements."""
+        return parse_transaction(document, max_statements=self.limits.max_transaction_statements, allowed=allowed)
 
     def audited(self, name: str | None, kind: str, invocation: Invocation, work: Callable[[ConnectionDefinition], Any]) -> Any:
         """Run ``work`` on a definition the caller may use, with one audit record (diagnose, audit reads, …)."""
@@ -183,13 +210,31 @@ class QueryService:
         self._audit(record)
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
-        """Run the request's statement on connection ``name``; raises RdsgateError subclasses."""
-        return self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record))
+        """Run the request's statement on connection ``name``, at most once per ``idempotencyKey``; raises RdsgateError subclasses."""
+        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload,
+            lambda: self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record)),
+        )
 
     def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation) -> dict[str, Any]:
-        """Run a batch or a transaction: every statement commits, or none does."""
+        """Run a batch or a transaction: every statement commits, or none does (at most once per ``idempotencyKey``)."""
         sql: Any = request.statements[0].sql if request.batch else [s.sql for s in request.statements]
-        return self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record))
+        payload = {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload,
+            lambda: self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record)),
+        )
+
+    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: dict[str, Any],
+                      work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The idempotency step: with a key, ``work`` runs once per caller, connection and key."""
+        if key is None:
+            return work()
+        if self._idempotency is None:
+            raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
+        scope = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": key}
+        return self._idempotency.run(scope, payload, work, invocation.remaining_ms)
 
     def describe(self, name: str, sql: str, invocation: Invocation) -> dict[str, Any]:
         """The parameters and result columns of a statement, without running it."""
@@ -274,10 +319,7 @@ class QueryService:
         record["statementType"] = prepared.statement_type
         review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
         base = self._options(definition, request, invocation)
-        timeout_ms = request.timeout_ms
-        if invocation.remaining_ms is not None:
-            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)  # at least 1: _options checked
-            timeout_ms = _smallest(timeout_ms, available - available % 1000 if available >= 1000 else available)
+        timeout_ms = _smallest(request.timeout_ms, self._deadline_ms(invocation))
         max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
         options = ExecutionOptions(max_rows=max_rows, read_only=base.read_only, timeout_ms=timeout_ms, records_as_objects=False)
         batches = _StreamBatches(self, definition, request.shape, sink)
@@ -450,13 +492,7 @@ class QueryService:
         max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
         max_bytes = _smallest(request.max_bytes, definition.max_bytes, invocation.result_limit_bytes - ENVELOPE_BYTES)
         timeout_ms = _smallest(definition.statement_timeout_ms or self.limits.statement_timeout_ms, request.timeout_ms)
-        if invocation.remaining_ms is not None:
-            available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
-            if available < 1:
-                raise QueryTimeout("the function has no time left to run the statement")
-            if available >= 1000:  # whole seconds: consecutive requests ask for the same timeout (MySQL keeps it set)
-                available -= available % 1000
-            timeout_ms = _smallest(timeout_ms, available)
+        timeout_ms = _smallest(timeout_ms, self._deadline_ms(invocation))
         return ExecutionOptions(
             max_rows=min(max_rows, self.limits.max_rows_ceiling),
             max_bytes=max_bytes,
@@ -465,6 +501,18 @@ class QueryService:
             records_as_objects=request.shape != "arrays",
             json_as_text=getattr(request, "json_as_text", False),
         )
+
+    @staticmethod
+    def _deadline_ms(invocation: Invocation) -> int | None:
+        """The deadline step: the statement must end ``DEADLINE_MARGIN_MS`` before the function does (None: no deadline)."""
+        if invocation.remaining_ms is None:
+            return None
+        available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
+        if available < 1:
+            raise QueryTimeout("the function has no time left to run the statement")
+        if available >= 1000:  # whole seconds: consecutive requests ask for the same timeout (MySQL keeps it set)
+            available -= available % 1000
+        return available
 
     def _audit(self, record: dict[str, Any]) -> None:
         database_ms, untimed = record.pop(_DATABASE_MS, None), record.pop(_UNTIMED, False)

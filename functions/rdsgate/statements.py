@@ -58,7 +58,6 @@ class StatementCancelled(RdsgateError):
     """The statement was cancelled while it ran (DELETE /statements/{id})."""
 
     code = "Cancelled"
-    status = 409
 
 
 class StatementNotFound(ConnectionNotFound):
