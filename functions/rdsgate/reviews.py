@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from .approval import ApprovalRule, parse_approval
+from .botoclients import Clients
 from .errors import ConnectionNotFound, Forbidden, InvalidRequest, RdsgateError
 from .request import AtomicRequest, QueryRequest, Statement
 
@@ -88,26 +89,7 @@ class ReviewSettings:
         return self
 
 
-class _Clients:
-    def __init__(self) -> None:
-        self._session: Any = None
-        self._clients: dict[str, Any] = {}
-
-    def get(self, service: str) -> Any:
-        if service not in self._clients:
-            from botocore.session import get_session
-
-            if self._session is None:
-                self._session = get_session()
-            self._clients[service] = self._session.create_client(service)
-        return self._clients[service]
-
-    def reset(self) -> None:
-        self._clients.clear()
-        self._session = None
-
-
-CLIENTS = _Clients()
+CLIENTS = Clients()  # botocore without a Config of its own
 
 
 # -- the request a review holds ------------------------------------------------------------------

@@ -76,9 +76,10 @@ class Settings:
         return cls(**values)
 
 
-def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None) -> QueryService:
-    """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted)."""
-    aws = _AwsSession(settings.region)
+def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None, *, aws: Any = None) -> QueryService:
+    """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted);
+    ``aws``: the AWS calls (``dynamodb()``, ``credentials()``, ``client(service, region)``), else ``_AwsSession``'s."""
+    aws = aws or _AwsSession(settings.region)
     catalog = DefinitionCatalog(
         settings.connections_table, ttl_seconds=settings.definition_ttl_seconds, client_factory=aws.dynamodb
     )
@@ -164,7 +165,7 @@ class SecretKey:
     """The masking key held in Secrets Manager (the stack's ``MaskingKey``), read through botocore when first
     asked for; the masker keeps what it returns, so it is read once per execution environment."""
 
-    def __init__(self, secret_arn: str, aws: _AwsSession) -> None:
+    def __init__(self, secret_arn: str, aws: Any) -> None:
         self.secret_arn = secret_arn
         self._aws = aws
         self.reads = 0
@@ -191,8 +192,10 @@ class SecretKey:
 class ServiceHolder:
     """Builds the service on first use, so importing a handler touches no AWS API."""
 
-    def __init__(self, logger: StructuredLogger, metrics: Recorder | None = None) -> None:
+    def __init__(self, logger: StructuredLogger, metrics: Recorder | None = None, *,
+                 build: Callable[[Settings, StructuredLogger, Recorder], QueryService] = build_service) -> None:
         self._logger = logger
+        self._build = build
         self.metrics: Recorder = metrics or NoopRecorder()
         self._service: QueryService | None = None
         self._settings: Settings | None = None
@@ -205,7 +208,7 @@ class ServiceHolder:
 
     def get(self) -> QueryService:
         if self._service is None:
-            self._service = build_service(self.settings, self._logger, self.metrics)
+            self._service = self._build(self.settings, self._logger, self.metrics)
         return self._service
 
     def reset(self) -> None:

@@ -34,6 +34,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .botoclients import Clients
 from .encoding import _ENCODER, unique_keys
 from .errors import ConnectionNotFound, InvalidRequest, RdsgateError, RequestTooLarge
 
@@ -676,29 +677,15 @@ class ResultReader:
 # -- AWS clients -----------------------------------------------------------------------------------
 
 
-class Clients:
-    """botocore clients for statements, created on first use (one session per process)."""
+def _client_config(service: str) -> Any:
+    from botocore.config import Config
 
-    def __init__(self) -> None:
-        self._session: Any = None
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, service: str) -> Any:
-        with self._lock:
-            if service not in self._clients:
-                from botocore.config import Config
-                from botocore.session import get_session
-
-                if self._session is None:
-                    self._session = get_session()
-                config = Config(retries={"max_attempts": 3, "mode": "standard"})
-                if service == "s3":
-                    # Path-style against an endpoint of our own (moto); virtual hosts with AWS; SigV4 pre-signed URLs.
-                    style = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "auto"
-                    config = config.merge(Config(s3={"addressing_style": style}, signature_version="s3v4"))
-                self._clients[service] = self._session.create_client(service, config=config)
-            return self._clients[service]
+    config = Config(retries={"max_attempts": 3, "mode": "standard"})
+    if service == "s3":
+        # Path-style against an endpoint of our own (moto); virtual hosts with AWS; SigV4 pre-signed URLs.
+        style = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "auto"
+        config = config.merge(Config(s3={"addressing_style": style}, signature_version="s3v4"))
+    return config
 
 
-CLIENTS = Clients()
+CLIENTS = Clients(_client_config)
