@@ -5,15 +5,14 @@ and guardrails → parameters → limits and deadline → connection → executi
 result document) and the one audit record per request, allowed, denied or failed. It knows
 nothing of API Gateway, Step Functions or the Lambda context: the entry points translate
 their events into requests and an ``Invocation`` (the remaining time a plain number), and
-its answers and errors into their transport (``rdsgate.edge``).
+its answers and errors into their transport (``rdsgate.edge``). Over ~400 lines: QueryService is the one
+request flow, whose steps share one audit record; what it is given is in ``rdsgate.invocation``.
 """
 
 from __future__ import annotations
 
-import gc
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable
 
 from .access import Caller
 from .audit import AuditSink, fit, new_record
@@ -23,14 +22,18 @@ from .drivers import ExecutionOptions
 from .encoding import unique_keys
 from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
 from .guardrails import check_guardrails
+from .invocation import Idempotency, Invocation, Limits, StructuredLogger
 from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import BATCH_FIELDS, TRANSACTION_FIELDS, AtomicRequest, QueryRequest, Statement, parse_batch, parse_transaction
 from .reviews import review_gate
 from .runbooks import check_free_sql
+from .results import _PausedGc, _StreamBatches, _with_insert_id
 from .sqltext import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
+
+__all__ = ["QueryService", "Invocation", "Limits", "Idempotency", "StructuredLogger", "CATALOG_QUERIES", "ENVELOPE_BYTES"]
 
 # What GET /connections/{name}/schema reads; information_schema shows only what the user may see.
 CATALOG_QUERIES = {
@@ -56,47 +59,6 @@ DEADLINE_MARGIN_MS = 1500
 # Facts a request's audit record carries to `_audit` for the metrics only: removed before it is written.
 _DATABASE_MS = "_databaseMs"  # time spent in the driver running the request's statements
 _UNTIMED = "_untimed"  # refused before the service ran: no duration to report
-
-
-class StructuredLogger(Protocol):
-    def info(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
-
-    def error(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
-
-
-class Idempotency(Protocol):
-    """At-most-once execution per key (``rdsgate.idempotency``): ``work()`` once, later calls get its result."""
-
-    def run(self, scope: dict[str, Any], payload: dict[str, Any], work: Callable[[], dict[str, Any]],
-            remaining_ms: float | None = None) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Service-wide defaults; definitions and requests may only lower them."""
-
-    default_max_rows: int = 10_000
-    max_rows_ceiling: int = 1_000_000
-    statement_timeout_ms: int | None = None
-    masking_key: bytes | Callable[[], bytes] = b""  # a callable: the key's source, asked on the first hashed value
-    # What a request may hold: its body's bytes, a batch's parameter sets, a transaction's statements.
-    max_request_bytes: int = 1_048_576
-    max_batch_sets: int = 1000
-    max_transaction_statements: int = 50
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """Facts about the call that carries a request: who, which request, how much time and room."""
-
-    caller: Caller
-    result_limit_bytes: int
-    request_id: str | None = None
-    remaining_ms: float | None = None  # the function's remaining time, when known
-    route: str | None = None  # e.g. "POST /connections/{name}/query", or "invoke"
-    # What the audit record carries beside the verified caller: a claimed caller, the
-    # invoked function's ARN, a Step Functions execution ARN.
-    audit_context: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _hidden(name: str) -> ConnectionNotFound:
@@ -312,12 +274,7 @@ class QueryService:
             connection.close()
 
     def _stream(self, name: str, request: QueryRequest, invocation: Invocation, sink: Any, max_rows: int, on_connection: Any, record: dict[str, Any]) -> dict[str, Any]:
-        definition = self._governed(name, invocation, record)
-        if definition.audit_parameters:
-            record["parameters"] = dict(request.parameters)
-        prepared, values = self._checked(definition, request)
-        record["statementType"] = prepared.statement_type
-        review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
+        definition, prepared, values = self._admitted(name, request, invocation, record)
         base = self._options(definition, request, invocation)
         timeout_ms = _smallest(request.timeout_ms, self._deadline_ms(invocation))
         max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
@@ -387,13 +344,18 @@ class QueryService:
         check_guardrails(definition.guardrails, statement.sql, definition.engine)
         return prepared, bind_values(prepared.names, statement.parameters, statement.type_hints)
 
-    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+    def _admitted(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> tuple[ConnectionDefinition, Any, Any]:
+        """Access, SQL checks, guardrails and the review gate of one statement: its definition, prepared SQL and values."""
         definition = self._governed(name, invocation, record)
         if definition.audit_parameters:
             record["parameters"] = dict(request.parameters)
         prepared, values = self._checked(definition, request)
         record["statementType"] = prepared.statement_type
         review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
+        return definition, prepared, values
+
+    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+        definition, prepared, values = self._admitted(name, request, invocation, record)
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
         outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options), record)
@@ -543,67 +505,6 @@ class QueryService:
             self._metrics.denied(connection, code)
         elif code == "NotFound" and record.get("reason") == "Forbidden":  # told 404, counted as the refusal it is
             self._metrics.denied(connection, "Forbidden")
-
-
-class _PausedGc:
-    """Pauses the cyclic garbage collector while a request builds its rows.
-
-    Rows are lists, dicts and scalars and form no reference cycles, so the collector has
-    nothing to find in them; but building 100,000 of them triggers it thousands of times,
-    with full passes over every live object, which cost a large result ~15-25 % of its time.
-    Garbage made meanwhile is collected by the next automatic pass after the request.
-    A pause already in place (a nested call, or the collector turned off) is left alone.
-    """
-
-    __slots__ = ("_resume",)
-
-    def __enter__(self) -> None:
-        self._resume = gc.isenabled()
-        if self._resume:
-            gc.disable()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._resume:
-            gc.enable()
-
-
-class _StreamBatches:
-    """The driver's sink for ``QueryService.stream``: masks each batch as ``_document`` does and hands on its records."""
-
-    def __init__(self, service: QueryService, definition: ConnectionDefinition, shape: str, sink: Any) -> None:
-        self.service, self.definition, self.shape, self.sink = service, definition, shape, sink
-        self.plan: Any = NO_MASKING
-        self.columns: list[dict[str, Any]] | None = None
-        self.sources: Any = None
-        self.count = 0
-
-    def start(self, template: Any) -> None:
-        self.columns, self.sources = template.columns, getattr(template, "sources", None)
-        self.sink.start(self.columns)
-
-    def rows(self, rows: list[list[Any]]) -> None:
-        batch = _Batch(self.columns, rows, self.sources)
-        records = self.service._document(self.definition, batch, self.shape, self.plan)["records"]
-        self.count += len(records)
-        self.sink.records(records)
-
-
-@dataclass
-class _Batch:
-    columns: Any
-    rows: list[list[Any]]
-    sources: Any = None
-    truncated: bool = False
-    updated_rows: int | None = None
-    encoded: Any = None
-    last_insert_id: int | None = None
-
-
-def _with_insert_id(document: dict[str, Any], outcome: Any) -> dict[str, Any]:
-    """MySQL's AUTO_INCREMENT id of the statement, when it set one (``lastInsertId``)."""
-    if getattr(outcome, "last_insert_id", None):
-        document["lastInsertId"] = outcome.last_insert_id
-    return document
 
 
 def _smallest(*limits: int | None) -> int | None:
