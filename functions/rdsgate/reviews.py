@@ -16,6 +16,8 @@ at once (its result kept with the review: a runbook's caller may not be allowed 
 statements). Expired and rejected reviews never run. A Step Functions
 task token held by a review is answered when the statement ends, or failed with ``ReviewRejected`` or
 ``ReviewExpired``. An optional SNS topic (``RDSGATE_REVIEWS_TOPIC``) hears of new and decided reviews.
+
+Over ~400 lines: a review's whole life (gate, item, decisions, run, expiry, notices) around one DynamoDB item.
 """
 
 from __future__ import annotations

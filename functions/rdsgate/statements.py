@@ -13,6 +13,8 @@ is then one ranged GET and one member's decompression, wherever it starts.
 
 Everything here takes its AWS clients as arguments (botocore), so the API function, the
 invoke function, the worker and the local stack share it.
+
+Over ~400 lines: the statement item's life and the result writer and reader that share its S3 layout, formats and limits.
 """
 
 from __future__ import annotations
