@@ -15,6 +15,8 @@ database errors carry the engine's codes in the Data API's wording (PostgreSQL
 BeginTransaction, CommitTransaction and RollbackTransaction, and ``transactionId`` on
 ExecuteStatement and BatchExecuteStatement, map onto sessions (``rdsgate.sessions``): a
 transaction held open across calls by a session runner.
+
+Over ~400 lines: the Data API's whole wire shape (requests, typed values, results, errors), kept in one place to be read against AWS's.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ back, as in PostgreSQL. MySQL: the transaction is ``START TRANSACTION``; a state
 commits implicitly (DDL, a procedure's COMMIT) commits the work before it, as MySQL does, and the
 session continues in a new transaction; an error that rolled the whole transaction back
 (a deadlock) marks the session failed, so nothing after it can commit alone.
+
+Over ~400 lines: each engine's session connection (held transaction, savepoints, wire calls) beside the other.
 """
 
 from __future__ import annotations
