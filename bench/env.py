@@ -2,7 +2,7 @@
 
 Everything is started the way the tests start it (tests/conftest.py): moto's server in
 its own process, STS session credentials that rdsgate signs IAM tokens with, and the
-local servers of ``rdsgate_local`` trusting those credentials. Workers run in child
+local servers of ``rdsgate_devstack`` trusting those credentials. Workers run in child
 processes with ``child_environment()``, the environment of a Lambda execution role.
 """
 
@@ -214,7 +214,7 @@ class BenchEnv:
         self.log(f"moto on {self.endpoint}")
 
     def _start_databases(self) -> None:
-        from rdsgate_local.servers import MariaDBServer, PostgresServer
+        from rdsgate_devstack.servers import MariaDBServer, PostgresServer
 
         for engine, cls in (("postgres", PostgresServer), ("mysql", MariaDBServer)):
             started = time.perf_counter()

@@ -56,7 +56,7 @@ def measure(reps: int) -> dict[str, Any]:
     from rdsgate.definitions import Guardrail
     from rdsgate.errors import GuardrailViolation
     from rdsgate.guardrails import check_guardrails, clear_cache
-    from rdsgate.sqlclassify import LIMITS
+    from rdsgate.sql.classify import LIMITS
 
     rules = tuple(Guardrail(name, **{kind: value}) for name, kind, value in RULES)
 

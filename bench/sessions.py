@@ -3,7 +3,7 @@ session costs to begin and end.
 
 ``python3 -m bench.sessions [--statements 200] [--sessions 20] [--engines postgres,mysql]`` starts the benchmark
 world (``bench.env``: moto in its own process, the IAM-verifying servers), a session table on moto and session
-runners as local worker processes (``rdsgate_local.sessions_local``, the same ``rdsgate.sessions.runner.handler``
+runners as local worker processes (``rdsgate_devstack.sessions_local``, the same ``rdsgate.sessions.runner.handler``
 the runner function runs), then per engine:
 
 - stateless: ``QueryService.query`` of a primary-key SELECT, warm (what ``/query`` runs);
@@ -134,7 +134,7 @@ def cold_begin(name: str) -> float:
     from rdsgate.access import Caller
     from rdsgate.service import Invocation
     from rdsgate.sessions.gateway import SESSIONS
-    from rdsgate_local.sessions_local import serve_runners, stop_runners
+    from rdsgate_devstack.sessions_local import serve_runners, stop_runners
 
     pool = serve_runners()
     try:
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="postgres,mysql")
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
-    from rdsgate_local.sessions_local import create_table, serve_runners, stop_runners
+    from rdsgate_devstack.sessions_local import create_table, serve_runners, stop_runners
 
     with BenchEnv() as env:
         import boto3

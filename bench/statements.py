@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     with BenchEnv(log=log) as env:
         import boto3
 
-        from rdsgate_local.statements_local import create_resources
+        from rdsgate_devstack.statements_local import create_resources
 
         session = boto3.session.Session(region_name="us-east-1")
         create_resources(lambda service: session.client(service, endpoint_url=env.endpoint), table=TABLE, bucket=BUCKET)

@@ -192,7 +192,7 @@ def _layers(engine: str, raw, sql: str, keyed: bool, calls: int) -> dict[str, fl
     from rdsgate.access import Caller
     from rdsgate.request import parse_query
     from rdsgate.service import Invocation
-    from rdsgate.sqltext import prepare
+    from rdsgate.sql.text import prepare
 
     service = runtime.SERVICE.get()
     connection_name = CONNECTION[engine]

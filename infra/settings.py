@@ -10,7 +10,8 @@ from typing import Any, Callable, Mapping
 
 import aws_cdk as cdk
 
-from rdsgate.definitions import DEFAULT_PORTS, ConnectionDefinition, parse_definition
+from rdsgate.definitions import ConnectionDefinition, parse_definition
+from rdsgate.sql import DEFAULT_PORTS, RDS_ENDPOINT
 from rdsgate.errors import InvalidDefinition
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,6 @@ AUDIT_TTL_DAYS_MAX = 3653  # ten years; DynamoDB TTL has no limit, but a larger 
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 CREATE_TOPIC = "create"
-_RDS_HOST = re.compile(r"^([a-z][a-z0-9-]*)\.(cluster-(ro-)?)?[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
 
 
 class ConfigError(ValueError):
@@ -286,13 +286,13 @@ def _proxy(ctx: _Context, connections: tuple[Connection, ...], demo: bool) -> Pr
     if definition.resource_id.startswith("prx-"):
         raise ConfigError(f"context: connection {name!r} already goes through a proxy ({definition.resource_id})")
     if target is None:
-        match = _RDS_HOST.match(definition.host.lower())
-        if match is None:
+        match = RDS_ENDPOINT.match(definition.host.lower())
+        if match is None or match.group("kind") not in (None, "cluster-", "cluster-ro-"):  # an instance or a cluster
             raise ConfigError(
                 f"context: set 'proxyTarget' to the instance or cluster identifier of connection {name!r}; "
                 f"it cannot be read from its host {definition.host!r}"
             )
-        target = match.group(1)
+        target = match.group("name")
     return ProxySettings(connection=name, target=target)
 
 

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from rdsgate.edge import step_functions_name
 from rdsgate.errors import ERROR_TABLE
 
 from . import nag
@@ -26,7 +27,7 @@ RETRIED_ERRORS = ("DatabaseUnavailable",)
 
 def error_names() -> list[str]:
     """The Step Functions error names rdsgate reports, from the one error table of the package."""
-    names = {error("").step_functions_name for error in ERROR_TABLE}
+    names = {step_functions_name(error) for error in ERROR_TABLE}
     return sorted(names)
 
 

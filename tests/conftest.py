@@ -16,8 +16,8 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from rdsgate_local.moto_aws import MotoAws
-from rdsgate_local.servers import MariaDBServer, PostgresServer
+from rdsgate_devstack.moto_aws import MotoAws
+from rdsgate_devstack.servers import MariaDBServer, PostgresServer
 
 REGION = "us-east-1"
 TABLE = "rdsgate-connections-test"

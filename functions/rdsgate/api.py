@@ -1,13 +1,12 @@
 """API Gateway entry point: a Powertools REST resolver over the query service.
 
-Routes map to service calls; errors map to status codes in exception handlers,
+Routes translate the event into a request for the one service (``runtime.SERVICE.get()``) and its
+answer into a response; errors map to status codes (``rdsgate.edge``'s table) in exception handlers,
 always as ``{"error": {"code", "message", ...}}`` and never with a stack trace.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from .lazy import LazyModule, defer_package_init
@@ -19,12 +18,13 @@ defer_package_init("aws_lambda_powertools.utilities.data_classes")
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response  # noqa: E402
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from . import __version__
+from . import __version__, edge
 from .access import Caller
+from .edge import API_RESPONSE_LIMIT_BYTES, http_status
 from .encoding import dumps, encode_within, utf8_length
-from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError, RequestTooLarge
-from .request import decode_json_body, parse_batch, parse_query, parse_transaction
-from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE, begin_invocation, cors_origins, trace_facts
+from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError
+from .request import parse_query
+from .runtime import LOGGER, SERVICE, begin_invocation, cors_origins, trace_facts
 from .service import Invocation
 from .telemetry import TRACING
 from .sessions import routes as sessions
@@ -81,23 +81,12 @@ def health() -> Response:
 
 def _caller() -> Caller:
     """The SigV4 signer API Gateway authenticated (AWS_IAM authorization)."""
-    identity = app.current_event.raw_event["requestContext"].get("identity") or {}
-    arn = identity.get("userArn")
-    return Caller(arn=arn if isinstance(arn, str) else None, governed=True)
+    return edge.caller(app)
 
 
 def _invocation() -> Invocation:
-    context = app.lambda_context
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    event = app.current_event
-    return Invocation(
-        caller=_caller(),
-        result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-        request_id=event.raw_event["requestContext"].get("requestId"),
-        remaining_ms=remaining,
-        route=f"{event.http_method} {event.raw_event.get('resource') or event.path}",
-        audit_context=trace_facts(),  # the X-Ray trace id beside the request id: correlation in the logs
-    )
+    # The X-Ray trace id beside the request id: correlation in the logs.
+    return edge.invocation(app, limit_bytes=API_RESPONSE_LIMIT_BYTES, audit_context=trace_facts())
 
 
 @app.get("/connections")
@@ -121,18 +110,8 @@ def read_audit() -> Response:
 
 
 def _body() -> Any:
-    """The decoded JSON body, refused when over the configured size."""
-    event = app.current_event
-    raw = event.body or ""
-    limit = SERVICE.settings.max_request_bytes
-    if len(raw) > limit:  # a base64 body is larger than its content; either way it is over
-        raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
-    if event.is_base64_encoded:
-        try:
-            return decode_json_body(base64.b64decode(raw, validate=True))
-        except binascii.Error:
-            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
-    return decode_json_body(raw)
+    """The decoded JSON body, refused when over the service's request limit."""
+    return edge.body(app, SERVICE.get().limits.max_request_bytes)
 
 
 @app.post("/connections/<name>/query")
@@ -141,7 +120,7 @@ def query(name: str) -> Response:
     request = parse_query(body)
     if session_id is not None:  # in a session (POST /connections/{name}/sessions)
         return _json(200, sessions.run_in_session(session_id, name, request, _invocation()))
-    return _json(200, SERVICE.query(name, request, _invocation(), app.lambda_context))
+    return _json(200, SERVICE.get().query(name, request, _invocation()))
 
 
 @app.post("/connections/<name>/describe")
@@ -160,16 +139,16 @@ def connection_schema(name: str) -> Response:
 @app.post("/connections/<name>/batch")
 def batch(name: str) -> Response:
     body, session_id = sessions.split_session(_body())
-    request = parse_batch(body, max_sets=SERVICE.settings.max_batch_sets)
+    request = SERVICE.get().batch_request(body)
     if session_id is not None:
         return _json(200, sessions.run_in_session(session_id, name, request, _invocation()))
-    return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
+    return _json(200, SERVICE.get().run_atomic(name, request, _invocation()))
 
 
 @app.post("/connections/<name>/transaction")
 def transaction(name: str) -> Response:
-    request = parse_transaction(_body(), max_statements=SERVICE.settings.max_transaction_statements)
-    return _json(200, SERVICE.run_atomic(name, request, _invocation(), app.lambda_context))
+    request = SERVICE.get().transaction_request(_body())
+    return _json(200, SERVICE.get().run_atomic(name, request, _invocation()))
 
 
 # -- RDS Data API compatibility: boto3's rds-data client pointed at this API ----------------
@@ -192,12 +171,7 @@ def _data_api(work: Any) -> Response:
 
 def _data_api_connection(body: dict[str, Any]) -> Any:
     """The definition of the connection a Data API call names, once the caller may use it."""
-    name = dataapi.connection_name(body)
-    database = body.get("database")
-    definition = SERVICE.get().authorize(name, _caller())
-    if database and definition.database and database != definition.database:
-        raise InvalidRequest(f"database: connection {name!r} serves database {definition.database!r}, not {database!r}")
-    return definition
+    return SERVICE.get().authorize(dataapi.connection_name(body), _caller(), database=body.get("database"))
 
 
 @app.post("/Execute")
@@ -208,7 +182,7 @@ def data_api_execute() -> Response:
         if body.get("transactionId"):  # in a transaction begun with BeginTransaction
             result = sessions.run_in_session(body["transactionId"], definition.name, request, _invocation())
         else:
-            result = SERVICE.query(definition.name, request, _invocation(), app.lambda_context)
+            result = SERVICE.get().query(definition.name, request, _invocation())
         cut = bool(result["truncated"])
         if cut and not output["truncate"]:  # the Data API fails a call whose result is over its limit
             limits = dataapi.result_limits(definition, SERVICE.get().limits, API_RESPONSE_LIMIT_BYTES)
@@ -224,12 +198,12 @@ def data_api_execute() -> Response:
 @app.post("/BatchExecute")
 def data_api_batch_execute() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        request = dataapi.parse_batch_execute(body, max_sets=SERVICE.settings.max_batch_sets)
+        request = dataapi.parse_batch_execute(body, max_sets=SERVICE.get().limits.max_batch_sets)
         name = _data_api_connection(body).name
         if body.get("transactionId"):
             result = sessions.run_in_session(body["transactionId"], name, request, _invocation())
         else:
-            result = SERVICE.run_atomic(name, request, _invocation(), app.lambda_context)
+            result = SERVICE.get().run_atomic(name, request, _invocation())
         return dumps(dataapi.batch_response(result)), {}
 
     return _data_api(work)
@@ -289,7 +263,7 @@ def openapi_document() -> Response:
 def handle_rdsgate_error(error: RdsgateError) -> Response:
     _record_failure(error)
     headers = {"Retry-After": str(error.details["retry_after"])} if "retry_after" in error.details else None
-    return _json(error.status, {"error": error.to_dict()}, headers)
+    return _json(http_status(error), {"error": error.to_dict()}, headers)
 
 
 def _record_failure(error: RdsgateError) -> None:
@@ -322,7 +296,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         if not _is_proxy_event(event):  # not from API Gateway: no caller to govern, nothing to route
             error = InvalidRequest("the event is not an API Gateway REST proxy event (requestContext, httpMethod and path are required)")
-            return {"statusCode": error.status, "headers": {"Content-Type": "application/json"}, "body": dumps({"error": error.to_dict()})}
+            return {"statusCode": http_status(error), "headers": {"Content-Type": "application/json"}, "body": dumps({"error": error.to_dict()})}
         response = app.resolve(event, context)
         body = response.get("body")
         if isinstance(body, str):

@@ -13,13 +13,41 @@ from .telemetry import TRACING
 _LIST_KEY = "\0all"  # cache key of the full listing; no definition name contains NUL
 
 
-class DefinitionCatalog:
-    """Looks up connection definitions by name; a warm lookup reads DynamoDB at most once per TTL."""
+class KeyedTable:
+    """A DynamoDB table keyed by ``name`` (connections, runbooks): its client made on first use, items as
+    plain values, and a failure reported as DatabaseUnavailable naming the table, without internals."""
 
-    def __init__(self, table_name: str, *, ttl_seconds: float = 30.0, client_factory: Callable[[], Any] | None = None) -> None:
+    what = "connections"  # the table's name in an error
+
+    def __init__(self, table_name: str | None, client_factory: Callable[[], Any] | None = None) -> None:
         self.table_name = table_name
         self._client_factory = client_factory or _default_dynamodb_client
         self._client: Any = None
+
+    def _scan_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            response = self._call("scan", **kwargs)
+            items.extend(_from_dynamodb(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        if self._client is None:
+            self._client = self._client_factory()
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except Exception as exc:  # botocore errors: report without internals
+            raise DatabaseUnavailable(f"the {self.what} table could not be read ({type(exc).__name__})") from exc
+
+
+class DefinitionCatalog(KeyedTable):
+    """Looks up connection definitions by name; a warm lookup reads DynamoDB at most once per TTL."""
+
+    def __init__(self, table_name: str, *, ttl_seconds: float = 30.0, client_factory: Callable[[], Any] | None = None) -> None:
+        super().__init__(table_name, client_factory)
         self._items: TtlCache[dict[str, Any] | None] = TtlCache(ttl_seconds)
         self._listing: TtlCache[list[dict[str, Any]]] = TtlCache(ttl_seconds)
         self._parsed: dict[str, tuple[dict[str, Any], ConnectionDefinition]] = {}
@@ -56,24 +84,6 @@ class DefinitionCatalog:
             plain = _from_dynamodb(item)
             span.annotate(connection=name, engine=plain.get("engine") if isinstance(plain.get("engine"), str) else None)
             return plain
-
-    def _scan_items(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table_name}
-        while True:
-            response = self._call("scan", **kwargs)
-            items.extend(_from_dynamodb(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        if self._client is None:
-            self._client = self._client_factory()
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except Exception as exc:  # botocore errors: report without internals
-            raise DatabaseUnavailable(f"the connections table could not be read ({type(exc).__name__})") from exc
 
 
 def _default_dynamodb_client() -> Any:

@@ -15,6 +15,8 @@ database errors carry the engine's codes in the Data API's wording (PostgreSQL
 BeginTransaction, CommitTransaction and RollbackTransaction, and ``transactionId`` on
 ExecuteStatement and BatchExecuteStatement, map onto sessions (``rdsgate.sessions``): a
 transaction held open across calls by a session runner.
+
+Over ~400 lines: the Data API's whole wire shape (requests, typed values, results, errors), kept in one place to be read against AWS's.
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ def result_limits(definition: Any, limits: Limits, response_limit_bytes: int) ->
 
 def may_write(sql: str, engine: str) -> bool:
     """Whether a statement may have changed data (anything but a plain query)."""
-    from .sqltext import prepare
+    from .sql.text import prepare
 
     return prepare(sql, engine).statement_type not in {"SELECT", "SHOW", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE", "DESC"}
 

@@ -18,12 +18,12 @@ from typing import Any, Mapping
 from .detectors import DETECTORS
 from .errors import InvalidDefinition
 from .masking import parse_pattern
+from .sql import DEFAULT_PORTS
 
 IAM_USER_PREFIX = "_aws_iam_rds:"
 IAM_PASSWORD_MARKER = "_aws_iam_rds:authtoken"
 
 ENGINES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
-DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 TLS_MODES = ("verify-full", "require")
 
 # DbiResourceId of an instance, resource id of an Aurora cluster, or id of an RDS Proxy.
@@ -198,7 +198,7 @@ def _parse_auth(check: _FieldReader) -> IamAuth | PasswordAuth:
     return PasswordAuth(user, password)
 
 
-# Statement kinds a guardrail may name: what rdsgate.sqlclassify reports for a statement.
+# Statement kinds a guardrail may name: what rdsgate.sql.classify reports for a statement.
 STATEMENT_KINDS = frozenset(
     {
         "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",

@@ -26,6 +26,7 @@ from .errors import AuthenticationFailed, DatabaseUnavailable, InvalidDefinition
 from .pool import ConnectionPool
 from .privileges import FAIL as PRIVILEGE_FAIL
 from .privileges import summarise, write_privileges
+from .sql import RDS_ENDPOINT
 from .tls import RDS_CA_BUNDLE, client_context
 from .tokens import TokenSigner
 
@@ -33,11 +34,6 @@ PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 STEPS = ("definition", "signing-host", "credentials", "token", "dns", "tcp", "tls", "policy", "login", "privileges")
 MAX_CLOCK_SKEW_SECONDS = 300  # RDS rejects tokens dated more than five minutes off
 
-# <name>.[cluster-|cluster-ro-|cluster-custom-|proxy-]<id>.<region>.rds.amazonaws.com[.cn]
-RDS_ENDPOINT = re.compile(
-    r"^[a-z0-9-]+\.(?:[a-z0-9-]+\.)?(?P<kind>cluster-ro-|cluster-custom-|cluster-|proxy-)?[a-z0-9]+"
-    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.rds\.amazonaws\.com(?:\.cn)?$"
-)
 _UNPARSED = "the definition does not parse"
 _NETWORK_FIX = "run the checks inside the VPC: rdsgate doctor <name> --endpoint <the API's URL>"
 

@@ -1,13 +1,13 @@
 """Guardrails: a connection's named rules, checked on the SQL before it runs.
 
 Statement rules (``deny_statements``, ``allow_statements``, ``require_where``) read the SQL
-through ``sqlclassify``: a real parser (sqlglot, in the engine's dialect) for each
+through ``sql.classify``: a real parser (sqlglot, in the engine's dialect) for each
 statement, and the server's own lexical rules for where statements, strings, comments and
 bodies begin and end. Wrappers do not hide a statement (DO blocks, EXPLAIN ANALYZE, MERGE
 actions, data-modifying CTEs, the bodies of functions, procedures, rules, triggers and
 events), and whatever the classifier cannot see into is refused while a statement rule
 applies. SQL over the checking limits is refused (403) naming the limit; a check never
-takes longer than ``sqlclassify.CHECK_SECONDS``.
+takes longer than ``sql.classify.CHECK_SECONDS``.
 
 sqlglot and the classifier are imported only when a statement rule applies: most requests
 never load them. Outcomes are cached by SQL text.
@@ -106,7 +106,7 @@ def _analyse_short(sql: str, dialect: str) -> Outcome:
 
 
 def _analyse(sql: str, dialect: str) -> Outcome:
-    from .sqlclassify import TooComplex, Unclassifiable, classify
+    from .sql.classify import TooComplex, Unclassifiable, classify
 
     try:
         result = classify(sql, dialect)

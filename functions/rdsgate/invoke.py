@@ -3,26 +3,25 @@
 Input ``{"connection", "sql", "parameters", "typeHints", "shape", "maxRows", …}``
 returns the result document; ``{"connection", "sql", "parameterSets"}`` runs a batch and
 ``{"connection", "statements": [...]}`` a transaction, as the API's ``/batch`` and
-``/transaction`` do. Failures raise exceptions whose class names are the
-documented error names, so a state machine's Retry and Catch can match them.
+``/transaction`` do. The input is translated into a request for the one service; failures
+raise exceptions whose class names are the documented error names (``rdsgate.edge``'s
+table), so a state machine's Retry and Catch can match them.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from . import errors
-from .encoding import encode_within, utf8_length
-from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_batch, parse_query, parse_transaction
 from .access import Caller
-from .runtime import SERVICE, STEP_FUNCTIONS_LIMIT_BYTES, begin_invocation
+from .edge import EXECUTION_ARN, STEP_FUNCTIONS_LIMIT_BYTES, remaining_ms, step_functions_name
+from .encoding import encode_within, utf8_length
+from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_query
+from .runtime import SERVICE, begin_invocation
 from .service import Invocation
 from .telemetry import TRACING
 
 ENVELOPE = frozenset({"connection", "caller", "executionArn"})  # beside the request's own fields
-# The documented field a state machine fills with "$$.Execution.Id", so the record names the execution.
-_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^\s]{1,200}$")
 _BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}
 
 
@@ -66,7 +65,7 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
     if caller is not None and not isinstance(caller, str):
         raise errors.InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
     execution = event.get("executionArn")
-    if execution is not None and not (isinstance(execution, str) and _EXECUTION_ARN.match(execution)):
+    if execution is not None and not (isinstance(execution, str) and EXECUTION_ARN.match(execution)):
         raise errors.InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
     # Invoking the function is the authorization (lambda:InvokeFunction). Nothing in the event is
     # verified, so the caller it names is recorded as claimed, beside what the function knows.
@@ -76,7 +75,7 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
         caller=Caller(arn=None, governed=False),
         result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
         request_id=getattr(context, "aws_request_id", None),
-        remaining_ms=context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None,
+        remaining_ms=remaining_ms(context),
         route="invoke",
         audit_context={key: value for key, value in context_facts.items() if value is not None},
     )
@@ -84,20 +83,18 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
 
     if sessions.is_session_event(event):  # a transaction across invocations (rdsgate.sessions.invoke)
         return sessions.handle(event, name, invocation, ENVELOPE, STEP_FUNCTIONS_LIMIT_BYTES)
-    settings = SERVICE.settings
+    service = SERVICE.get()
     if "statements" not in event and "parameterSets" not in event:
         from .worker import invoke_to_s3, wants_s3  # results in S3: "output": {"s3": true}, "taskToken", spill_to_s3
 
         if wants_s3(event, name):
             return invoke_to_s3(event, name, invocation, ENVELOPE)
     if "statements" in event:  # a transaction
-        atomic = parse_transaction(event, max_statements=settings.max_transaction_statements, allowed=TRANSACTION_FIELDS | ENVELOPE)
-        result = SERVICE.run_atomic(name, atomic, invocation, context)
+        result = service.run_atomic(name, service.transaction_request(event, TRANSACTION_FIELDS | ENVELOPE), invocation)
     elif "parameterSets" in event:  # a batch
-        atomic = parse_batch(event, max_sets=settings.max_batch_sets, allowed=BATCH_FIELDS | ENVELOPE)
-        result = SERVICE.run_atomic(name, atomic, invocation, context)
+        result = service.run_atomic(name, service.batch_request(event, BATCH_FIELDS | ENVELOPE), invocation)
     else:
-        result = SERVICE.query(name, parse_query(event, allowed=QUERY_FIELDS | ENVELOPE), invocation, context)
+        result = service.query(name, parse_query(event, allowed=QUERY_FIELDS | ENVELOPE), invocation)
     with TRACING.subsegment("encode"):
         text = encode_within(result, STEP_FUNCTIONS_LIMIT_BYTES, "Step Functions")  # raises ResultTooLarge
     SERVICE.metrics.response(utf8_length(text))
@@ -106,7 +103,7 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
 
 def _as_step_functions_error(exc: errors.RdsgateError) -> errors.RdsgateError:
     """The same error under its documented Step Functions name (RequestTooLarge → InvalidRequest)."""
-    cls = _BY_NAME.get(exc.step_functions_name, type(exc))
+    cls = _BY_NAME.get(step_functions_name(exc), type(exc))
     if cls is type(exc):
         return exc
     return cls(exc.message, **exc.details)

@@ -31,7 +31,7 @@ from .detectors import scan_rows
 from .drivers import ExecutionOptions
 from .errors import GuardrailViolation, SqlError
 from .lineage import Source, Untraceable, output_sources, referenced_tables
-from .sqltext import prepare
+from .sql.text import prepare
 
 FIXED_MASK = "****"
 RULE = "masked_columns"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .drivers import DriverConnection, ExecutionOptions, SessionPolicy
-from .sqltext import prepare
+from .sql.text import prepare
 
 FAIL, WARN = "fail", "warn"
 MAX_FINDINGS = 500  # a superuser-like user could list every object; the first ones say enough

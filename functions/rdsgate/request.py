@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from .errors import InvalidRequest
@@ -16,19 +16,29 @@ QUERY_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class QueryRequest:
-    """One statement to run, with its parameters and result options."""
+@dataclass(frozen=True, kw_only=True)
+class RequestOptions:
+    """The options every request carries: result shape and limits, read-only, timeout, idempotency key."""
 
-    sql: str
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    type_hints: Mapping[str, str] = field(default_factory=dict)
     shape: str = "objects"
     max_rows: int | None = None
     max_bytes: int | None = None
     read_only: bool = False
     timeout_ms: int | None = None
     idempotency_key: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """These options alone, as keyword arguments of another request."""
+        return {f.name: getattr(self, f.name) for f in fields(RequestOptions)}
+
+
+@dataclass(frozen=True)
+class QueryRequest(RequestOptions):
+    """One statement to run, with its parameters and result options."""
+
+    sql: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    type_hints: Mapping[str, str] = field(default_factory=dict)
     json_as_text: bool = False  # json/jsonb values as the server's text (set by the Data API path, not by callers)
 
 
@@ -155,17 +165,11 @@ class Statement:
 
 
 @dataclass(frozen=True)
-class AtomicRequest:
+class AtomicRequest(RequestOptions):
     """Statements that all commit or none do: a batch (one SQL, many parameter sets) or a transaction."""
 
     statements: tuple[Statement, ...]
     batch: bool
-    shape: str = "objects"
-    max_rows: int | None = None
-    max_bytes: int | None = None
-    read_only: bool = False
-    timeout_ms: int | None = None
-    idempotency_key: str | None = None
 
 
 BATCH_FIELDS = frozenset({"sql", "parameterSets", "typeHints", "readOnly", "timeoutMs", "idempotencyKey"})
@@ -185,7 +189,7 @@ def parse_batch(document: Any, *, max_sets: int, allowed: frozenset[str] = BATCH
         if not isinstance(parameters, dict):
             raise InvalidRequest(f"parameterSets[{index}]: must be an object of name to value", field="parameterSets")
     statements = tuple(Statement(base.sql, parameters, base.type_hints) for parameters in sets)
-    return AtomicRequest(statements, batch=True, read_only=base.read_only, timeout_ms=base.timeout_ms, idempotency_key=base.idempotency_key)
+    return AtomicRequest(statements, batch=True, **base.options())  # BATCH_FIELDS has no shape or result limits
 
 
 def parse_transaction(document: Any, *, max_statements: int, allowed: frozenset[str] = TRANSACTION_FIELDS) -> AtomicRequest:
@@ -203,10 +207,7 @@ def parse_transaction(document: Any, *, max_statements: int, allowed: frozenset[
             raise InvalidRequest(f"statements[{index}].{exc.message}", field="statements") from None
         parsed.append(Statement(one.sql, one.parameters, one.type_hints))
     options = parse_query({**_without(document, "statements"), "sql": "-"}, allowed=(allowed - {"statements"}) | {"sql"})
-    return AtomicRequest(
-        tuple(parsed), batch=False, shape=options.shape, max_rows=options.max_rows, max_bytes=options.max_bytes,
-        read_only=options.read_only, timeout_ms=options.timeout_ms, idempotency_key=options.idempotency_key,
-    )
+    return AtomicRequest(tuple(parsed), batch=False, **options.options())
 
 
 def _without(document: Any, key: str) -> Any:

@@ -16,6 +16,8 @@ at once (its result kept with the review: a runbook's caller may not be allowed 
 statements). Expired and rejected reviews never run. A Step Functions
 task token held by a review is answered when the statement ends, or failed with ``ReviewRejected`` or
 ``ReviewExpired``. An optional SNS topic (``RDSGATE_REVIEWS_TOPIC``) hears of new and decided reviews.
+
+Over ~400 lines: a review's whole life (gate, item, decisions, run, expiry, notices) around one DynamoDB item.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from .approval import ApprovalRule, parse_approval
+from .botoclients import Clients
 from .errors import ConnectionNotFound, Forbidden, InvalidRequest, RdsgateError
 from .request import AtomicRequest, QueryRequest, Statement
 
@@ -49,21 +52,18 @@ class ReviewPending(RdsgateError):
     """The request waits for a review; nothing has run (202 with the review's id)."""
 
     code = "ReviewPending"
-    status = 202
 
 
 class ReviewRejected(RdsgateError):
     """A reviewer rejected the request: it never runs (a held Step Functions task fails with this name)."""
 
     code = "ReviewRejected"
-    status = 409
 
 
 class ReviewExpired(RdsgateError):
     """Nobody approved the request in time: it never runs."""
 
     code = "ReviewExpired"
-    status = 410
 
 
 class ReviewNotFound(ConnectionNotFound):
@@ -91,26 +91,7 @@ class ReviewSettings:
         return self
 
 
-class _Clients:
-    def __init__(self) -> None:
-        self._session: Any = None
-        self._clients: dict[str, Any] = {}
-
-    def get(self, service: str) -> Any:
-        if service not in self._clients:
-            from botocore.session import get_session
-
-            if self._session is None:
-                self._session = get_session()
-            self._clients[service] = self._session.create_client(service)
-        return self._clients[service]
-
-    def reset(self) -> None:
-        self._clients.clear()
-        self._session = None
-
-
-CLIENTS = _Clients()
+CLIENTS = Clients()  # botocore without a Config of its own
 
 
 # -- the request a review holds ------------------------------------------------------------------
@@ -487,8 +468,11 @@ def decide(item: dict[str, Any], caller: Any, decision: str, comment: str | None
     return updated
 
 
-def run_approved(item: dict[str, Any], service: Any, base_invocation: Any) -> dict[str, Any]:
-    """Run an APPROVED review as its requester; the item as it ends (EXECUTED with a statement id or result, or FAILED)."""
+def run_approved(item: dict[str, Any], service: Any, base_invocation: Any, *, catalogs: Any, submit_statement: Any) -> dict[str, Any]:
+    """Run an APPROVED review as its requester; the item as it ends (EXECUTED with a statement id or result, or FAILED).
+
+    ``catalogs``: the runbook catalogs (``.get()``); ``submit_statement``: how a single statement is handed
+    to the asynchronous statements' worker (``rdsgate.worker.submit_statement``)."""
     from .access import Caller
     from .runbooks import RunbookQuery
 
@@ -507,9 +491,9 @@ def run_approved(item: dict[str, Any], service: Any, base_invocation: Any) -> di
     )
     try:
         if isinstance(request, RunbookQuery):  # the runbook must still be the version approved, and runnable by its requester
-            request = _current_runbook(item, request)
+            request = _current_runbook(item, request, catalogs)
         if item["kind"] == "query":
-            outcome = _submit_statement(item, request, invocation, service)
+            outcome = _submit_statement(item, request, invocation, service, submit_statement)
         elif item["kind"] == "runbook":  # its caller may not read the connection's statements: the result stays here
             outcome = {"result": _kept(service.query(item["connection"], request, invocation))}
         elif item["kind"] in ("batch", "transaction"):
@@ -527,13 +511,11 @@ def run_approved(item: dict[str, Any], service: Any, base_invocation: Any) -> di
     return done
 
 
-def _current_runbook(item: Mapping[str, Any], request: Any) -> Any:
+def _current_runbook(item: Mapping[str, Any], request: Any, catalogs: Any) -> Any:
     """The runbook must still be the version approved."""
-    from .runbooks_api import CATALOGS
-
     from .access import Caller
 
-    runbook = CATALOGS.get().get(item["runbook"])
+    runbook = catalogs.get().get(item["runbook"])
     if item.get("governed", True) and not runbook.may_run(Caller(arn=item.get("requester"), governed=True)):
         raise Forbidden(f"review {item['id']}: its requester may no longer run runbook {item['runbook']!r}", rule="review")
     if runbook.version != item["runbookVersion"]:
@@ -541,10 +523,9 @@ def _current_runbook(item: Mapping[str, Any], request: Any) -> Any:
     return dataclasses.replace(request, approval=runbook.approval)
 
 
-def _submit_statement(item: Mapping[str, Any], request: Any, invocation: Any, service: Any) -> dict[str, Any]:
+def _submit_statement(item: Mapping[str, Any], request: Any, invocation: Any, service: Any, submit_statement: Any) -> dict[str, Any]:
     """A single statement: the asynchronous statements machinery runs it (the result in S3)."""
     from .statements import Output, StatementSettings
-    from .worker import submit_statement
 
     settings = StatementSettings.resolve()
     if not settings.table or not settings.bucket:  # no asynchronous statements here: run it now

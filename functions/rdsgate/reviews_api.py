@@ -14,23 +14,24 @@ decision writes an audit record (``APPROVE`` / ``REJECT`` with the review id).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from . import edge
 from .access import Caller
+from .edge import API_RESPONSE_LIMIT_BYTES
 from .encoding import dumps, encode_within
 from .errors import Forbidden, InvalidRequest, RdsgateError
-from .request import decode_json_body
 from .reviews import (
     STATUSES, ReviewNotFound, ReviewPending, ReviewStore, current_status, decide, expire, may_decide, parse_decision,
     run_approved, view,
 )
-from .runtime import API_RESPONSE_LIMIT_BYTES, SERVICE
+from .runbooks_api import CATALOGS
+from .runtime import SERVICE
 from .service import Invocation
+from .worker import submit_statement
 
 router = APIGatewayRouter()
 
@@ -44,13 +45,7 @@ def review_pending(error: ReviewPending) -> Response:
 
 
 def _invocation(route: str) -> Invocation:
-    event = router.current_event
-    identity = event.raw_event["requestContext"].get("identity") or {}
-    arn = identity.get("userArn")
-    context = router.lambda_context
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    return Invocation(caller=Caller(arn=arn if isinstance(arn, str) else None, governed=True), result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-                      request_id=event.raw_event["requestContext"].get("requestId"), remaining_ms=remaining, route=route)
+    return edge.invocation(router, route)
 
 
 def _json(status: int, document: Any) -> Response:
@@ -65,8 +60,6 @@ def approver(item: dict[str, Any], caller: Caller) -> bool:
         return allowed
     try:  # no approvers listed: whoever may use the connection, or run the runbook
         if item.get("runbook"):
-            from .runbooks_api import CATALOGS
-
             return CATALOGS.get().get(item["runbook"]).may_run(caller)
         return caller.may_use(SERVICE.get().catalog.get(item["connection"]))
     except RdsgateError:
@@ -149,7 +142,7 @@ def _decide(review_id: str, decision: str) -> Response:
     decided = service._audited(None, None, invocation, work)
     store = ReviewStore.configured()
     if decided["status"] == "APPROVED":
-        decided = run_approved(decided, service, invocation)
+        decided = run_approved(decided, service, invocation, catalogs=CATALOGS, submit_statement=submit_statement)
     return _json(200, view(store, decided))
 
 
@@ -166,18 +159,9 @@ def reject_review(review_id: str) -> Response:
 
 
 def _body() -> Any:
-    event = router.current_event
-    raw = event.body or ""
-    if not raw:
+    if not router.current_event.body:
         return None
-    if len(raw) > 65536:
-        raise InvalidRequest("the request body is over 64 KiB")
-    if event.is_base64_encoded:
-        try:
-            return decode_json_body(base64.b64decode(raw, validate=True))
-        except binascii.Error:
-            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
-    return decode_json_body(raw)
+    return edge.body(router, 65536, too_large=InvalidRequest("the request body is over 64 KiB"))
 
 
 __all__ = ["router", "current_status"]

@@ -22,6 +22,8 @@ A runbook's ``allowed_principals`` is checked instead of its connection's, and a
 ``"adhoc": false`` takes no free SQL at all (403 on every route that would run it): only its
 runbooks run there. Every audit record of a runbook request names the runbook and its
 ``runbookVersion``, the SHA-256 of its definition. This module is pure but for the DynamoDB catalog.
+
+Over ~400 lines: one definition format (schema, parameter rules, binding, catalog) kept with its validation.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from typing import Any, Callable, Mapping
 
 from .approval import ApprovalRule, ApprovalRuleError, parse_approval
 from .caching import TtlCache
-from .errors import ConnectionNotFound, DatabaseUnavailable, Forbidden, InvalidDefinition, InvalidRequest
+from .catalog import KeyedTable, _from_dynamodb
+from .errors import ConnectionNotFound, Forbidden, InvalidDefinition, InvalidRequest
 from .request import QueryRequest
 
 TYPES = ("string", "integer", "number", "boolean", "date", "timestamp", "uuid")
@@ -267,7 +270,7 @@ class Runbook:
 
     def check_sql(self, engine: str) -> None:
         """The SQL is one statement whose ``:name`` parameters are exactly the declared ones (InvalidDefinition)."""
-        from .sqltext import check_statement_kind, prepare
+        from .sql.text import check_statement_kind, prepare
 
         try:
             prepared = prepare(self.sql, engine)
@@ -569,13 +572,13 @@ def runbook_context(runbook: Runbook | None, name: str | None) -> dict[str, Any]
 # -- the catalog ------------------------------------------------------------------------------
 
 
-class RunbookCatalog:
+class RunbookCatalog(KeyedTable):
     """Runbooks from the DynamoDB table ``RDSGATE_RUNBOOKS_TABLE`` (key ``name``), cached with a TTL."""
 
+    what = "runbooks"
+
     def __init__(self, table_name: str | None, *, ttl_seconds: float = 30.0, client_factory: Callable[[], Any] | None = None) -> None:
-        self.table_name = table_name
-        self._client_factory = client_factory
-        self._client: Any = None
+        super().__init__(table_name, client_factory)
         self._items: TtlCache[Any] = TtlCache(ttl_seconds)
 
     def get(self, name: str) -> Runbook:
@@ -590,7 +593,7 @@ class RunbookCatalog:
         if not self.table_name:
             return []
         runbooks = []
-        for item in self._items.get("\0all", self._scan):
+        for item in self._items.get("\0all", self._scan_items):
             try:
                 runbooks.append(parse_runbook(item))
             except InvalidDefinition:
@@ -600,32 +603,3 @@ class RunbookCatalog:
     def _get_item(self, name: str) -> Any:
         item = self._call("get_item", TableName=self.table_name, Key={"name": {"S": name}}).get("Item")
         return None if item is None else _from_dynamodb(item)
-
-    def _scan(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table_name}
-        while True:
-            response = self._call("scan", **kwargs)
-            items.extend(_from_dynamodb(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        if self._client is None:
-            if self._client_factory is None:
-                from botocore.session import get_session
-
-                self._client = get_session().create_client("dynamodb")
-            else:
-                self._client = self._client_factory()
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except Exception as exc:
-            raise DatabaseUnavailable(f"the runbooks table could not be read ({type(exc).__name__})") from exc
-
-
-def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
-    from .catalog import _from_dynamodb as plain
-
-    return plain(item)

@@ -14,20 +14,20 @@ sessions, reviews, and one audit record naming the runbook and its version.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from . import edge
 from .access import Caller
+from .edge import API_RESPONSE_LIMIT_BYTES, EXECUTION_ARN, STEP_FUNCTIONS_LIMIT_BYTES
 from .encoding import dumps, encode_within
-from .errors import InvalidRequest, RdsgateError, RequestTooLarge
-from .request import SHAPES, _positive, decode_json_body
+from .errors import InvalidRequest, RdsgateError
+from .request import SHAPES, _positive
 from .runbooks import RUN_FIELDS, RunbookCatalog, RunbookNotFound, RunbookQuery, runbook_context
-from .runtime import API_RESPONSE_LIMIT_BYTES, SERVICE
+from .runtime import SERVICE
 from .service import Invocation
 
 router = APIGatewayRouter()
@@ -103,18 +103,7 @@ def parse_run(document: Any) -> tuple[Any, str, int | None]:
 
 
 def _invocation(route: str) -> Invocation:
-    event = router.current_event
-    identity = event.raw_event["requestContext"].get("identity") or {}
-    arn = identity.get("userArn")
-    context = router.lambda_context
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    return Invocation(
-        caller=Caller(arn=arn if isinstance(arn, str) else None, governed=True),
-        result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-        request_id=event.raw_event["requestContext"].get("requestId"),
-        remaining_ms=remaining,
-        route=route,
-    )
+    return edge.invocation(router, route)
 
 
 def _json(status: int, document: Any) -> Response:
@@ -123,19 +112,9 @@ def _json(status: int, document: Any) -> Response:
 
 
 def _body() -> Any:
-    event = router.current_event
-    raw = event.body or ""
-    limit = SERVICE.settings.max_request_bytes
-    if len(raw) > limit:
-        raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
-    if not raw:
+    if not router.current_event.body:
         return {}
-    if event.is_base64_encoded:
-        try:
-            return decode_json_body(base64.b64decode(raw, validate=True))
-        except binascii.Error:
-            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
-    return decode_json_body(raw)
+    return edge.body(router, SERVICE.get().limits.max_request_bytes)
 
 
 @router.get("/runbooks")
@@ -192,9 +171,6 @@ INVOKE_FIELDS = RUN_FIELDS | {"runbook", "caller", "executionArn"}
 def invoke_runbook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The invoke handler's runbook form. Invoking the function is the authorization, as for SQL: the
     runbook's principals are not checked, and ``caller`` is recorded as claimed."""
-    from .invoke import _EXECUTION_ARN
-    from .runtime import STEP_FUNCTIONS_LIMIT_BYTES
-
     name = event.get("runbook")
     caller, execution = event.get("caller"), event.get("executionArn")
     facts = {"claimedCaller": caller if isinstance(caller, str) else None,
@@ -204,7 +180,7 @@ def invoke_runbook(event: dict[str, Any], context: Any) -> dict[str, Any]:
         caller=Caller(arn=None, governed=False),
         result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
         request_id=getattr(context, "aws_request_id", None),
-        remaining_ms=context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None,
+        remaining_ms=edge.remaining_ms(context),
         route="invoke",
         audit_context={key: value for key, value in facts.items() if value is not None},
     )
@@ -216,7 +192,7 @@ def invoke_runbook(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise InvalidRequest(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(INVOKE_FIELDS))})", field=unknown[0])
         if caller is not None and not isinstance(caller, str):
             raise InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
-        if execution is not None and not (isinstance(execution, str) and _EXECUTION_ARN.match(execution)):
+        if execution is not None and not (isinstance(execution, str) and EXECUTION_ARN.match(execution)):
             raise InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
         values, shape, max_rows = parse_run({k: v for k, v in event.items() if k in RUN_FIELDS})
     except RdsgateError as exc:

@@ -1,7 +1,8 @@
-"""The process-wide service for the Lambda entry points, configured at the edge.
+"""The composition root: settings, the one service built from them with its AWS clients, and the process-wide holder.
 
 Configuration is resolved here and only here: explicit argument, then the
-environment, then the default. The core below takes plain arguments.
+environment, then the default. The core below takes plain arguments; the entry
+points (``api``, ``invoke``, ``worker``, the routers) only translate (``rdsgate.edge``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from typing import Any, Callable, Mapping
 
 from .audit import DynamoDBAuditTrail
 from .catalog import DefinitionCatalog
-from .errors import InternalError, InvalidRequest
+from .errors import InternalError
+from .idempotency import IdempotentRunner
 from .pool import ConnectionPool
-from .request import AtomicRequest, QueryRequest
-from .service import Invocation, Limits, QueryService, StructuredLogger
+from .service import Limits, QueryService, StructuredLogger
 from .telemetry import NoopRecorder, Recorder, recorder
 from .tokens import TokenSigner
-
-API_RESPONSE_LIMIT_BYTES = 6_000_000  # Lambda's 6 MB response limit, less room for the envelope
-STEP_FUNCTIONS_LIMIT_BYTES = 262_144  # Step Functions' 256 KiB payload limit
 
 
 @dataclass(frozen=True)
@@ -78,9 +76,10 @@ class Settings:
         return cls(**values)
 
 
-def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None) -> QueryService:
-    """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted)."""
-    aws = _AwsSession(settings.region)
+def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorder | None = None, *, aws: Any = None) -> QueryService:
+    """Wire the core from settings; ``metrics`` is the environment's recorder (none: nothing is counted);
+    ``aws``: the AWS calls (``dynamodb()``, ``credentials()``, ``client(service, region)``), else ``_AwsSession``'s."""
+    aws = aws or _AwsSession(settings.region)
     catalog = DefinitionCatalog(
         settings.connections_table, ttl_seconds=settings.definition_ttl_seconds, client_factory=aws.dynamodb
     )
@@ -103,13 +102,21 @@ def build_service(settings: Settings, logger: StructuredLogger, metrics: Recorde
         default_max_rows=settings.default_max_rows,
         statement_timeout_ms=settings.statement_timeout_ms,
         masking_key=masking_key,
+        max_request_bytes=settings.max_request_bytes,
+        max_batch_sets=settings.max_batch_sets,
+        max_transaction_statements=settings.max_transaction_statements,
     )
     audit = (
         DynamoDBAuditTrail(settings.audit_table, ttl_days=settings.audit_ttl_days, client_factory=aws.dynamodb)
         if settings.audit_table
         else None
     )
-    return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit, metrics=metrics)
+    idempotency = (
+        IdempotentRunner(settings.idempotency_table, expires_after_seconds=settings.idempotency_expiry_seconds)
+        if settings.idempotency_table
+        else None
+    )
+    return QueryService(catalog, pool, logger, limits=limits, audit_sink=audit, metrics=metrics, idempotency=idempotency)
 
 
 class _AwsSession:
@@ -158,7 +165,7 @@ class SecretKey:
     """The masking key held in Secrets Manager (the stack's ``MaskingKey``), read through botocore when first
     asked for; the masker keeps what it returns, so it is read once per execution environment."""
 
-    def __init__(self, secret_arn: str, aws: _AwsSession) -> None:
+    def __init__(self, secret_arn: str, aws: Any) -> None:
         self.secret_arn = secret_arn
         self._aws = aws
         self.reads = 0
@@ -185,12 +192,13 @@ class SecretKey:
 class ServiceHolder:
     """Builds the service on first use, so importing a handler touches no AWS API."""
 
-    def __init__(self, logger: StructuredLogger, metrics: Recorder | None = None) -> None:
+    def __init__(self, logger: StructuredLogger, metrics: Recorder | None = None, *,
+                 build: Callable[[Settings, StructuredLogger, Recorder], QueryService] = build_service) -> None:
         self._logger = logger
+        self._build = build
         self.metrics: Recorder = metrics or NoopRecorder()
         self._service: QueryService | None = None
         self._settings: Settings | None = None
-        self._idempotency: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -200,40 +208,8 @@ class ServiceHolder:
 
     def get(self) -> QueryService:
         if self._service is None:
-            self._service = build_service(self.settings, self._logger, self.metrics)
+            self._service = self._build(self.settings, self._logger, self.metrics)
         return self._service
-
-    def query(self, name: str, request: QueryRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
-        """Run a query, at most once per ``idempotencyKey`` when the request carries one."""
-        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
-        return self._at_most_once(
-            name, request.idempotency_key, invocation, payload, lambda: self.get().query(name, request, invocation), lambda_context
-        )
-
-    def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation, lambda_context: Any = None) -> dict[str, Any]:
-        """Run a batch or transaction, at most once per ``idempotencyKey`` when the request carries one."""
-        payload = {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]}
-        return self._at_most_once(
-            name, request.idempotency_key, invocation, payload, lambda: self.get().run_atomic(name, request, invocation), lambda_context
-        )
-
-    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: dict[str, Any], work: Any, lambda_context: Any) -> dict[str, Any]:
-        if key is None:
-            return work()
-        if self._idempotency is None:
-            if not self.settings.idempotency_table:
-                raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
-            from .idempotency import IdempotentRunner
-
-            self._idempotency = IdempotentRunner(
-                self.settings.idempotency_table, expires_after_seconds=self.settings.idempotency_expiry_seconds
-            )
-        scope = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": key}
-        return self._idempotency.run(scope, payload, work, lambda_context)
-
-    def audit_records(self, name: str, caller: Any, since: str | None) -> list[dict[str, Any]]:
-        """The audit records of a connection the caller may use (the service reads them)."""
-        return self.get().audit_records(name, caller, since)
 
     def reset(self) -> None:
         """Forget the service and its connections (tests, or a changed environment)."""
@@ -241,7 +217,6 @@ class ServiceHolder:
             self._service.pool.close_all()
         self._service = None
         self._settings = None
-        self._idempotency = None
 
 
 def cors_origins(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -1,17 +1,18 @@
-"""The query service: what both entry points call to list connections and run statements.
+"""The query service: the one object every entry point calls to list connections and run statements.
 
-It owns the request flow (definition → access → SQL checks and guardrails →
-parameters → limits → connection → execution → masking → result document) and
-the one audit record per request, allowed, denied or failed. It knows nothing of
-API Gateway or Step Functions events.
+It owns the request flow (request limits → idempotency → definition → access → SQL checks
+and guardrails → parameters → limits and deadline → connection → execution → masking →
+result document) and the one audit record per request, allowed, denied or failed. It knows
+nothing of API Gateway, Step Functions or the Lambda context: the entry points translate
+their events into requests and an ``Invocation`` (the remaining time a plain number), and
+its answers and errors into their transport (``rdsgate.edge``). Over ~400 lines: QueryService is the one
+request flow, whose steps share one audit record; what it is given is in ``rdsgate.invocation``.
 """
 
 from __future__ import annotations
 
-import gc
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable
 
 from .access import Caller
 from .audit import AuditSink, fit, new_record
@@ -19,16 +20,20 @@ from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
 from .drivers import ExecutionOptions, SessionPolicy
 from .encoding import unique_keys
-from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, RdsgateError, SqlError
+from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
 from .guardrails import check_guardrails
+from .invocation import Idempotency, Invocation, Limits, StructuredLogger
 from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
-from .request import AtomicRequest, QueryRequest, Statement
+from .request import BATCH_FIELDS, TRANSACTION_FIELDS, AtomicRequest, QueryRequest, Statement, parse_batch, parse_transaction
 from .reviews import review_gate
 from .runbooks import check_free_sql
-from .sqltext import check_statement_kind, prepare
+from .results import _PausedGc, _StreamBatches, _with_insert_id
+from .sql.text import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
+
+__all__ = ["QueryService", "Invocation", "Limits", "Idempotency", "StructuredLogger", "CATALOG_QUERIES", "ENVELOPE_BYTES"]
 
 # What GET /connections/{name}/schema reads; information_schema shows only what the user may see.
 CATALOG_QUERIES = {
@@ -56,36 +61,6 @@ _DATABASE_MS = "_databaseMs"  # time spent in the driver running the request's s
 _UNTIMED = "_untimed"  # refused before the service ran: no duration to report
 
 
-class StructuredLogger(Protocol):
-    def info(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
-
-    def error(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Service-wide defaults; definitions and requests may only lower them."""
-
-    default_max_rows: int = 10_000
-    max_rows_ceiling: int = 1_000_000
-    statement_timeout_ms: int | None = None
-    masking_key: bytes | Callable[[], bytes] = b""  # a callable: the key's source, asked on the first hashed value
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """Facts about the call that carries a request: who, which request, how much time and room."""
-
-    caller: Caller
-    result_limit_bytes: int
-    request_id: str | None = None
-    remaining_ms: float | None = None  # the function's remaining time, when known
-    route: str | None = None  # e.g. "POST /connections/{name}/query", or "invoke"
-    # What the audit record carries beside the verified caller: a claimed caller, the
-    # invoked function's ARN, a Step Functions execution ARN.
-    audit_context: Mapping[str, Any] = field(default_factory=dict)
-
-
 def _hidden(name: str) -> ConnectionNotFound:
     """What a caller who may not use a connection is told: the same as for a name that does not exist."""
     return ConnectionNotFound(f"connection {name!r} does not exist")
@@ -107,8 +82,10 @@ class QueryService:
         limits: Limits = Limits(),
         audit_sink: AuditSink | None = None,
         metrics: Recorder | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.catalog = catalog
+        self._idempotency = idempotency  # none: requests with an idempotencyKey are refused
         self._metrics = metrics or NoopRecorder()
         self.pool = pool
         self.limits = limits
@@ -139,14 +116,26 @@ class QueryService:
 
         return self._audited(name, None, invocation, work)
 
-    def authorize(self, name: str, caller: Caller) -> ConnectionDefinition:
-        """The definition, if the caller may use it; one the caller may not use does not exist (404)."""
+    def authorize(self, name: str, caller: Caller, database: str | None = None) -> ConnectionDefinition:
+        """The definition, if the caller may use it; one the caller may not use does not exist (404).
+
+        ``database`` (the Data API's field): the database the caller expects the connection to serve."""
         definition = self.catalog.get(name)
         if not caller.may_use(definition):
             error = _hidden(name)
             error.audit = {"engine": definition.engine, "reason": "Forbidden"}  # type: ignore[attr-defined]
             raise error
+        if database and definition.database and database != definition.database:
+            raise InvalidRequest(f"database: connection {name!r} serves database {definition.database!r}, not {database!r}")
         return definition
+
+    def batch_request(self, document: Any, allowed: frozenset[str] = BATCH_FIELDS) -> AtomicRequest:
+        """The request-limits step of a batch: at most ``max_batch_sets`` parameter sets."""
+        return parse_batch(document, max_sets=self.limits.max_batch_sets, allowed=allowed)
+
+    def transaction_request(self, document: Any, allowed: frozenset[str] = TRANSACTION_FIELDS) -> AtomicRequest:
+        """The request-limits step of a transaction: at most ``max_transaction_statements`` statements."""
+        return parse_transaction(document, max_statements=self.limits.max_transaction_statements, allowed=allowed)
 
     def audited(self, name: str | None, kind: str, invocation: Invocation, work: Callable[[ConnectionDefinition], Any]) -> Any:
         """Run ``work`` on a definition the caller may use, with one audit record (diagnose, audit reads, …)."""
@@ -183,13 +172,31 @@ class QueryService:
         self._audit(record)
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
-        """Run the request's statement on connection ``name``; raises RdsgateError subclasses."""
-        return self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record))
+        """Run the request's statement on connection ``name``, at most once per ``idempotencyKey``; raises RdsgateError subclasses."""
+        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload,
+            lambda: self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record)),
+        )
 
     def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation) -> dict[str, Any]:
-        """Run a batch or a transaction: every statement commits, or none does."""
+        """Run a batch or a transaction: every statement commits, or none does (at most once per ``idempotencyKey``)."""
         sql: Any = request.statements[0].sql if request.batch else [s.sql for s in request.statements]
-        return self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record))
+        payload = {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]}
+        return self._at_most_once(
+            name, request.idempotency_key, invocation, payload,
+            lambda: self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record)),
+        )
+
+    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: dict[str, Any],
+                      work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The idempotency step: with a key, ``work`` runs once per caller, connection and key."""
+        if key is None:
+            return work()
+        if self._idempotency is None:
+            raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
+        scope = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": key}
+        return self._idempotency.run(scope, payload, work, invocation.remaining_ms)
 
     def describe(self, name: str, sql: str, invocation: Invocation) -> dict[str, Any]:
         """The parameters and result columns of a statement, without running it."""
@@ -268,12 +275,7 @@ class QueryService:
             connection.close()
 
     def _stream(self, name: str, request: QueryRequest, invocation: Invocation, sink: Any, max_rows: int, on_connection: Any, record: dict[str, Any]) -> dict[str, Any]:
-        definition = self._governed(name, invocation, record)
-        if definition.audit_parameters:
-            record["parameters"] = dict(request.parameters)
-        prepared, values = self._checked(definition, request)
-        record["statementType"] = prepared.statement_type
-        review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
+        definition, prepared, values = self._admitted(name, request, invocation, record)
         max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
         options = ExecutionOptions(max_rows=max_rows, records_as_objects=False, session=self._policy(definition, request, invocation, streamed=True))
         batches = _StreamBatches(self, definition, request.shape, sink)
@@ -341,13 +343,18 @@ class QueryService:
         check_guardrails(definition.guardrails, statement.sql, definition.engine)
         return prepared, bind_values(prepared.names, statement.parameters, statement.type_hints)
 
-    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+    def _admitted(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> tuple[ConnectionDefinition, Any, Any]:
+        """Access, SQL checks, guardrails and the review gate of one statement: its definition, prepared SQL and values."""
         definition = self._governed(name, invocation, record)
         if definition.audit_parameters:
             record["parameters"] = dict(request.parameters)
         prepared, values = self._checked(definition, request)
         record["statementType"] = prepared.statement_type
         review_gate(definition, request, invocation, record)  # an approval rule holds it for review (202)
+        return definition, prepared, values
+
+    def _query(self, name: str, request: QueryRequest, invocation: Invocation, record: dict[str, Any]) -> dict[str, Any]:
+        definition, prepared, values = self._admitted(name, request, invocation, record)
         options = self._options(definition, request, invocation)
         started = time.perf_counter()
         outcome, plans = self._masked_run(definition, [request.sql], lambda connection: connection.execute(prepared, values, options), record)
@@ -453,11 +460,23 @@ class QueryService:
         )
 
     def _policy(self, definition: ConnectionDefinition, request: Any, invocation: Invocation, *, streamed: bool = False) -> SessionPolicy:
-        """The request's session policy, computed once: read-only, statement timeout (within the time left), JSON form."""
-        available = None if invocation.remaining_ms is None else int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
+        """The request's session policy, computed once: read-only, statement timeout (within the deadline), JSON form."""
         return SessionPolicy.for_request(
-            definition, request, default_timeout_ms=self.limits.statement_timeout_ms, available_ms=available, streamed=streamed
+            definition, request, default_timeout_ms=self.limits.statement_timeout_ms, deadline_ms=self._deadline_ms(invocation),
+            streamed=streamed,
         )
+
+    @staticmethod
+    def _deadline_ms(invocation: Invocation) -> int | None:
+        """The deadline step: the statement must end ``DEADLINE_MARGIN_MS`` before the function does (None: no deadline)."""
+        if invocation.remaining_ms is None:
+            return None
+        available = int(invocation.remaining_ms - DEADLINE_MARGIN_MS)
+        if available < 1:
+            raise QueryTimeout("the function has no time left to run the statement")
+        if available >= 1000:  # whole seconds: consecutive requests ask for the same timeout (MySQL keeps it set)
+            available -= available % 1000
+        return available
 
     def _audit(self, record: dict[str, Any]) -> None:
         database_ms, untimed = record.pop(_DATABASE_MS, None), record.pop(_UNTIMED, False)
@@ -488,67 +507,6 @@ class QueryService:
             self._metrics.denied(connection, code)
         elif code == "NotFound" and record.get("reason") == "Forbidden":  # told 404, counted as the refusal it is
             self._metrics.denied(connection, "Forbidden")
-
-
-class _PausedGc:
-    """Pauses the cyclic garbage collector while a request builds its rows.
-
-    Rows are lists, dicts and scalars and form no reference cycles, so the collector has
-    nothing to find in them; but building 100,000 of them triggers it thousands of times,
-    with full passes over every live object, which cost a large result ~15-25 % of its time.
-    Garbage made meanwhile is collected by the next automatic pass after the request.
-    A pause already in place (a nested call, or the collector turned off) is left alone.
-    """
-
-    __slots__ = ("_resume",)
-
-    def __enter__(self) -> None:
-        self._resume = gc.isenabled()
-        if self._resume:
-            gc.disable()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._resume:
-            gc.enable()
-
-
-class _StreamBatches:
-    """The driver's sink for ``QueryService.stream``: masks each batch as ``_document`` does and hands on its records."""
-
-    def __init__(self, service: QueryService, definition: ConnectionDefinition, shape: str, sink: Any) -> None:
-        self.service, self.definition, self.shape, self.sink = service, definition, shape, sink
-        self.plan: Any = NO_MASKING
-        self.columns: list[dict[str, Any]] | None = None
-        self.sources: Any = None
-        self.count = 0
-
-    def start(self, template: Any) -> None:
-        self.columns, self.sources = template.columns, getattr(template, "sources", None)
-        self.sink.start(self.columns)
-
-    def rows(self, rows: list[list[Any]]) -> None:
-        batch = _Batch(self.columns, rows, self.sources)
-        records = self.service._document(self.definition, batch, self.shape, self.plan)["records"]
-        self.count += len(records)
-        self.sink.records(records)
-
-
-@dataclass
-class _Batch:
-    columns: Any
-    rows: list[list[Any]]
-    sources: Any = None
-    truncated: bool = False
-    updated_rows: int | None = None
-    encoded: Any = None
-    last_insert_id: int | None = None
-
-
-def _with_insert_id(document: dict[str, Any], outcome: Any) -> dict[str, Any]:
-    """MySQL's AUTO_INCREMENT id of the statement, when it set one (``lastInsertId``)."""
-    if getattr(outcome, "last_insert_id", None):
-        document["lastInsertId"] = outcome.last_insert_id
-    return document
 
 
 def _smallest(*limits: int | None) -> int | None:

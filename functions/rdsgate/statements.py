@@ -13,6 +13,8 @@ is then one ranged GET and one member's decompression, wherever it starts.
 
 Everything here takes its AWS clients as arguments (botocore), so the API function, the
 invoke function, the worker and the local stack share it.
+
+Over ~400 lines: the statement item's life and the result writer and reader that share its S3 layout, formats and limits.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .botoclients import Clients
 from .encoding import _ENCODER, unique_keys
 from .errors import ConnectionNotFound, InvalidRequest, RdsgateError, RequestTooLarge
 
@@ -58,7 +61,6 @@ class StatementCancelled(RdsgateError):
     """The statement was cancelled while it ran (DELETE /statements/{id})."""
 
     code = "Cancelled"
-    status = 409
 
 
 class StatementNotFound(ConnectionNotFound):
@@ -677,29 +679,15 @@ class ResultReader:
 # -- AWS clients -----------------------------------------------------------------------------------
 
 
-class Clients:
-    """botocore clients for statements, created on first use (one session per process)."""
+def _client_config(service: str) -> Any:
+    from botocore.config import Config
 
-    def __init__(self) -> None:
-        self._session: Any = None
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, service: str) -> Any:
-        with self._lock:
-            if service not in self._clients:
-                from botocore.config import Config
-                from botocore.session import get_session
-
-                if self._session is None:
-                    self._session = get_session()
-                config = Config(retries={"max_attempts": 3, "mode": "standard"})
-                if service == "s3":
-                    # Path-style against an endpoint of our own (moto); virtual hosts with AWS; SigV4 pre-signed URLs.
-                    style = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "auto"
-                    config = config.merge(Config(s3={"addressing_style": style}, signature_version="s3v4"))
-                self._clients[service] = self._session.create_client(service, config=config)
-            return self._clients[service]
+    config = Config(retries={"max_attempts": 3, "mode": "standard"})
+    if service == "s3":
+        # Path-style against an endpoint of our own (moto); virtual hosts with AWS; SigV4 pre-signed URLs.
+        style = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "auto"
+        config = config.merge(Config(s3={"addressing_style": style}, signature_version="s3v4"))
+    return config
 
 
-CLIENTS = Clients()
+CLIENTS = Clients(_client_config)

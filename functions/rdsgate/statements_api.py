@@ -13,19 +13,18 @@ not exist (404), as an unknown or expired id.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from . import edge
 from .access import Caller
+from .edge import API_RESPONSE_LIMIT_BYTES
 from .encoding import _ENCODER, dumps
 from .errors import InvalidRequest, RdsgateError, RequestTooLarge
-from .request import QUERY_FIELDS, decode_json_body, parse_query
-from .runtime import API_RESPONSE_LIMIT_BYTES, LOGGER, SERVICE
-from .service import Invocation
+from .request import QUERY_FIELDS, parse_query
+from .runtime import LOGGER, SERVICE
 from .statements import (
     CLIENTS, MAX_REQUEST_BYTES, PRESIGNED_URL_SECONDS, ResultReader, StatementNotFound, StatementSettings,
     decode_token, discard_result, encode_token, parse_output, status_view, visible,
@@ -38,9 +37,7 @@ DEFAULT_PAGE_RECORDS = 100_000
 
 
 def _caller() -> Caller:
-    identity = router.current_event.raw_event["requestContext"].get("identity") or {}
-    arn = identity.get("userArn")
-    return Caller(arn=arn if isinstance(arn, str) else None, governed=True)
+    return edge.caller(router)
 
 
 def _respond(status: int, document: Any) -> Response:
@@ -48,16 +45,8 @@ def _respond(status: int, document: Any) -> Response:
 
 
 def _body() -> Any:
-    event = router.current_event
-    raw = event.body or ""
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise RequestTooLarge(f"the request body is over the limit of {MAX_REQUEST_BYTES} bytes for an asynchronous statement")
-    if event.is_base64_encoded:
-        try:
-            return decode_json_body(base64.b64decode(raw, validate=True))
-        except binascii.Error:
-            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
-    return decode_json_body(raw)
+    return edge.body(router, MAX_REQUEST_BYTES, too_large=RequestTooLarge(
+        f"the request body is over the limit of {MAX_REQUEST_BYTES} bytes for an asynchronous statement"))
 
 
 @router.post("/connections/<name>/statements")
@@ -71,10 +60,8 @@ def submit_async_statement(name: str) -> Response:
     if "idempotencyKey" in document:
         raise InvalidRequest("idempotencyKey: not supported for asynchronous statements (each submission is its own)", field="idempotencyKey")
     request = parse_query(document, allowed=QUERY_FIELDS)
-    caller = _caller()
-    invocation = Invocation(caller=caller, result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-                            request_id=router.current_event.raw_event["requestContext"].get("requestId"),
-                            route="POST /connections/{name}/statements")
+    invocation = edge.invocation(router, "POST /connections/{name}/statements", deadline=False)
+    caller = invocation.caller
     SERVICE.get().check_statement(name, request, invocation)  # 403/404/400 now, not later in the worker
     item = submit_statement(name, document, output, caller=caller.arn, governed=True)
     LOGGER.info("statement submitted", extra={"statement": item["id"], "connection": name, "caller": caller.arn})
@@ -83,9 +70,7 @@ def submit_async_statement(name: str) -> Response:
 
 def _audited(item: dict[str, Any], kind: str, route: str, work: Any) -> Any:
     """``work()`` with one audit record on the statement's connection, for a caller still allowed on it."""
-    invocation = Invocation(caller=_caller(), result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-                            request_id=router.current_event.raw_event["requestContext"].get("requestId"),
-                            route=route, audit_context={"statementId": item["id"]})
+    invocation = edge.invocation(router, route, deadline=False, audit_context={"statementId": item["id"]})
     return SERVICE.get().audited(item["connection"], kind, invocation, lambda definition: work())
 
 

@@ -26,7 +26,8 @@ from .access import Caller
 from .encoding import json_loads
 from .errors import InternalError, InvalidRequest, RdsgateError
 from .request import QUERY_FIELDS, QueryRequest, parse_query
-from .runtime import LOGGER, SERVICE, STEP_FUNCTIONS_LIMIT_BYTES, ServiceHolder
+from .edge import STEP_FUNCTIONS_LIMIT_BYTES, step_functions_name
+from .runtime import LOGGER, SERVICE, ServiceHolder
 from .service import Invocation
 from .statements import (
     CLIENTS, MAX_EXPORT_ROWS, Output, RecordSink, ResultWriter, StatementCancelled, StatementSettings,
@@ -45,7 +46,7 @@ def handler(event: Any, context: Any) -> dict[str, Any] | None:
     if not isinstance(event, dict) or not isinstance(event.get("statement"), str):
         LOGGER.error("worker: unexpected event", extra={"keys": sorted(event) if isinstance(event, dict) else None})
         return None
-    remaining = context.get_remaining_time_in_millis if hasattr(context, "get_remaining_time_in_millis") else None
+    remaining = context.get_remaining_time_in_millis if hasattr(context, "get_remaining_time_in_millis") else None  # asked when the run starts
     return run_submitted(event["statement"], WORKER_SERVICE, remaining=remaining,
                          request_id=getattr(context, "aws_request_id", None))
 
@@ -198,7 +199,7 @@ def _notify_success(item: dict[str, Any], pointer: dict[str, Any], clients: Any)
 def _notify_failure(item: dict[str, Any], error: RdsgateError, clients: Any) -> None:
     token = item.get("taskToken")
     if token:
-        clients.get("stepfunctions").send_task_failure(taskToken=token, error=error.step_functions_name, cause=error.message[:32768])
+        clients.get("stepfunctions").send_task_failure(taskToken=token, error=step_functions_name(error), cause=error.message[:32768])
 
 
 # -- submission: asynchronous invocation, or a thread here --------------------------------------

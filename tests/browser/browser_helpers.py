@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import pathlib
-import re
 import subprocess
-import sys
-import threading
-import time
 from urllib.parse import urlsplit
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.local_processes import ROOT, Printing, child_environment, rdsgate  # noqa: F401 - ROOT for conftest
+
 CHROMIUM = os.environ.get("RDSGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,40 +17,21 @@ START_TIMEOUT_S = 90
 PAGE_TIMEOUT_MS = 10_000
 
 
-class Serve:
+class Serve(Printing):
     """One `rdsgate serve` process; stopped with SIGTERM (its clean shutdown), killed if that hangs."""
 
+    name = "rdsgate serve"
+
     def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
-        env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("functions", "local", "."))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "serve", "--port", "0", "--no-mysql", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
+        super().__init__(rdsgate("serve", "--port", "0", "--no-mysql", *args), child_environment())
 
     def wait_started(self) -> Serve:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while "Ctrl-C stops everything" not in self.text:
-            if self.process.poll() is not None:
-                raise AssertionError(f"rdsgate serve exited with {self.process.returncode}:\n{self.text}")
-            assert time.monotonic() < deadline, f"rdsgate serve did not start within {START_TIMEOUT_S} s:\n{self.text}"
-            time.sleep(0.05)
-        self.url = re.search(r"API\s+(http://\S+)", self.text).group(1)
+        self.wait_for("Ctrl-C stops everything", timeout=START_TIMEOUT_S)
+        self.url = self.find(r"API\s+(http://\S+)")
         return self
 
     def credentials_file(self) -> str:
-        return re.search(r"AWS_SHARED_CREDENTIALS_FILE=(\S+)", self.text).group(1)
+        return self.find(r"AWS_SHARED_CREDENTIALS_FILE=(\S+)")
 
     def stop(self) -> None:
         if self.process.poll() is None:

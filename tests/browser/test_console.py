@@ -8,12 +8,12 @@ import hashlib
 import io
 import json
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from browser_helpers import keep_on_loopback
-from rdsgate.sqltext import parameter_names
 
 ORDERS_SQL = (
     "select c.name, o.total, o.note, p.attributes, p.tags, o.placed_at\n"
@@ -257,26 +257,26 @@ def test_history_is_kept_in_the_browser_and_reloads_statements(page, server):
     assert [e["outcome"] for e in stored] == ["ok", "ok"] and stored[1]["connection"] == "demo"
 
 
-SQL_CASES = [  # (dialect, SQL): literals, identifiers, comments, casts and slices hide nothing but real :names
-    ("postgres", "select :a, :b, :a"),
-    ("postgres", "select ':not', \":no\", $$ :no $$, $tag$ :no $tag$ from t where x = :yes"),
-    ("postgres", "select x::int, arr[1:2], :p -- :comment\n/* :block /* nested */ :still */ , :q"),
-    ("postgres", "select e'\\' :no', E'it''s :no', 'x' ':no', :z, a$b, :_under, :x1"),
-    ("postgres", "do $$ begin y := 1; end $$"),
-    ("mysql", "select :a, :b, :a"),
-    ("mysql", "select `a:b`, \"x\\\":y\", 'it\\'s :no', :m # :comment\n, :n"),
-    ("mysql", "select 1--:c\n, :d -- :comment\n, :e, @v := 1"),
-    ("mysql", "select $$ :x $$, /* :no */ :yes, /*+ :hint */ :z"),
-]
+# The scanner cases the Python scanners are checked against too (tests/unit/test_sql_cases.py).
+SQL_CASES = json.loads((Path(__file__).parents[1] / "cases" / "sql_scanner.json").read_text(encoding="utf-8"))["cases"]
 
 
-@pytest.mark.parametrize("dialect, sql", SQL_CASES)
-def test_the_editor_detects_the_same_parameters_as_the_server(page, server, dialect, sql):
+@pytest.mark.parametrize("case", SQL_CASES, ids=lambda case: f"{case['dialect']}: {case['sql'][:40]}")
+def test_the_editor_detects_the_same_parameters_as_the_server(page, server, case):
+    """The editor's parameters are the server's ``:name``s, and its strings, quoted names and comments the same pieces."""
     open_console(page, server)
     found = page.evaluate(
-        "async ([sql, dialect]) => (await import('/assets/sql.js')).parameterNames(sql, dialect)", [sql, dialect]
+        """async ([sql, dialect]) => {
+            const scanner = await import('/assets/sql.js');
+            const literals = scanner.tokenize(sql, dialect)
+                .filter((token) => ['string', 'quoted', 'comment'].includes(token.type)).map((token) => token.text);
+            return {parameters: scanner.parameterNames(sql, dialect), literals};
+        }""",
+        [case["sql"], case["dialect"]],
     )
-    assert found == list(parameter_names(sql, dialect))
+    if "parameters" in case:
+        assert found["parameters"] == case["parameters"]
+    assert found["literals"] == case["literals"]
 
 
 def test_a_signed_server_takes_pasted_credentials_and_the_page_signs_with_sigv4(page, signed_server,

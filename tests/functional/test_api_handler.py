@@ -121,7 +121,7 @@ def test_a_single_row_over_the_response_limit_is_413(runtime, monkeypatch):
 
 def test_unreachable_database_is_503_with_retry_after(runtime, connections, postgres):
     from tests.conftest import iam_definition
-    from rdsgate_local.servers import free_port
+    from rdsgate_devstack.servers import free_port
 
     connections.put(iam_definition("pg-down", postgres, "postgres", port=free_port()))
     status, body, response = call(query_event("pg-down", body={"sql": "select 1"}))

@@ -36,7 +36,7 @@ def test_failures_raise_the_documented_error_names(runtime, change, error_name):
 
 def test_timeout_and_unavailable_names(runtime, connections, postgres):
     from tests.conftest import iam_definition
-    from rdsgate_local.servers import free_port
+    from rdsgate_devstack.servers import free_port
 
     connections.put(iam_definition("pg-sfn-slow", postgres, "postgres", statement_timeout_ms=200))
     connections.put(iam_definition("pg-sfn-down", postgres, "postgres", port=free_port()))

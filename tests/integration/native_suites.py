@@ -28,8 +28,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-from tests.integration.test_local_stack import Serve
-from tests.integration.test_native_postgres import Tunnel
+from tests.local_processes import Serve, Tunnel
 
 # (category, excluded from the rate, rule on the test id, rule on the failure message)
 SESSION = "needs one server session across statements: a transaction that reads its own writes, temporary tables, " \

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from rdsgate_local.sessions_local import LocalRunners, create_table
+from rdsgate_devstack.sessions_local import LocalRunners, create_table
 from tests.conftest import REGION
 
 TABLE = "rdsgate-sessions-test"
@@ -48,7 +48,7 @@ def sessions(runtime: Any, session_table: str, runners: LocalRunners, monkeypatc
     monkeypatch.setenv("RDSGATE_SESSION_LEASE_SECONDS", "2")
     monkeypatch.setenv("RDSGATE_SESSION_POLL_MS", "5")
     monkeypatch.setenv("RDSGATE_SESSION_START_SECONDS", "20")
-    from rdsgate.sessions.gateway import SESSIONS
+    from rdsgate.sessions.routes import SESSIONS
 
     return SESSIONS
 

@@ -11,8 +11,8 @@ import botocore.config
 import pytest
 
 from rdsgate import api
-from rdsgate_local.http_server import LocalApiServer
-from rdsgate_local.sigv4 import SigV4Verifier, TrustedKey
+from rdsgate_devstack.http_server import LocalApiServer
+from rdsgate_devstack.sigv4 import SigV4Verifier, TrustedKey
 from tests.conftest import run_query
 
 ENGINES = {"postgres": "pg", "mysql": "my"}

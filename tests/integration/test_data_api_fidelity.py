@@ -18,7 +18,7 @@ import pytest
 from rdsgate import dataapi
 from rdsgate.drivers import ExecutionOptions
 from rdsgate.errors import ResultTooLarge, SqlError
-from rdsgate.sqltext import prepare
+from rdsgate.sql.text import prepare
 from tests.conftest import DATABASE, iam_definition, run_query
 from tests.integration.test_data_api import SECRET, arn, client, endpoint  # noqa: F401 (fixtures)
 

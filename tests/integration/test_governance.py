@@ -195,7 +195,7 @@ def test_audit_records_for_allowed_denied_and_failed_requests(runtime, audited, 
         service.query(name, parse_query({"sql": "SELECT 1"}), mallory)
     with pytest.raises(errors.SqlError):
         service.query(name, parse_query({"sql": "SELECT * FROM nowhere"}), Invocation(caller=alice.caller, result_limit_bytes=10**6, request_id="req-failed"))
-    records = runtime.audit_records(name, Caller(ALICE, governed=True), None)
+    records = runtime.get().audit_records(name, Caller(ALICE, governed=True), None)
     by_id = {r["requestId"]: r for r in records}
     assert by_id["req-ok"]["outcome"] == "ok" and by_id["req-ok"]["rows"] == 1 and by_id["req-ok"]["caller"] == ALICE
     assert by_id["req-denied"]["outcome"] == "NotFound" and by_id["req-denied"]["reason"] == "Forbidden"
@@ -203,13 +203,13 @@ def test_audit_records_for_allowed_denied_and_failed_requests(runtime, audited, 
     assert all(r["connection"] == name and r["engine"] == "postgres" and r["durationMs"] >= 0 for r in records)
     assert "hunter2" not in json.dumps(records) and "X-Amz-Signature" not in json.dumps(records)
     with pytest.raises(errors.ConnectionNotFound):
-        runtime.audit_records(name, mallory.caller, None)
+        runtime.get().audit_records(name, mallory.caller, None)
 
 
 def test_parameters_are_audited_only_when_the_definition_opts_in(runtime, audited, connections, postgres):
     name = define(connections, postgres, "postgres", "pg-audit-params", audit_parameters=True)
     run_query(runtime, name, "SELECT :v AS v", {"v": "visible-value"})
-    records = runtime.audit_records(name, Caller(ALICE, governed=True), "2000-01-01T00:00:00Z")
+    records = runtime.get().audit_records(name, Caller(ALICE, governed=True), "2000-01-01T00:00:00Z")
     assert records[-1]["parameters"] == {"v": "visible-value"}
 
 
@@ -232,7 +232,7 @@ def idempotent(runtime, aws, monkeypatch):
 def test_idempotent_retry_writes_once(runtime, idempotent, ledger, engine):
     def insert(key="write-3", owner="carl"):
         request = parse_query({"sql": "INSERT INTO ledger (id, owner) VALUES (3, :owner)", "parameters": {"owner": owner}, "idempotencyKey": key})
-        return runtime.query(ledger, request, Invocation(caller=Caller(ALICE, governed=False), result_limit_bytes=10**6))
+        return runtime.get().query(ledger, request, Invocation(caller=Caller(ALICE, governed=False), result_limit_bytes=10**6))
 
     first = insert()
     second = insert()  # a Step Functions retry: the stored result, no second INSERT (which would fail)

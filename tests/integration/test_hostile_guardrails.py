@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
@@ -168,7 +169,7 @@ def test_attack_is_refused_and_the_table_is_unchanged(runtime, connections, serv
     with pytest.raises(errors.GuardrailViolation) as caught:
         run_query(runtime, conn, sql)
     assert caught.value.details["rule"] == "no-writes"
-    assert caught.value.status == 403
+    assert http_status(caught.value) == 403
     assert table(runtime, victim) == ROWS
     assert code_objects(runtime, victim, engine) == 0
     # The connection still serves what the rule allows.
@@ -180,7 +181,7 @@ def test_attack_refused_by_the_sql_checks_or_the_guardrail(runtime, connections,
     conn = guarded(connections, server, engine, NO_WRITES, "deny")
     with pytest.raises((errors.GuardrailViolation, errors.InvalidRequest)) as caught:
         run_query(runtime, conn, sql)
-    assert caught.value.status in (400, 403)
+    assert http_status(caught.value) in (400, 403)
     assert table(runtime, victim) == ROWS
     assert code_objects(runtime, victim, engine) == 0
 
@@ -353,6 +354,6 @@ def test_pathological_sql_answers_403_quickly(runtime, connections, server, engi
     # The step budget and the wall-clock deadline bound the same work: on a loaded machine the
     # deadline may be the one that answers first. Either way it is a quick 403 naming a limit.
     message = caught.value.message
-    assert caught.value.status == 403 and (limit in message or (limit == "parsing steps" and "0.5 s" in message))
+    assert http_status(caught.value) == 403 and (limit in message or (limit == "parsing steps" and "0.5 s" in message))
     assert elapsed < 1.5, f"{case}: {elapsed:.2f} s"
     assert table(runtime, victim) == ROWS

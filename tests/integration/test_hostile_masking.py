@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from rdsgate.edge import http_status
 from rdsgate import errors
 from tests.conftest import DATABASE, IAM_USER, iam_definition, run_query
 
@@ -56,7 +57,7 @@ def attempt(runtime, name, sql):
         document = run_query(runtime, name, sql)
     except errors.RdsgateError as exc:
         assert not any(a in exc.message for a in ADDRESSES), exc.message
-        assert exc.status in (400, 403, 422), exc.code
+        assert http_status(exc) in (400, 403, 422), exc.code
         return exc
     assert not leaked(document), document
     return document

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.request import parse_batch, parse_transaction
@@ -182,7 +183,7 @@ def test_pg_session_leftovers_never_reach_the_next_request(runtime, postgres, pg
     try:
         run_query(runtime, "pg", sql)
     except errors.RdsgateError as exc:
-        assert exc.status < 500
+        assert http_status(exc) < 500
     probe_pg(runtime)
     assert run_query(runtime, "pg", "SELECT name FROM customers")["records"] == [{"name": "real"}]
 
@@ -325,7 +326,7 @@ def test_my_session_leftovers_never_reach_the_next_request(runtime, mariadb, my_
     try:
         run_query(runtime, "my", sql)
     except errors.RdsgateError as exc:
-        assert exc.status < 500
+        assert http_status(exc) < 500
     probe_my(runtime)
     assert run_query(runtime, "my", "SELECT name FROM customers")["records"] == [{"name": "real"}]
 
@@ -388,6 +389,6 @@ def test_nul_in_a_postgres_parameter_is_a_4xx_on_the_same_connection(runtime, co
     opened = _pool(runtime).stats.opened
     with pytest.raises(errors.RdsgateError) as caught:
         run_query(runtime, "pg", "SELECT :v::text AS v", {"v": "a\x00b"})
-    assert 400 <= caught.value.status < 500
+    assert 400 <= http_status(caught.value) < 500
     run_query(runtime, "pg", "SELECT 1")
     assert _pool(runtime).stats.opened == opened

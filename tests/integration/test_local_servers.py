@@ -14,9 +14,9 @@ import pg8000.native
 import pymysql
 import pytest
 
-from rdsgate_local.iam_verifier import VerifierConfig
-from rdsgate_local.pki import create_pki
-from rdsgate_local.servers import PAM_DIR, MariaDBServer, MissingDependency, PostgresServer, cleanup_stale, find
+from rdsgate_devstack.iam_verifier import VerifierConfig
+from rdsgate_devstack.pki import create_pki
+from rdsgate_devstack.servers import PAM_DIR, MariaDBServer, MissingDependency, PostgresServer, cleanup_stale, find
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="local IAM servers need root (PAM service files)")
 
@@ -269,7 +269,7 @@ def test_without_iam_password_logins_still_work(cls):
 def test_servers_left_by_a_killed_run_are_cleaned_up():
     # GIVEN a Python process that started a server and was killed without stop()
     code = (
-        "import time; from rdsgate_local.servers import PostgresServer\n"
+        "import time; from rdsgate_devstack.servers import PostgresServer\n"
         "s = PostgresServer().start(); print(s.workdir, s.pid, s.pam_service, flush=True); time.sleep(120)"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))

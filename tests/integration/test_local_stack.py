@@ -7,68 +7,13 @@ import os
 import pathlib
 import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
 
 import boto3
 import pytest
 
-from rdsgate_local.cli import main
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-class Serve:
-    """One `rdsgate serve` process and everything it printed."""
-
-    def __init__(self, *args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
-        env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("functions", "local", "."))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.wait_for("Ctrl-C stops everything", timeout=90)
-        self.url = self.find(r"API\s+(http://\S+)")
-        self.folders = re.findall(r"\[(/\S+)\]", self.text)
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self):
-        return "\n".join(self.lines)
-
-    def wait_for(self, marker, timeout):
-        deadline = time.monotonic() + timeout
-        while marker not in self.text:
-            if self.process.poll() is not None and not self._reader.is_alive():
-                raise AssertionError(f"rdsgate serve exited with {self.process.returncode}:\n{self.text}")
-            assert time.monotonic() < deadline, f"{marker!r} not printed within {timeout} s:\n{self.text}"
-            time.sleep(0.05)
-
-    def find(self, pattern):
-        match = re.search(pattern, self.text)
-        assert match, f"{pattern!r} not in:\n{self.text}"
-        return match.group(1)
-
-    def stop(self, sig):
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        self._reader.join(timeout=10)
-        return code
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+from rdsgate_cli.cli import main
+from tests.local_processes import ROOT, Serve
 
 
 def processes_naming(folders):

@@ -4,40 +4,18 @@ can act on."""
 
 from __future__ import annotations
 
-import os
-import pathlib
-import sys
-import threading
 import tempfile
 
 import anyio
 import boto3
 import pytest
 
-from tests.integration.test_local_stack import Serve
+from tests.local_processes import ROOT, Serve, child_environment, in_fresh_thread, rdsgate
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOLS = {"list_connections", "describe_schema", "run_query", "list_runbooks", "run_runbook", "get_review_status"}
+NO_CREDENTIALS = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                  "AWS_CONFIG_FILE": "/nonexistent"}
 
-
-
-def in_fresh_thread(main):
-    """anyio.run in a thread of its own: another test's session (Playwright's sync API) may hold an
-    event loop running in the main thread for the whole test session."""
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = anyio.run(main)
-        except BaseException as exc:  # re-raised in the test's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 @pytest.fixture(scope="module")
 def serve():
@@ -59,12 +37,8 @@ def session_with(url: str, *extra: str):
     from mcp.client.session import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
-    environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
-                       AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-                       AWS_CONFIG_FILE="/nonexistent")
-    parameters = StdioServerParameters(command=sys.executable, args=["-m", "rdsgate_local.cli", "mcp", "--endpoint", url, *extra],
-                                       env=environment, cwd=str(ROOT))
+    command, *args = rdsgate("mcp", "--endpoint", url, *extra)
+    parameters = StdioServerParameters(command=command, args=args, env=child_environment(**NO_CREDENTIALS), cwd=str(ROOT))
 
     def run(work):
         async def main():
@@ -75,7 +49,7 @@ def session_with(url: str, *extra: str):
                         await session.initialize()
                         return await work(session)
 
-        return in_fresh_thread(main)
+        return in_fresh_thread(lambda: anyio.run(main))
 
     return run
 
@@ -150,11 +124,9 @@ def test_streamable_http_on_loopback(serve):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
-    environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
-                       AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
-    process = subprocess.Popen([sys.executable, "-m", "rdsgate_local.cli", "mcp", "--endpoint", serve.url, "--transport", "http",
-                                "--port", str(port)], env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    environment = child_environment(**NO_CREDENTIALS)
+    process = subprocess.Popen(rdsgate("mcp", "--endpoint", serve.url, "--transport", "http", "--port", str(port)),
+                               env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -173,13 +145,13 @@ def test_streamable_http_on_loopback(serve):
                     result = await session.call_tool("run_query", {"connection": "demo", "sql": "select 41 + 1 as answer"})
                     return names, result
 
-        names, result = in_fresh_thread(main)
+        names, result = in_fresh_thread(lambda: anyio.run(main))
         assert names == TOOLS
         assert text(result).splitlines() == ["answer", "42", "1 row"]
     finally:
         process.terminate()
         process.wait(timeout=10)
     # Only loopback: the server acts with the user's AWS credentials.
-    refused = subprocess.run([sys.executable, "-m", "rdsgate_local.cli", "mcp", "--endpoint", serve.url, "--transport", "http",
-                              "--host", "0.0.0.0"], env=environment, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(rdsgate("mcp", "--endpoint", serve.url, "--transport", "http", "--host", "0.0.0.0"),
+                             env=environment, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "loopback only" in refused.stderr

@@ -4,48 +4,25 @@ One local stack and one tunnel process serve the whole module; the tests use dis
 """
 
 import datetime as dt
-import json
 import socket
 import struct
 import subprocess
-import urllib.request
 from decimal import Decimal
 
 import pymysql
 import pytest
 
-from tests.integration.test_local_stack import Serve
-from tests.integration.test_native_postgres import Tunnel
+from tests.local_processes import Tunnel, api_records, serve_fixture, tunnel_fixture
 
-
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve()
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def tunnel(serve):
-    running = Tunnel("demo-mysql", serve.url)
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def buffered_tunnel(serve):
-    """Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API."""
-    running = Tunnel("demo-mysql", serve.url, "--transactions", "buffered")
-    yield running
-    running.kill()
+serve = serve_fixture()
+tunnel = tunnel_fixture("demo-mysql")
+# Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API.
+buffered_tunnel = tunnel_fixture("demo-mysql", "--transactions", "buffered")
 
 
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
-    request = urllib.request.Request(f"{serve.url}/connections/demo-mysql/query", method="POST",
-                                     data=json.dumps({"sql": sql, "shape": "arrays"}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["records"]
+    return api_records(serve, "demo-mysql", sql)
 
 
 def mariadb(tunnel, *args, input=None, password=None):

@@ -6,25 +6,17 @@ One local stack and one tunnel serve the module; each test uses its own rows.
 """
 
 import datetime as dt
-import json
-import urllib.request
 from decimal import Decimal
 
 import mysql.connector
 import pymysql
 import pytest
 
-from tests.integration.test_local_stack import Serve
-from tests.integration.test_native_postgres import Tunnel
+from tests.local_processes import Tunnel, api_records, serve_fixture
 
 SERVER_SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
 
-
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve()
-    yield running
-    running.kill()
+serve = serve_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +31,7 @@ def tunnel(serve):
 
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
-    request = urllib.request.Request(f"{serve.url}/connections/demo-mysql/query", method="POST",
-                                     data=json.dumps({"sql": sql, "shape": "arrays"}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response).get("records")
+    return api_records(serve, "demo-mysql", sql)
 
 
 def pymysql_connect(tunnel, **kwargs):

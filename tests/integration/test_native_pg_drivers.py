@@ -6,11 +6,9 @@ One local stack (without MariaDB) and one tunnel serve the module; each test use
 """
 
 import asyncio
-import threading
 import datetime as dt
 import json
 import subprocess
-import urllib.request
 import uuid
 from decimal import Decimal
 
@@ -23,32 +21,17 @@ from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 from psycopg.types.string import TextLoader
 
-from tests.integration.test_local_stack import Serve
-from tests.integration.test_native_postgres import Tunnel, psql
+from tests.local_processes import api_records, in_fresh_thread, psql, serve_fixture, tunnel_fixture
 
 UTC = dt.timezone.utc
 
-
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve("--no-mysql")
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def tunnel(serve):
-    running = Tunnel("demo", serve.url)
-    yield running
-    running.kill()
+serve = serve_fixture("--no-mysql")
+tunnel = tunnel_fixture("demo")
 
 
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
-    request = urllib.request.Request(f"{serve.url}/connections/demo/query", method="POST",
-                                     data=json.dumps({"sql": sql, "shape": "arrays"}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["records"]
+    return api_records(serve, "demo", sql)
 
 
 def dsn(tunnel):
@@ -181,22 +164,7 @@ def asyncpg_run(tunnel, work, **options):
         finally:
             await conn.close()
 
-    # In a thread of its own: Playwright's sync API (the browser tests) keeps an event loop
-    # running in the main thread for the rest of the test session.
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = asyncio.run(main())
-        except BaseException as exc:  # re-raised in the test's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return in_fresh_thread(lambda: asyncio.run(main()))
 
 
 def test_asyncpg_binary_both_ways(tunnel):

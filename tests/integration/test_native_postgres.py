@@ -5,18 +5,10 @@ tests use distinct rows, so their order does not matter.
 """
 
 import datetime as dt
-import json
-import os
-import pathlib
 import re
-import signal
 import socket
 import struct
 import subprocess
-import sys
-import threading
-import time
-import urllib.request
 import uuid
 from decimal import Decimal
 
@@ -24,88 +16,18 @@ import pg8000.dbapi
 import pg8000.native
 import pytest
 
-from tests.integration.test_local_stack import Serve
+from tests.local_processes import (ROOT, Serve, Tunnel, api_records, child_environment, psql, rdsgate, serve_fixture,
+                                   tunnel_fixture)
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-class Tunnel:
-    """One `rdsgate connect` process on a free port, and everything it printed."""
-
-    def __init__(self, connection, endpoint, *args, env=None):
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))}
-        environment.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("functions", "local", ".")),
-                           AWS_EC2_METADATA_DISABLED="true", **(env or {}))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rdsgate_local.cli", "connect", connection, "--endpoint", endpoint, "--port", "0",
-             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=environment, cwd=ROOT)
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.wait_for("Ctrl-C stops the tunnel.", timeout=30)
-        self.port = int(re.search(r" on 127\.0\.0\.1:(\d+),", self.text).group(1))
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self):
-        return "\n".join(self.lines)
-
-    def wait_for(self, marker, timeout=10):
-        deadline = time.monotonic() + timeout
-        while marker not in self.text:
-            assert self.process.poll() is None or marker in self.text, f"rdsgate connect exited:\n{self.text}"
-            assert time.monotonic() < deadline, f"{marker!r} not printed within {timeout} s:\n{self.text}"
-            time.sleep(0.05)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=15)
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve("--no-mysql")
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def tunnel(serve):
-    running = Tunnel("demo", serve.url)
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def buffered_tunnel(serve):
-    """Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API."""
-    running = Tunnel("demo", serve.url, "--transactions", "buffered")
-    yield running
-    running.kill()
+serve = serve_fixture("--no-mysql")
+tunnel = tunnel_fixture("demo")
+# Transaction blocks buffered into one /transaction call at COMMIT, as without sessions on the API.
+buffered_tunnel = tunnel_fixture("demo", "--transactions", "buffered")
 
 
 def api(serve, sql):
     """Ask the API directly (not through the tunnel): the records as arrays."""
-    request = urllib.request.Request(f"{serve.url}/connections/demo/query", method="POST",
-                                     data=json.dumps({"sql": sql, "shape": "arrays"}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["records"]
-
-
-def psql(tunnel, *args, input=None, password=None, options="sslmode=disable"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(PGCONNECT_TIMEOUT="10", **({"PGPASSWORD": password} if password else {}))
-    return subprocess.run(
-        ["psql", "-X", "-w", f"host=127.0.0.1 port={tunnel.port} dbname=demo user=tester {options}", *args],
-        input=input, capture_output=True, text=True, timeout=60, env=env)
+    return api_records(serve, "demo", sql)
 
 
 def pg(tunnel, **kwargs):
@@ -403,12 +325,10 @@ def test_requests_are_signed_with_sigv4():
     try:
         credentials = {"AWS_SHARED_CREDENTIALS_FILE": stack.find(r"export AWS_SHARED_CREDENTIALS_FILE=(\S+)")}
         unsigned = subprocess.run(
-            [sys.executable, "-m", "rdsgate_local.cli", "connect", "demo", "--endpoint", stack.url, "--port", "0"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env={
-                **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSGATE_"))},
-                "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                "AWS_CONFIG_FILE": "/nonexistent",
-                "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("functions", "local", "."))})
+            rdsgate("connect", "demo", "--endpoint", stack.url, "--port", "0"),
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=child_environment(
+                AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+                AWS_CONFIG_FILE="/nonexistent"))
         assert unsigned.returncode == 1 and "Missing Authentication Token" in unsigned.stderr
         tunnel = Tunnel("demo", stack.url, "--profile", "rdsgate-local", "--region", "us-east-1", env=credentials)
         run = psql(tunnel, "-A", "-t", "-c", "select name from customers where id = 1")

@@ -7,9 +7,7 @@ PyMySQL's lastrowid, savepoints; and that a block's writes are invisible outside
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pg8000.dbapi
 import pymysql
@@ -17,37 +15,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from tests.integration.test_local_stack import Serve
-from tests.integration.test_native_postgres import Tunnel
+from tests.local_processes import api_records as api, serve_fixture, tunnel_fixture
 
-
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve()
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def pg_tunnel(serve):
-    running = Tunnel("demo", serve.url)
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def my_tunnel(serve):
-    running = Tunnel("demo-mysql", serve.url)
-    yield running
-    running.kill()
-
-
-def api(serve, connection, sql):
-    """The API outside any session: what is committed."""
-    request = urllib.request.Request(f"{serve.url}/connections/{connection}/query", method="POST",
-                                     data=json.dumps({"sql": sql, "shape": "arrays"}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["records"]
+serve = serve_fixture()
+pg_tunnel = tunnel_fixture("demo")
+my_tunnel = tunnel_fixture("demo-mysql")
 
 
 @pytest.fixture

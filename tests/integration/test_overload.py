@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from rdsgate_local.servers import MariaDBServer, PostgresServer
+from rdsgate_devstack.servers import MariaDBServer, PostgresServer
 from tests.conftest import DATABASE, IAM_USER, REGION, iam_definition, load_event
 
 # Connections an ordinary user can get: PostgreSQL runs with max_connections 4, one of them

@@ -17,9 +17,9 @@ import pytest
 from rdsgate import api, invoke, reviews, statements as statements_module
 from rdsgate.runbooks import parse_runbook
 from rdsgate.worker import LOCAL_RUNNER
-from rdsgate_local import reviews_local
-from rdsgate_local.http_server import build_event, identity_of
-from rdsgate_local.statements_local import create_resources as create_statement_resources
+from rdsgate_devstack import reviews_local
+from rdsgate_devstack.http_server import build_event, identity_of
+from rdsgate_devstack.statements_local import create_resources as create_statement_resources
 from tests.conftest import ENGINEER_ROLE, iam_definition, run_query
 from tests.integration.test_governance import ensure_table
 from tests.integration.test_runbooks import Runbooks

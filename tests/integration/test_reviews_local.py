@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from rdsgate_local.http_server import LocalApiServer
-from tests.integration.test_local_stack import Serve
+from rdsgate_devstack.http_server import LocalApiServer
+from tests.local_processes import Serve
 
 ALICE = "arn:aws:iam::000000000000:user/alice"
 BOB = "arn:aws:iam::000000000000:user/bob"
@@ -86,9 +86,9 @@ def test_the_identity_header_is_never_honoured_with_sigv4():
 
 
 def test_reviews_on_the_command_line_and_through_mcp(serve, capsys):
-    from rdsgate_local.cli import main
-    from rdsgate_local.client import ApiClient
-    from rdsgate_local.mcp_server import Tools
+    from rdsgate_cli.cli import main
+    from rdsgate_client.api import ApiClient
+    from rdsgate_cli.mcp_server import Tools
 
     status, held = request(f"{serve.url}/connections/demo-reviewed/query", "POST",
                            {"sql": "UPDATE orders SET note = 'cli' WHERE id = 2"}, identity=ALICE)

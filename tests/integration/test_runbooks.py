@@ -13,7 +13,7 @@ import pytest
 from rdsgate import api, invoke
 from rdsgate.errors import InvalidRequest
 from rdsgate.runbooks import parse_runbook
-from rdsgate_local.http_server import LocalApiServer
+from rdsgate_devstack.http_server import LocalApiServer
 from tests.conftest import ENGINEER_ROLE, iam_definition, load_event, run_query
 from tests.integration.test_governance import ensure_table
 
@@ -271,7 +271,7 @@ def test_a_runbook_only_connection_refuses_free_sql_on_every_route(runtime, runb
 
 
 def test_a_runbook_only_connection_refuses_the_tunnel(runtime, runbook_only, engine):
-    from tests.integration.test_native_postgres import Tunnel
+    from tests.local_processes import Tunnel
 
     server = LocalApiServer(api.handler, port=0, identity=ALICE, access_log=False).serve_in_background()
     tunnel = Tunnel(runbook_only.connection, server.url)
@@ -300,7 +300,7 @@ def test_a_runbook_only_connection_refuses_the_tunnel(runtime, runbook_only, eng
 
 
 def test_rdsgate_runbooks_and_run_on_the_command_line(runtime, orders, capsys):
-    from rdsgate_local.cli import main
+    from rdsgate_cli.cli import main
 
     server = LocalApiServer(api.handler, port=0, identity=SUPPORT, access_log=False).serve_in_background()
     try:

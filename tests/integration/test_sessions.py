@@ -10,12 +10,13 @@ import time
 
 import pytest
 
+from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.audit import DynamoDBAuditTrail
 from rdsgate.request import parse_batch, parse_query
 from rdsgate.sessions import codec
 from rdsgate.sessions.store import DynamoDBSessionStore
-from rdsgate_local.sessions_local import LocalRunners
+from rdsgate_devstack.sessions_local import LocalRunners
 from tests.conftest import iam_definition, run_query
 from tests.integration.sessions_fixtures import ALICE, BOB, invocation, runners, session_table, sessions  # noqa: F401
 from tests.integration.test_governance import ensure_table
@@ -266,7 +267,7 @@ def test_sessions_per_caller_are_limited(sessions, conn, runtime, monkeypatch):
     first = gateway.begin(conn, alice)["sessionId"]
     with pytest.raises(errors.TooManySessions, match="this caller has 1 open sessions") as refused:
         gateway.begin(conn, alice)
-    assert refused.value.status == 503 and refused.value.details["retry_after"] > 0
+    assert http_status(refused.value) == 503 and refused.value.details["retry_after"] > 0
     other = gateway.begin(conn, bob)["sessionId"]  # the limit is per caller
     gateway.end(first, alice, commit=False)
     again = gateway.begin(conn, alice)["sessionId"]  # ended sessions no longer count

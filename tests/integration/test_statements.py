@@ -16,8 +16,8 @@ import pytest
 
 from rdsgate import api, errors, invoke, statements
 from rdsgate.worker import LOCAL_RUNNER
-from rdsgate_local.http_server import build_event, identity_of
-from rdsgate_local.statements_local import create_resources
+from rdsgate_devstack.http_server import build_event, identity_of
+from rdsgate_devstack.statements_local import create_resources
 from tests.conftest import REGION, iam_definition, run_query
 
 ENGINES = {"postgres": "pg", "mysql": "my"}

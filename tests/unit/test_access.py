@@ -2,6 +2,7 @@
 
 import pytest
 
+from rdsgate.edge import http_status
 from rdsgate.access import TRUSTED, Caller
 from rdsgate.definitions import parse_definition
 from rdsgate.errors import Forbidden
@@ -40,7 +41,7 @@ def test_forbidden_names_the_connection_but_not_the_list():
     with pytest.raises(Forbidden) as caught:
         Caller(ALICE, governed=True).check(definition(["arn:aws:iam::1:role/secret-admins"]))
     assert "'orders'" in caught.value.message and "secret-admins" not in caught.value.message
-    assert caught.value.status == 403
+    assert http_status(caught.value) == 403
 
 
 def test_unsigned_api_caller_is_denied_and_invoke_callers_are_trusted():

@@ -189,3 +189,146 @@ def test_each_invocation_carries_its_trace_id_into_the_audit_record():
     assert trace_facts({"_X_AMZN_TRACE_ID": header}) == {"traceId": "1-5759e988-bd862e3fe1be46a994272793"}
     assert trace_facts({}) == {} and trace_facts({"_X_AMZN_TRACE_ID": "Parent=1"}) == {}
     assert begin_invocation({"_X_AMZN_TRACE_ID": header, "POWERTOOLS_LOGGER_SAMPLE_RATE": "0.5"})["traceId"].startswith("1-")
+
+
+# -- the runtime: the composition root, and the service's explicit steps -------------------------
+
+
+class FakeAws:
+    """What build_service asks of AWS: one DynamoDB client, credentials, other clients."""
+
+    def __init__(self, dynamodb):
+        self._dynamodb, self.clients = dynamodb, []
+
+    def dynamodb(self):
+        return self._dynamodb
+
+    def credentials(self):
+        return None
+
+    def client(self, service, region=None):
+        self.clients.append(service)
+        raise AssertionError("no other client is made while the service is built")
+
+
+def test_build_service_composes_the_core_from_settings_and_the_aws_calls_it_is_given():
+    from rdsgate.idempotency import IdempotentRunner
+    from rdsgate.runtime import build_service
+
+    dynamodb = FakeDynamoDB([item("app")])
+    settings = Settings(connections_table="t", audit_table="audit", idempotency_table="keys", idempotency_expiry_seconds=60,
+                        max_batch_sets=3, max_transaction_statements=4, max_request_bytes=99, default_max_rows=5)
+    service = build_service(settings, ListLogger(), aws=FakeAws(dynamodb))
+    assert service.catalog.get("app").name == "app" and dynamodb.reads == 1
+    limits = service.limits
+    assert (limits.max_batch_sets, limits.max_transaction_statements, limits.max_request_bytes, limits.default_max_rows) == (3, 4, 99, 5)
+    assert isinstance(service._idempotency, IdempotentRunner) and service._idempotency.table_name == "keys"
+    assert service._audit_sink is not None
+    bare = build_service(Settings(connections_table="t"), ListLogger(), aws=FakeAws(dynamodb))
+    assert bare._idempotency is None and bare._audit_sink is None
+    with pytest.raises(errors.InvalidRequest, match="parameterSets"):
+        service.batch_request({"sql": "SELECT :a", "parameterSets": [{"a": 1}] * 4})
+    with pytest.raises(errors.InvalidRequest, match="statements"):
+        service.transaction_request({"statements": [{"sql": "SELECT 1"}] * 5})
+
+
+def test_the_holder_builds_once_and_a_reset_closes_the_connections(monkeypatch):
+    from rdsgate.runtime import ServiceHolder
+
+    monkeypatch.setenv("RDSGATE_CONNECTIONS_TABLE", "from-env")
+    built, closed = [], []
+
+    class Pool:
+        def close_all(self):
+            closed.append(True)
+
+    def build(settings, logger, metrics):
+        service = type("Service", (), {"pool": Pool(), "settings": settings})()
+        built.append(service)
+        return service
+
+    holder = ServiceHolder(ListLogger(), build=build)
+    assert holder.get() is holder.get() and len(built) == 1 and built[0].settings.connections_table == "from-env"
+    holder.reset()
+    assert closed == [True]
+    monkeypatch.setenv("RDSGATE_CONNECTIONS_TABLE", "changed")
+    assert holder.get() is not built[0] and built[1].settings.connections_table == "changed"
+
+
+class FakeIdempotency:
+    def __init__(self):
+        self.calls, self.results = [], {}
+
+    def run(self, scope, payload, work, remaining_ms=None):
+        self.calls.append((scope, payload, remaining_ms))
+        key = tuple(sorted(scope.items()))
+        if key not in self.results:
+            self.results[key] = work()
+        return self.results[key]
+
+
+def test_the_idempotency_step_runs_a_keyed_request_once(world):
+    service, opened, sink, _ = world
+    request = parse_query({"sql": "SELECT 1 AS one", "idempotencyKey": "k1"})
+    with pytest.raises(errors.InvalidRequest, match="idempotencyKey"):  # no runner: refused before anything runs
+        service.query("app", request, invocation())
+    assert opened == [] and sink.records == []
+    service._idempotency = runner = FakeIdempotency()
+    timed = Invocation(caller=Caller(ALICE, governed=True), result_limit_bytes=10**6, remaining_ms=60_000)
+    first = service.query("app", request, timed)
+    assert service.query("app", request, timed) is first and len(opened[0].statements) == 1
+    scope, payload, remaining = runner.calls[0]
+    assert scope == {"caller": ALICE, "connection": "app", "idempotencyKey": "k1"} and payload["sql"] == "SELECT 1 AS one"
+    assert remaining == 60_000  # a plain number: no Lambda context in the core
+    service.query("app", parse_query({"sql": "SELECT 1 AS one"}), invocation())
+    assert len(runner.calls) == 2  # no key: the step is skipped
+
+
+def test_the_deadline_step_bounds_the_statement_by_the_time_left(world):
+    service, opened, sink, _ = world
+    seen = []
+    original = FakeConnection.execute
+
+    def execute(self, prepared, values, options):
+        seen.append(options.session.statement_timeout_ms)
+        return original(self, prepared, values, options)
+
+    FakeConnection.execute = execute
+    try:
+        for remaining in (4_700, 1_900, None):
+            late = Invocation(caller=Caller(ALICE, governed=True), result_limit_bytes=10**6, remaining_ms=remaining)
+            service.query("app", parse_query({"sql": "SELECT 1"}), late)
+        with pytest.raises(errors.QueryTimeout):
+            service.query("app", parse_query({"sql": "SELECT 1"}), Invocation(caller=Caller(ALICE, governed=True), result_limit_bytes=10**6, remaining_ms=1_000))
+    finally:
+        FakeConnection.execute = original
+    assert seen == [3_000, 400, None]  # whole seconds when over one; the margin kept
+    assert sink.records[-1]["outcome"] == "QueryTimeout"
+
+
+def test_the_data_api_database_check_is_the_service_s(world):
+    service, _, _, _ = world
+    assert service.authorize("app", Caller(ALICE, governed=True), database="app").name == "app"
+    with pytest.raises(errors.InvalidRequest, match="serves database 'app', not 'other'"):
+        service.authorize("app", Caller(ALICE, governed=True), database="other")
+
+
+def test_the_edges_tables_map_every_error():
+    from rdsgate import edge
+    from rdsgate.reviews import ReviewExpired, ReviewNotFound, ReviewPending, ReviewRejected
+    from rdsgate.statements import StatementCancelled, StatementNotFound
+
+    expected = {
+        errors.InvalidRequest: 400, errors.ConnectionNotFound: 404, errors.RequestTooLarge: 413, errors.SqlError: 422,
+        errors.AuthenticationFailed: 502, errors.DatabaseUnavailable: 503, errors.QueryTimeout: 504, errors.ResultTooLarge: 413,
+        errors.Forbidden: 403, errors.ReadOnlyViolation: 403, errors.GuardrailViolation: 403, errors.InvalidDefinition: 500,
+        errors.InternalError: 500, errors.TransactionNotFound: 404, errors.TransactionExpired: 410, errors.TooManySessions: 503,
+        ReviewPending: 202, ReviewRejected: 409, ReviewExpired: 410, ReviewNotFound: 404, StatementCancelled: 409, StatementNotFound: 404,
+    }
+    assert set(errors.ERROR_TABLE) <= set(expected)
+    for cls, status in expected.items():
+        assert cls.code in edge.HTTP_STATUS and edge.http_status(cls("x")) == status, cls
+        assert not hasattr(cls, "status") and not hasattr(cls, "step_functions_name")  # the classes carry code, message and fields
+    names = {cls: edge.step_functions_name(cls) for cls in errors.ERROR_TABLE}
+    assert names[errors.RequestTooLarge] == "InvalidRequest" and edge.step_functions_name(errors.RequestTooLarge("x")) == "InvalidRequest"
+    assert all(name == cls.__name__ for cls, name in names.items() if cls is not errors.RequestTooLarge)

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rdsgate import sqlclassify, sqllex
+from rdsgate.sql import classify as sqlclassify, lexer as sqllex
 from rdsgate.definitions import STATEMENT_KINDS, Guardrail, parse_definition
 from rdsgate.errors import GuardrailViolation, InvalidDefinition
 from rdsgate.guardrails import analyse, check_guardrails, clear_cache
-from rdsgate.sqlclassify import TooComplex, Unclassifiable, classify
+from rdsgate.sql.classify import TooComplex, Unclassifiable, classify
 
 PG, MY = "postgres", "mysql"
 NO_WRITES = Guardrail("no-writes", deny_statements=("DELETE", "DROP", "UPDATE"))
@@ -377,7 +377,7 @@ def test_sqlglot_is_loaded_only_when_a_statement_rule_applies():
         "from rdsgate.definitions import Guardrail\n"
         "from rdsgate.guardrails import check_guardrails\n"
         "check_guardrails((Guardrail('p', deny_pattern='secret'),), 'SELECT 1', 'postgres')\n"
-        "assert not any(m.startswith(('sqlglot', 'rdsgate.sqlclassify', 'rdsgate.sqllex')) for m in sys.modules), 'loaded early'\n"
+        "assert not any(m.startswith(('sqlglot', 'rdsgate.sql.classify', 'rdsgate.sql.lexer')) for m in sys.modules), 'loaded early'\n"
         "check_guardrails((Guardrail('d', deny_statements=('DROP',)),), 'SELECT 1', 'postgres')\n"
         "assert 'sqlglot' in sys.modules\n"
     )

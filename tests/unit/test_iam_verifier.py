@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.awsrequest import prepare_request_dict
 
-from rdsgate_local.iam_verifier import (
+from rdsgate_devstack.iam_verifier import (
     TokenRejected,
     VerifierConfig,
     load_config,

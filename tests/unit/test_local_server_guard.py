@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from rdsgate_local.http_server import LocalApiServer, host_allowed, origin_allowed
+from rdsgate_devstack.http_server import LocalApiServer, host_allowed, origin_allowed
 
 
 class Recorder:

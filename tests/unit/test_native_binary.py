@@ -6,11 +6,11 @@ The expected bytes are PostgreSQL 15's own: ``SELECT encode(<type>_send(<text>),
 
 import pytest
 
-from rdsgate_local import pgbinary, pgtime, pgtypes
-from rdsgate_local.pgoids import OIDS
-from rdsgate_local.session import Session
-from rdsgate_local.tunnel import Result, Statement, TunnelError
-from rdsgate_local.wiresql import hex_literals, split
+from rdsgate_tunnel import pgbinary, pgparams, pgtime, pgtypes
+from rdsgate_tunnel.pgoids import OIDS
+from rdsgate_tunnel.session import Session
+from rdsgate_tunnel.gateway import Result, Statement, TunnelError
+from rdsgate_tunnel.wiresql import hex_literals, split
 
 # (the API's JSON value, its column type, PostgreSQL's send bytes, PostgreSQL's text of the same value)
 SENT = [
@@ -59,7 +59,7 @@ def test_results_in_binary_are_postgres_own_bytes(value, type_name, sent, text):
 
 @pytest.mark.parametrize("value, type_name, sent, text", SENT)
 def test_binary_parameters_become_text_postgres_reads_back_the_same(value, type_name, sent, text):
-    assert pgbinary.parameter_text(bytes.fromhex(sent), OIDS[type_name]) == text
+    assert pgparams.parameter_text(bytes.fromhex(sent), OIDS[type_name]) == text
 
 
 def test_binary_null_unsupported_types_and_bad_data():
@@ -69,7 +69,7 @@ def test_binary_null_unsupported_types_and_bad_data():
         pgbinary.result_bytes("$12.50", "money")
     assert refused.value.sqlstate == "0A000" and "money" in refused.value.message
     with pytest.raises(TunnelError) as bad:
-        pgbinary.parameter_text(b"\x00\x01", OIDS["int4"])
+        pgparams.parameter_text(b"\x00\x01", OIDS["int4"])
     assert bad.value.sqlstate == "22P03"
 
 

@@ -6,10 +6,10 @@ No server is needed; the clients' behaviour is tested in test_native_postgres.py
 import pytest
 from pymysql import _auth
 
-from rdsgate.sqltext import prepare
-from rdsgate_local import mysqltypes, mysqlwire, pgtypes
-from rdsgate_local.tunnel import TunnelError
-from rdsgate_local.wiresql import analyse, literal_value, rewrite, split, split_arguments
+from rdsgate.sql.text import prepare
+from rdsgate_tunnel import mysqltypes, mysqlwire, pgtypes
+from rdsgate_tunnel.gateway import TunnelError
+from rdsgate_tunnel.wiresql import analyse, literal_value, rewrite, split, split_arguments
 
 
 @pytest.mark.parametrize(

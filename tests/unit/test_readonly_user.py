@@ -3,10 +3,10 @@ querying as the user it creates: tests/functional/cli/test_cli_readonly_user.py.
 
 import pytest
 
-from rdsgate.sqltext import prepare
-from rdsgate_local import readonly_user as ro
-from rdsgate_local.cli import main
-from rdsgate_local.client import CliError
+from rdsgate.sql.text import prepare
+from rdsgate_cli import readonly_user as ro
+from rdsgate_cli.cli import main
+from rdsgate_client.api import CliError
 
 HOSTILE = 'x"; DROP TABLE t; -- `\' '
 

@@ -8,7 +8,7 @@ from rdsgate import errors
 from rdsgate.sessions import codec
 from rdsgate.sessions.settings import SessionSettings
 from rdsgate.sessions.sqlcheck import check_session_statement, session_only
-from rdsgate.sqltext import prepare
+from rdsgate.sql.text import prepare
 
 
 def test_session_ids_are_random_and_only_well_formed_ones_have_a_key():

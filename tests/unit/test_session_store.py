@@ -13,7 +13,7 @@ from rdsgate.sessions import codec
 from rdsgate.sessions.store import (
     CHUNK_BYTES, INLINE_BYTES, DynamoDBSessionStore, EXPIRED, LOST, OPEN, STARTING, now_ms,
 )
-from rdsgate_local.sessions_local import create_table
+from rdsgate_devstack.sessions_local import create_table
 
 REGION = "us-east-1"
 

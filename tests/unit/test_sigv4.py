@@ -7,7 +7,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from rdsgate_local.sigv4 import (
+from rdsgate_devstack.sigv4 import (
     BAD_SIGNATURE, INVALID_TOKEN, MISSING_TOKEN, SignatureRejected, SigV4Verifier, TrustedKey,
 )
 

@@ -7,9 +7,9 @@ import urllib.request
 import boto3
 import pytest
 
-from rdsgate_local.client import ApiClient, ApiError
-from rdsgate_local.http_server import LOCAL_IDENTITY, LocalApiServer
-from rdsgate_local.sigv4 import SigV4Verifier, TrustedKey
+from rdsgate_client.api import ApiClient, ApiError
+from rdsgate_devstack.http_server import LOCAL_IDENTITY, LocalApiServer
+from rdsgate_devstack.sigv4 import SigV4Verifier, TrustedKey
 from tests.conftest import load_event
 
 KEY, SECRET, TOKEN = "ASIALOCALEXAMPLE", "local-secret", "local-session-token"

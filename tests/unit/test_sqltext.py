@@ -1,11 +1,11 @@
-"""Unit tests for rdsgate.sqltext: parameter rewriting, statement checks, statement type."""
+"""Unit tests for rdsgate.sql.text: parameter rewriting, statement checks, statement type."""
 
 from __future__ import annotations
 
 import pytest
 
 from rdsgate.errors import InvalidRequest
-from rdsgate.sqltext import PreparedSql, parameter_names, prepare
+from rdsgate.sql.text import PreparedSql, parameter_names, prepare
 
 PG = "postgres"
 MY = "mysql"

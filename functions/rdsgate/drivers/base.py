@@ -13,7 +13,7 @@ from typing import Any, Mapping, Protocol
 
 from ..encoding import EncodedRecords, dumps, unique_keys, utf8_length
 from ..errors import ResultTooLarge
-from ..sqltext import PreparedSql
+from ..sql.text import PreparedSql
 from .session import SessionPolicy
 
 # Up to this many rows are read in the statement's single round trip; larger limits stream

@@ -19,15 +19,14 @@ import pymysql
 from pymysql.constants import FIELD_TYPE, FLAG, SERVER_STATUS
 
 from .. import errors
-from ..sqltext import PreparedSql
+from ..sql.constants import MYSQL_IMPLICIT_COMMIT as IMPLICIT_COMMIT
+from ..sql.text import PreparedSql
 from .base import STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
 from .mysql_values import _BLOB_SIZES, _CONVERSIONS, _TEXT_SIZES, TYPE_NAMES, _lean_converters, _post_converter, _to_python
 from .pymysql_wire import MysqlWire, read_rows
 from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup
 
 
-# Statements after which MySQL has committed whatever came before them.
-IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
 BINARY_CHARSET = 63
 _BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
 _LONGTEXT_LENGTH = 4294967295

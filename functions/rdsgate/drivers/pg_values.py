@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from .. import errors
 from ..encoding import MAX_SAFE_INTEGER, json_loads
 from ..params import JsonText
-from ..sqltext import PreparedSql
+from ..sql.text import PreparedSql
 
 # Built-in type OIDs and names (pg_type.typname); others are looked up once per connection.
 TYPE_NAMES = {

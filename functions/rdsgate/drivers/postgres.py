@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from .. import errors
-from ..sqltext import PreparedSql
+from ..sql.text import PreparedSql
 from .base import SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
 from .pg8000_wire import PgWire
 from .pg_values import ARRAY_ELEMENTS, TYPE_NAMES, _identity, _wire_values, converter

@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import QueryTimeout
-
 # The client waits this much longer than the statement timeout: the server cancels first.
 SOCKET_GRACE_SECONDS = 2.0
 # Run after the request's COMMIT and its Sync, in the same write: undoes whatever the request did to the session.
@@ -40,23 +38,19 @@ class SessionPolicy:
 
     @classmethod
     def for_request(
-        cls, definition: Any, request: Any = None, *, default_timeout_ms: int | None, available_ms: int | None = None,
+        cls, definition: Any, request: Any = None, *, default_timeout_ms: int | None, deadline_ms: int | None = None,
         streamed: bool = False,
     ) -> SessionPolicy:
-        """The policy of one request on ``definition`` (``request`` None: a lookup of the service's own).
+        """The policy of one request on ``definition`` (``request`` None: the definition's own, a login's).
 
         The timeout is the smallest of the definition's (else the service's default), the request's
-        ``timeout_ms`` and ``available_ms`` (the invocation's time left before its margin), in whole
-        seconds when over one, so consecutive requests ask for the same one. A ``streamed`` request
-        (results to S3) is not bound by the synchronous timeout: only by its own and the time left.
+        ``timeout_ms`` and ``deadline_ms`` (the service's deadline step: the invocation's time left).
+        A ``streamed`` request (results to S3) is not bound by the synchronous timeout: only by its
+        own and the deadline, else the definition's.
         """
         configured = definition.statement_timeout_ms or default_timeout_ms
         requested = getattr(request, "timeout_ms", None)
-        timeout_ms = _smallest(requested) if streamed else _smallest(configured, requested)
-        if available_ms is not None:
-            if available_ms < 1:
-                raise QueryTimeout("the function has no time left to run the statement")
-            timeout_ms = _smallest(timeout_ms, available_ms - available_ms % 1000 if available_ms >= 1000 else available_ms)
+        timeout_ms = _smallest(requested, deadline_ms) if streamed else _smallest(configured, requested, deadline_ms)
         if streamed and timeout_ms is None:
             timeout_ms = configured
         return cls(

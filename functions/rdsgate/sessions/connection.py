@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from .. import errors
 from ..drivers import SINGLE_TRIP_ROWS, SOCKET_GRACE_SECONDS, STREAM_BATCH_ROWS, ExecutionOptions, RowBudget, StatementResult
-from ..sqltext import PreparedSql
+from ..sql.text import PreparedSql
 
 ABORTED_MESSAGE = "the transaction was aborted by an earlier error and has been rolled back; nothing was committed"
 

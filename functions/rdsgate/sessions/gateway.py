@@ -255,12 +255,3 @@ class SessionsHolder:
 
     def enabled(self) -> bool:
         return SessionSettings.resolve().enabled
-
-
-def _sessions() -> SessionsHolder:
-    from ..runtime import SERVICE
-
-    return SessionsHolder(SERVICE)
-
-
-SESSIONS = _sessions()

@@ -15,10 +15,10 @@ from typing import Any
 
 from ..encoding import encode_within
 from ..errors import InvalidRequest
-from ..request import parse_batch, parse_query, parse_transaction
+from ..request import parse_query
+from ..runtime import SERVICE
 from ..service import Invocation
-from .gateway import SESSIONS
-from .routes import parse_begin, split_session
+from .routes import SESSIONS, parse_begin, split_session
 
 ACTIONS = ("begin", "commit", "rollback")
 
@@ -28,8 +28,6 @@ def is_session_event(event: dict[str, Any]) -> bool:
 
 
 def handle(event: dict[str, Any], name: str, invocation: Invocation, envelope: frozenset[str], limit_bytes: int) -> dict[str, Any]:
-    from ..runtime import SERVICE
-
     body = {key: value for key, value in event.items() if key not in envelope and key != "session"}
     action = event.get("session")
     if action is not None:
@@ -44,11 +42,11 @@ def handle(event: dict[str, Any], name: str, invocation: Invocation, envelope: f
             raise InvalidRequest("sessionId: required", field="sessionId")
         return SESSIONS.get().end(session_id, invocation, commit=action == "commit", name=name)
     body, session_id = split_session(body)
-    settings = SERVICE.settings
+    service = SERVICE.get()
     if "parameterSets" in body:
-        request: Any = parse_batch(body, max_sets=settings.max_batch_sets)
+        request: Any = service.batch_request(body)
     elif "statements" in body:
-        request = parse_transaction(body, max_statements=settings.max_transaction_statements)
+        request = service.transaction_request(body)
     else:
         request = parse_query(body)
     result = SESSIONS.get().run(session_id, name, request, invocation)

@@ -4,7 +4,7 @@ Deployed, the API and invoke functions call ``lambda:InvokeFunction`` with
 ``InvocationType=Event`` on the runner function (through the VPC's Lambda interface
 endpoint); the runner function retries nothing (a begin that gave up is final). Locally,
 ``rdsgate serve`` and the tests register a launcher that runs the same ``runner.handler``
-in worker processes (``rdsgate_local.sessions_local``).
+in worker processes (``rdsgate_devstack.sessions_local``).
 """
 
 from __future__ import annotations

@@ -13,62 +13,35 @@ connection; for anyone else it does not exist (404 TransactionNotFound), and the
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ..access import Caller
+from .. import edge
 from ..encoding import dumps
-from ..errors import InvalidRequest, RequestTooLarge
-from ..request import AtomicRequest, QueryRequest, decode_json_body
+from ..errors import InvalidRequest
+from ..request import AtomicRequest, QueryRequest
+from ..runtime import SERVICE
 from ..service import Invocation
-from .gateway import SESSIONS
+from .gateway import SessionsHolder
 
 router = APIGatewayRouter()
+SESSIONS = SessionsHolder(SERVICE)  # the sessions of the process-wide service (rdsgate.runtime)
 BEGIN_FIELDS = frozenset({"readOnly"})
 SESSION_FIELD = "sessionId"
 # The Data API's words for the outcome of CommitTransaction and RollbackTransaction.
 DATA_API_STATUS = {True: "Transaction Committed", False: "Rollback Complete"}
 
 
-def _caller() -> Caller:
-    identity = router.current_event.raw_event["requestContext"].get("identity") or {}
-    arn = identity.get("userArn")
-    return Caller(arn=arn if isinstance(arn, str) else None, governed=True)
-
-
 def _invocation(route: str) -> Invocation:
     """The call's facts; ``route`` is the resource's template, so a session id in the path is never recorded."""
-    from ..runtime import API_RESPONSE_LIMIT_BYTES
-
-    context = router.lambda_context
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    event = router.current_event
-    return Invocation(
-        caller=_caller(), result_limit_bytes=API_RESPONSE_LIMIT_BYTES,
-        request_id=event.raw_event["requestContext"].get("requestId"), remaining_ms=remaining, route=route,
-    )
+    return edge.invocation(router, route)
 
 
 def _body(*, optional: bool = False) -> Any:
-    from ..runtime import SERVICE
-
-    event = router.current_event
-    raw = event.body or ""
-    if optional and not raw.strip():
-        return {}
-    limit = SERVICE.settings.max_request_bytes
-    if len(raw) > limit:
-        raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
-    if event.is_base64_encoded:
-        try:
-            return decode_json_body(base64.b64decode(raw, validate=True))
-        except binascii.Error:
-            raise InvalidRequest("the request body is marked base64 but is not valid base64") from None
-    return decode_json_body(raw)
+    body = edge.body(router, SERVICE.get().limits.max_request_bytes, optional=optional)
+    return {} if body is None and optional else body
 
 
 def _respond(document: Any) -> Response:

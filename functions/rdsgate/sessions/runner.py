@@ -10,6 +10,9 @@ ROLLBACK, when no call came for ``idle_seconds``, or shortly before its own time
 back first; a lease it refreshes from a second thread tells callers it is alive. When it ends,
 the connection has had the driver's clean-session reset and stays in the environment's pool
 for the next session (or request) this environment serves.
+
+This module is the runner function's entry point, so it takes the process-wide service from
+``rdsgate.runtime`` (the composition root); nothing in the core imports it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ..guardrails import check_guardrails
 from ..params import bind_values
 from ..request import AtomicRequest, QueryRequest, Statement
 from ..service import Invocation, QueryService
-from ..sqltext import prepare
+from ..sql.text import prepare
 from . import codec
 from .connection import ABORTED_MESSAGE, session_connection
 from .settings import SessionSettings

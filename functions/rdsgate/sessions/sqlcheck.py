@@ -9,7 +9,7 @@ they live and die inside the transaction and cannot end it:
 - PostgreSQL cursors (``DECLARE``, ``FETCH``, ``MOVE``, ``CLOSE``) and ``LOCK TABLE``, which the
   transaction's end releases (cursors ``WITH HOLD`` are closed by the reset that follows).
 
-Everything else is checked as for any request (``sqltext.check_statement_kind``): ``SET``,
+Everything else is checked as for any request (``sql.text.check_statement_kind``): ``SET``,
 dynamic SQL, ``LISTEN``, ``COPY``, MySQL ``LOCK TABLES``, … stay refused. On MySQL, DDL and
 ``CALL`` run, with MySQL's own meaning: they may commit the work before them (see
 ``connection.MysqlSession``).
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidRequest
-from ..sqltext import TRANSACTION_CONTROL, PreparedSql, _skip_blank
+from ..sql.text import TRANSACTION_CONTROL, PreparedSql, _skip_blank
 
 SAVEPOINT_KINDS = frozenset({"SAVEPOINT", "RELEASE"})
 POSTGRES_SESSION_KINDS = frozenset({"DECLARE", "FETCH", "MOVE", "CLOSE", "LOCK"})

@@ -18,6 +18,8 @@ The channel is this item, read with strongly consistent GetItem: the API functio
 request with one conditional UpdateItem and polls for the answer; the runner polls for the
 request and writes the answer with one UpdateItem (README "Transactions across calls" has the
 measurements that chose it over SQS).
+
+Over ~400 lines: every conditional write on the session table, whose item kinds and conditions are read together.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 import pytest
 
 from rdsgate import api
-from rdsgate_local.cli import main
-from rdsgate_local.http_server import LocalApiServer
+from rdsgate_cli.cli import main
+from rdsgate_devstack.http_server import LocalApiServer
 from tests.conftest import ENGINEER_ROLE
 
 # An assumed-role session of the role the test definitions allow.

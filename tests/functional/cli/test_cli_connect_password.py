@@ -4,13 +4,12 @@ front of the local HTTP server and the IAM-verifying test servers."""
 
 import re
 import subprocess
-import sys
 
 import pymysql
 import pytest
 
 from tests.conftest import DATABASE
-from tests.integration.test_native_postgres import ROOT, Tunnel, psql
+from tests.local_processes import ROOT, Tunnel, psql, rdsgate
 
 
 def generated(tunnel):
@@ -65,8 +64,7 @@ def test_without_a_password_the_banner_says_who_can_connect(endpoint):
 
 
 def test_a_given_and_a_generated_password_are_exclusive():
-    command = [sys.executable, "-m", "rdsgate_local.cli", "connect", "pg", "--endpoint", "http://127.0.0.1:9",
-               "--password", "x", "--generate-password"]
+    command = rdsgate("connect", "pg", "--endpoint", "http://127.0.0.1:9", "--password", "x", "--generate-password")
     run = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT,
                          env={"PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'local'}:{ROOT}"})
     assert run.returncode == 2 and "not allowed with argument" in run.stderr

@@ -13,7 +13,7 @@ import pytest
 
 from rdsgate import api
 from rdsgate.diagnose import STEPS
-from rdsgate_local.http_server import LocalApiServer
+from rdsgate_devstack.http_server import LocalApiServer
 from tests.conftest import TABLE, iam_definition
 
 

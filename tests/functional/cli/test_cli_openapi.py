@@ -4,7 +4,7 @@ import json
 import pathlib
 
 from rdsgate import api
-from rdsgate_local.cli import main
+from rdsgate_cli.cli import main
 from tests.conftest import load_event
 
 DOCUMENT = pathlib.Path(__file__).resolve().parents[3] / "docs" / "openapi.json"

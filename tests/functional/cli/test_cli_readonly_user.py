@@ -39,7 +39,7 @@ def run_mariadb(server, script):
 @pytest.fixture(scope="module")
 def readonly_users(postgres, mariadb):
     """The printed SQL, run on both servers over a fresh database holding one table (and one created later)."""
-    from rdsgate_local.cli import main
+    from rdsgate_cli.cli import main
 
     postgres.create_database(DATABASE)
     postgres.execute("CREATE TABLE items (id int PRIMARY KEY, name text)", database=DATABASE)

@@ -11,8 +11,8 @@ import time
 import boto3
 import pytest
 
-from rdsgate_local.statements_cli import Progress
-from rdsgate_local.statements_local import create_resources
+from rdsgate_cli.statements_cli import Progress
+from rdsgate_devstack.statements_local import create_resources
 from rdsgate.worker import LOCAL_RUNNER
 from tests.conftest import REGION, run_query
 

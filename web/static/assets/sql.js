@@ -1,6 +1,7 @@
-// SQL text for the editor: a tokenizer that follows the gateway's own scanner (functions/rdsgate/sqltext.py),
-// so the parameters the page offers are exactly the `:name`s the server will bind; the highlighter's HTML;
-// and completions drawn from keywords and the connection's schema.
+// SQL text for the editor: a tokenizer that follows the gateway's own rules (functions/rdsgate/sql/lexrules.py),
+// so the parameters the page offers are exactly the `:name`s the server will bind, checked against the cases
+// the Python scanners share (tests/cases/sql_scanner.json); the highlighter's HTML; and completions drawn from
+// keywords and the connection's schema.
 
 export const KEYWORDS = new Set(`
   add all alter analyze and any array as asc between by case cast check collate column constraint create cross
@@ -17,7 +18,7 @@ export const FUNCTIONS = new Set(`
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/; // a parameter name, as the server reads it
-const DOLLAR_TAG = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y; // sticky: matches at lastIndex
 
 /** Split `sql` into tokens {type, text, start, end}. Unterminated strings and comments run to the end. */
 export function tokenize(sql, dialect = "postgres") {
@@ -49,8 +50,8 @@ export function tokenize(sql, dialect = "postgres") {
       push(pg ? "quoted" : "string", pg ? doubledEnd(sql, i, '"') : escapedEnd(sql, i, '"'));
     } else if (c === "`" && !pg) {
       push("quoted", doubledEnd(sql, i, "`"));
-    } else if (c === "$" && pg && DOLLAR_TAG.test(sql.slice(i, i + 64)) && !(i > 0 && IDENT_PART.test(sql[i - 1]))) {
-      const tag = sql.slice(i).match(DOLLAR_TAG)[0];
+    } else if (c === "$" && pg && !(i > 0 && IDENT_PART.test(sql[i - 1])) && dollarTag(sql, i)) {
+      const tag = dollarTag(sql, i);
       const close = sql.indexOf(tag, i + tag.length);
       push("string", close < 0 ? n : close + tag.length);
     } else if (c === ":") {
@@ -77,6 +78,12 @@ export function tokenize(sql, dialect = "postgres") {
   return tokens;
 }
 
+function dollarTag(sql, i) {
+  DOLLAR_TAG.lastIndex = i;
+  const match = DOLLAR_TAG.exec(sql);
+  return match ? match[0] : null;
+}
+
 function lineEnd(sql, i) {
   const newline = sql.indexOf("\n", i);
   return newline < 0 ? sql.length : newline + 1;
@@ -89,7 +96,7 @@ function blockEnd(sql, i, pg) {
     const close = sql.indexOf("*/", j);
     if (close < 0) return sql.length;
     const nested = pg ? sql.indexOf("/*", j) : -1;
-    if (nested >= 0 && nested < close) {
+    if (nested >= 0 && nested < close) { // PostgreSQL reads "/*" first: the "/*/" in "/* x /*/" opens a nested comment
       depth += 1;
       j = nested + 2;
     } else {
