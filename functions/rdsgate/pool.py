@@ -3,16 +3,17 @@
 A new physical connection gets a freshly signed IAM token (or the definition's
 static password). A cached connection is checked without a round trip before use;
 one that the server closed (restart, idle kill, failover) is replaced, so the
-request still succeeds. A changed definition replaces its cached connection.
+request still succeeds. A changed definition replaces its cached connection. A connection
+logs in with its definition's session policy; each request hands the driver its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .definitions import ConnectionDefinition, PasswordAuth
-from .drivers import ConnectParams, DriverConnection, open_connection
+from .drivers import ConnectParams, DriverConnection, SessionPolicy, open_connection
 from .errors import AuthenticationFailed
 from .telemetry import TRACING, NoopRecorder, Recorder
 from .tls import client_context
@@ -98,9 +99,8 @@ class ConnectionPool:
             password=password,
             ssl_context=client_context(definition.tls, definition.ca_bundle, definition.iam_host),
             connect_timeout=self._connect_timeout,
-            statement_timeout_ms=definition.statement_timeout_ms or self._default_statement_timeout_ms,
             iam=not isinstance(definition.auth, PasswordAuth),
-            read_only=definition.read_only,
+            session=SessionPolicy.for_request(definition, default_timeout_ms=self._default_statement_timeout_ms),
         )
         with TRACING.subsegment("connect", connection=name, engine=engine):
             try:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .drivers import DriverConnection, ExecutionOptions
+from .drivers import DriverConnection, ExecutionOptions, SessionPolicy
 from .sql.text import prepare
 
 FAIL, WARN = "fail", "warn"
@@ -223,7 +223,7 @@ def _mysql(rows: list[list[Any]]) -> list[Finding]:
 def write_privileges(connection: DriverConnection, engine: str) -> tuple[list[Finding], bool]:
     """The write privileges of the user logged in on ``connection``, and whether the list was cut short."""
     sql = POSTGRES_SQL if engine == "postgres" else MYSQL_SQL
-    options = ExecutionOptions(max_rows=MAX_FINDINGS, read_only=True, records_as_objects=False)
+    options = ExecutionOptions(max_rows=MAX_FINDINGS, records_as_objects=False, session=SessionPolicy(read_only=True))
     result = connection.execute(prepare(sql, engine), {}, options)
     findings = _postgres(result.rows) if engine == "postgres" else _mysql(result.rows)
     return findings, result.truncated

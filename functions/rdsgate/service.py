@@ -18,7 +18,7 @@ from .access import Caller
 from .audit import AuditSink, fit, new_record
 from .catalog import DefinitionCatalog
 from .definitions import ConnectionDefinition
-from .drivers import ExecutionOptions
+from .drivers import ExecutionOptions, SessionPolicy
 from .encoding import unique_keys
 from .errors import ConnectionNotFound, DatabaseUnavailable, InternalError, InvalidRequest, QueryTimeout, RdsgateError, SqlError
 from .guardrails import check_guardrails
@@ -220,7 +220,8 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             record["statementType"] = "SCHEMA"
             prepared = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
-            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, timeout_ms=self.limits.statement_timeout_ms, records_as_objects=False)
+            policy = SessionPolicy(statement_timeout_ms=self.limits.statement_timeout_ms or definition.statement_timeout_ms)
+            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False, session=policy)
             outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, {}, options))
             schemas: dict[str, dict[str, dict[str, Any]]] = {}
             for schema_name, table, table_type, column, data_type, nullable in outcome.rows:
@@ -269,16 +270,14 @@ class QueryService:
         sql = "SELECT pg_cancel_backend(CAST(:backend AS integer))" if definition.engine == "postgres" else "KILL QUERY :backend"
         connection = self.pool.open_separate(definition)
         try:
-            connection.execute(prepare(sql, definition.engine), {"backend": int(backend_id)}, ExecutionOptions(max_rows=1, timeout_ms=5000))
+            connection.execute(prepare(sql, definition.engine), {"backend": int(backend_id)}, ExecutionOptions(max_rows=1, session=SessionPolicy(statement_timeout_ms=5000)))
         finally:
             connection.close()
 
     def _stream(self, name: str, request: QueryRequest, invocation: Invocation, sink: Any, max_rows: int, on_connection: Any, record: dict[str, Any]) -> dict[str, Any]:
         definition, prepared, values = self._admitted(name, request, invocation, record)
-        base = self._options(definition, request, invocation)
-        timeout_ms = _smallest(request.timeout_ms, self._deadline_ms(invocation))
         max_rows = _smallest(max_rows, definition.max_rows)  # the definition's cap holds here too
-        options = ExecutionOptions(max_rows=max_rows, read_only=base.read_only, timeout_ms=timeout_ms, records_as_objects=False)
+        options = ExecutionOptions(max_rows=max_rows, records_as_objects=False, session=self._policy(definition, request, invocation, streamed=True))
         batches = _StreamBatches(self, definition, request.shape, sink)
         started = time.perf_counter()
 
@@ -453,15 +452,18 @@ class QueryService:
     def _options(self, definition: ConnectionDefinition, request: QueryRequest | AtomicRequest, invocation: Invocation) -> ExecutionOptions:
         max_rows = _smallest(request.max_rows, definition.max_rows) or self.limits.default_max_rows
         max_bytes = _smallest(request.max_bytes, definition.max_bytes, invocation.result_limit_bytes - ENVELOPE_BYTES)
-        timeout_ms = _smallest(definition.statement_timeout_ms or self.limits.statement_timeout_ms, request.timeout_ms)
-        timeout_ms = _smallest(timeout_ms, self._deadline_ms(invocation))
         return ExecutionOptions(
             max_rows=min(max_rows, self.limits.max_rows_ceiling),
             max_bytes=max_bytes,
-            read_only=definition.read_only or request.read_only,
-            timeout_ms=timeout_ms,
             records_as_objects=request.shape != "arrays",
-            json_as_text=getattr(request, "json_as_text", False),
+            session=self._policy(definition, request, invocation),
+        )
+
+    def _policy(self, definition: ConnectionDefinition, request: Any, invocation: Invocation, *, streamed: bool = False) -> SessionPolicy:
+        """The request's session policy, computed once: read-only, statement timeout (within the deadline), JSON form."""
+        return SessionPolicy.for_request(
+            definition, request, default_timeout_ms=self.limits.statement_timeout_ms, deadline_ms=self._deadline_ms(invocation),
+            streamed=streamed,
         )
 
     @staticmethod

@@ -53,7 +53,7 @@ class FakeServer:
 def params(port: int) -> ConnectParams:
     return ConnectParams(
         host="127.0.0.1", port=port, database="db", user="app_iam", password=TOKEN,
-        ssl_context=client_context("require"), connect_timeout=2, statement_timeout_ms=None, iam=True,
+        ssl_context=client_context("require"), connect_timeout=2, iam=True,
     )
 
 

@@ -290,7 +290,7 @@ def test_the_deadline_step_bounds_the_statement_by_the_time_left(world):
     original = FakeConnection.execute
 
     def execute(self, prepared, values, options):
-        seen.append(options.timeout_ms)
+        seen.append(options.session.statement_timeout_ms)
         return original(self, prepared, values, options)
 
     FakeConnection.execute = execute

@@ -7,7 +7,8 @@ from pymysql.connections import MySQLResult
 from pymysql.converters import decoders
 from pymysql.protocol import MysqlPacket
 
-from rdsgate.drivers.mysql import _DECODERS, _parse_row
+from rdsgate.drivers.mysql_values import _DECODERS
+from rdsgate.drivers.pymysql_wire import parse_row as _parse_row
 
 
 def length_encoded(value):
@@ -61,7 +62,7 @@ def test_the_drivers_decoders_apply():
 
 
 def test_lean_converters_give_the_same_values():
-    from rdsgate.drivers.mysql import _CONVERSIONS, _lean_converters
+    from rdsgate.drivers.mysql_values import _CONVERSIONS, _lean_converters
 
     columns = [("ascii", _CONVERSIONS[t]) for t in (1, 2, 3, 4, 5, 8, 9, 13)] + [("utf8", _CONVERSIONS[253]), (None, _CONVERSIONS[252])]
     values = [b"-7", b"300", b"70000", b"1.5", b"-2.25e-7", b"9007199254740993", b"123", b"2024", "é".encode(), b"\x00\x01"]

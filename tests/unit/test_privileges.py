@@ -34,7 +34,7 @@ def test_a_select_only_iam_user_holds_nothing_to_report():
         "GRANT SELECT, SHOW VIEW ON `shop`.* TO `reporting`@`%`")
     assert (found, cut) == ([], False)
     text, values, options = connection.asked[0]
-    assert text == "SHOW GRANTS" and values == {} and options.read_only
+    assert text == "SHOW GRANTS" and values == {} and options.session.read_only
 
 
 def test_each_scope_and_privilege_is_named_and_the_password_hash_never_is():

@@ -56,7 +56,7 @@ def test_large_batches_are_measured_in_slices():
 
 @pytest.mark.parametrize("name", ["id", "a b", "é", 'a"b', "a\\b", "x\x7f", "tab\t", "?column?", "", "日本"])
 def test_column_names_are_sized_as_json_strings(name):
-    from rdsgate.drivers import _json_string_size
+    from rdsgate.drivers.base import _json_string_size
     from rdsgate.encoding import dumps
 
     assert _json_string_size(name) == len(dumps(name).encode("utf-8"))

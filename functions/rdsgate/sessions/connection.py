@@ -15,12 +15,11 @@ back, as in PostgreSQL. MySQL: the transaction is ``START TRANSACTION``; a state
 commits implicitly (DDL, a procedure's COMMIT) commits the work before it, as MySQL does, and the
 session continues in a new transaction; an error that rolled the whole transaction back
 (a deadlock) marks the session failed, so nothing after it can commit alone.
-
-Over ~400 lines: each engine's session connection (held transaction, savepoints, wire calls) beside the other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any, Mapping
 
@@ -54,7 +53,7 @@ class PostgresSession:
         return self.connection._wire
 
     def begin(self, read_only: bool) -> None:
-        self._guarded(lambda: self._simple_trip([b"BEGIN READ ONLY" if read_only else b"BEGIN"]), None)
+        self._guarded(lambda: self._wire.simple([b"BEGIN READ ONLY" if read_only else b"BEGIN"]), None)
         self._check_open()
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
@@ -66,8 +65,8 @@ class PostgresSession:
 
         def run() -> StatementResult:
             if options.max_rows <= SINGLE_TRIP_ROWS:
-                context = self._wire._send(prepared.text, texts, oids, prefix, options.max_rows + 1)
-                self._sync(context)
+                context = self._wire.send(prepared.text, texts, oids, prefix, options.max_rows + 1)
+                self._wire.sync(context)
                 self._learn([column["type_oid"] for column in context.columns or []])
                 rows, truncated = self.connection._admit(context.columns, context.rows, budget, learn=False)
             else:
@@ -79,27 +78,19 @@ class PostgresSession:
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """The statements in one round trip, inside the session's transaction (an error fails it, as any error does)."""
-        from pg8000.core import DESCRIBE, EXECUTE, NULL_BYTE, PORTAL, Context, i_pack
-
         from ..drivers import postgres as pg
+        from ..drivers.pg8000_wire import new_context
 
         prefix, timeout_ms = self._settings(options)
         budget = RowBudget(options)
 
         def run() -> list[StatementResult]:
-            wire = self._wire
-            context = Context(None)
-            context.completions, context.suspended, context.statements = [], False, []
-            for setting in prefix:
-                wire._simple(setting.encode("ascii"))
-            for prepared, values in statements:
-                texts, oids = pg._wire_values(prepared, values)
-                wire.send_PARSE(NULL_BYTE, prepared.text, oids)
-                wire.send_BIND(NULL_BYTE, texts)
-                wire._send_message(DESCRIBE, PORTAL + NULL_BYTE)
-                wire._send_message(EXECUTE, NULL_BYTE + i_pack(options.max_rows + 1))
+            context = new_context()
+            context.statements = []
+            pipeline = [(prepared.text, *pg._wire_values(prepared, values)) for prepared, values in statements]
+            self._wire.send_many(pipeline, prefix, options.max_rows + 1)
             try:
-                self._sync(context)
+                self._wire.sync(context)
             except Exception as exc:
                 exc.completed_statements = len(context.statements) - len(prefix)
                 raise
@@ -125,22 +116,20 @@ class PostgresSession:
 
     def commit(self) -> bool:
         """COMMIT, then the clean-session reset; False when PostgreSQL rolled back instead (a failed transaction)."""
-        from pg8000.core import Context
+        from ..drivers.pg8000_wire import new_context
 
-        context = Context(None)
-        context.completions, context.suspended = [], False
+        context = new_context()
         self._guarded(lambda: self._wire.end_request(context), None)
         self._after_end()
         return bool(context.completions) and context.completions[0][0] == b"COMMIT"
 
     def rollback(self) -> None:
-        from pg8000.core import Context
+        from ..drivers.pg8000_wire import new_context
 
-        context = Context(None)
-        context.completions, context.suspended = [], False
+        context = new_context()
 
         def run() -> None:
-            self._wire._simple(b"ROLLBACK")
+            self._wire.send_many([], ["ROLLBACK"], 0)
             self._wire.end_request(context)  # a COMMIT with nothing to commit, then the reset
 
         self._guarded(run, None)
@@ -151,12 +140,12 @@ class PostgresSession:
         self.connection.close()
 
     def is_usable(self) -> bool:
-        return not self.broken and self._wire._sock is not None
+        return not self.broken and self._wire.is_open()
 
     # -- internals ----------------------------------------------------------------------------
 
     def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
-        timeout_ms = options.timeout_ms or self.connection._timeout_ms
+        timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
         prefix = [f"SET LOCAL statement_timeout = {int(timeout_ms)}"] if timeout_ms else []
         return prefix, timeout_ms
 
@@ -165,7 +154,7 @@ class PostgresSession:
 
         if self.broken:
             raise errors.DatabaseUnavailable("the session's connection was lost; its transaction was rolled back by the database")
-        self._wire._usock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        self._wire.set_timeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
         try:
             return run()
         except (socket.timeout, TimeoutError):
@@ -185,62 +174,25 @@ class PostgresSession:
             self._note_state()
 
     def _note_state(self) -> None:
-        from pg8000.core import IN_FAILED_TRANSACTION
-
-        if self._wire._sock is None:
+        if not self._wire.is_open():
             self.broken = True
-        elif self._wire._transaction_status == IN_FAILED_TRANSACTION:
+        elif self._wire.transaction_failed():
             self.aborted = True
 
     def _check_open(self) -> None:
-        from pg8000.core import IN_TRANSACTION
-
-        if self._wire._transaction_status != IN_TRANSACTION:
+        if not self._wire.in_transaction():
             self.close()
             raise errors.DatabaseUnavailable("the session's transaction did not begin")
 
     def _after_end(self) -> None:
-        from pg8000.core import IDLE
-
-        if self._wire._sock is not None and (self._wire.reset_failed or self._wire._transaction_status != IDLE):
+        if self._wire.needs_closing():
             self.connection.close()  # never reused unless the reset worked
             self.broken = True
 
-    def _simple_trip(self, statements: list[bytes]) -> Any:
-        from pg8000.core import Context
-
-        context = Context(None)
-        context.completions, context.suspended = [], False
-        for statement in statements:
-            self._wire._simple(statement)
-        self._sync(context)
-        return context
-
-    def _sync(self, context: Any) -> None:
-        """End the round trip: Sync, and read up to ReadyForQuery; the statement's error, if any, is raised."""
-        from pg8000.core import SYNC_MSG, _flush, _write
-
-        _write(self._wire._sock, SYNC_MSG)
-        _flush(self._wire._sock)
-        self._wire._read_until_ready(context)
-        if context.error is not None:
-            raise context.error
-
-    def _pump(self, context: Any, completions: int) -> None:
-        from pg8000.core import FLUSH_MSG, _flush, _read, _write, ci_unpack
-
-        _write(self._wire._sock, FLUSH_MSG)
-        _flush(self._wire._sock)
-        while context.error is None and not context.suspended and len(context.completions) < completions:
-            code, data_len = ci_unpack(_read(self._wire._sock, 5))
-            self._wire.message_types[code](_read(self._wire._sock, data_len - 4), context)
-
     def _stream(self, statement: str, texts: list[Any], oids: list[int], prefix: list[str], budget: RowBudget) -> Any:
         """Larger limits: batches through the open portal (as the driver streams), ended by a Sync, not a COMMIT."""
-        from pg8000.core import EXECUTE, NULL_BYTE, i_pack
-
-        context = self._wire._send(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
-        self._pump(context, len(prefix) + 1)
+        context = self._wire.send(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
+        self._wire.read_ahead(context, len(prefix) + 1)
         rows: list[list[Any]] = []
         truncated, first = False, True
         while context.error is None:
@@ -250,29 +202,16 @@ class PostgresSession:
             context.rows = []
             if truncated or not context.suspended:
                 break
-            context.suspended = False
-            self._wire._send_message(EXECUTE, NULL_BYTE + i_pack(STREAM_BATCH_ROWS))
-            self._pump(context, len(context.completions) + 1)
+            self._wire.send_execute(context, STREAM_BATCH_ROWS)
+            self._wire.read_ahead(context, len(context.completions) + 1)
         suspended = context.suspended
-        self._sync(context)
+        self._wire.sync(context)
         self._learn([column["type_oid"] for column in context.columns or []])
         return context, rows, truncated or suspended
 
     def _learn(self, oids: list[int]) -> None:
         """Look up type names the connection does not know yet, inside the transaction (no COMMIT, no reset)."""
-        connection = self.connection
-        unknown = sorted({oid for oid in oids if oid not in connection._type_names})
-        if not unknown:
-            return
-        context = self._wire._send(
-            "SELECT oid::int8, typname::text, typelem::int8 FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])",
-            ["{" + ",".join(map(str, unknown)) + "}"], [0], [], 0,
-        )
-        self._sync(context)
-        for oid, name, element in context.rows or []:
-            connection._type_names[int(oid)] = name
-            if int(element) and name.startswith("_"):
-                connection._array_elements[int(oid)] = int(element)
+        self.connection._learn_types(oids, in_transaction=True)
 
 
 class MysqlSession:
@@ -291,11 +230,9 @@ class MysqlSession:
         return self.connection._conn
 
     def begin(self, read_only: bool) -> None:
-        from ..drivers.mysql import _read_only_variable
-
         def run() -> None:
-            if read_only and not self.connection._read_only:  # undone by the reset when the session ends
-                self._conn.queue_query(f"SET SESSION {_read_only_variable(self.connection.is_mariadb)} = 1")
+            # The session's read-only as the begin asks (a reset and its setup, queued ahead, if it differs).
+            self.connection.apply(dataclasses.replace(self.connection.session, read_only=read_only))
             self._conn.query("START TRANSACTION")
 
         self._guarded(run, None)
@@ -345,9 +282,9 @@ class MysqlSession:
                 "the database rolled this transaction back after an earlier error (a deadlock or lock wait timeout); "
                 "roll the session back and start again", errno=1213,
             )
-        timeout_ms = options.timeout_ms or self.connection._timeout_ms
+        timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
         scoped = ""
-        if timeout_ms != self.connection._timeout_ms and timeout_ms:
+        if timeout_ms != self.connection.session.statement_timeout_ms and timeout_ms:
             if self.connection.is_mariadb:
                 scoped = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
             else:  # a session variable: the reset when the session ends restores it
@@ -372,7 +309,7 @@ class MysqlSession:
         if self.broken or not self._conn.open:
             self.broken = True
             raise errors.DatabaseUnavailable("the session's connection was lost; its transaction was rolled back by the database")
-        self._conn._sock.settimeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        self._conn.set_timeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
         try:
             return run()
         except (socket.timeout, TimeoutError):
