@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from . import nag
-from .compute import log_group
+from .primitives import log_group
 from .settings import Settings
 
 # (method, path below /connections/{name}) of the per-connection routes; {proxy+} catches later ones.

@@ -9,11 +9,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from . import nag
 from .bundling import ARCHITECTURE, RUNTIME
+from .primitives import function_role, log_group
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -22,23 +22,6 @@ if TYPE_CHECKING:
 LIVE_ALIAS = "live"  # the alias callers invoke when SnapStart is on
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-
-
-def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
-    """A log group with the configured retention (any CloudWatch value, not only RetentionDays' members)."""
-    group = logs.LogGroup(scope, construct_id, retention=logs.RetentionDays.ONE_MONTH)
-    group.node.default_child.add_property_override("RetentionInDays", retention_days)
-    return group
-
-
-def function_role(scope: Construct, construct_id: str, *, description: str, in_vpc: bool) -> iam.Role:
-    """A role with no managed policy: logging is granted per log group, the rest per resource."""
-    role = iam.Role(
-        scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
-    )
-    if in_vpc:
-        role.add_to_principal_policy(iam.PolicyStatement(actions=nag.ENI_ACTIONS, resources=["*"]))
-    return role
 
 
 def rdsgate_function(

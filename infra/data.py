@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from . import nag
 from .access import DeployedConnection
-from .compute import function_role, rdsgate_function
+from .compute import rdsgate_function
+from .primitives import function_role, kept_table, transient_table
 from .settings import Settings
 
 
@@ -21,18 +21,8 @@ class ConnectionsTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="name", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # Definitions added by hand live only here: never delete them with the stack.
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        # Definitions added by hand live only here: never delete them with the stack.
+        self.table = kept_table(self, "Table", "name")
 
     def seed(
         self, connections: Sequence[DeployedConnection], *, code: lambda_.Code, settings: Settings
@@ -81,20 +71,8 @@ class AuditTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=self.SORT_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=self.TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # An audit trail must survive the stack that wrote it (and a replacement of the table).
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        # An audit trail must survive the stack that wrote it (and a replacement of the table).
+        self.table = kept_table(self, "Table", self.PARTITION_KEY, sort_key=self.SORT_KEY, ttl_attribute=self.TTL_ATTRIBUTE)
 
 
 class IdempotencyTable(Construct):
@@ -110,18 +88,11 @@ class IdempotencyTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=self.TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Idempotency records are short-lived (an hour by default) and worthless once expired or once the "
+            self.PARTITION_KEY,
+            ttl_attribute=self.TTL_ATTRIBUTE,
+            why_no_recovery="Idempotency records are short-lived (an hour by default) and worthless once expired or once the "
             "functions are gone; restoring them could only replay stale responses, so point-in-time recovery is off",
         )

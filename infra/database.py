@@ -10,7 +10,8 @@ from constructs import Construct
 
 from . import nag
 from .access import DbConnectPolicies, DeployedConnection
-from .compute import function_role, rdsgate_function
+from .compute import rdsgate_function
+from .primitives import function_role
 from .network import Network
 from .settings import DEMO_CONNECTION, ProxySettings, Settings, proxy_port
 

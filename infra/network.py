@@ -9,7 +9,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from . import nag
-from .compute import log_group
+from .primitives import log_group
 from .settings import Settings
 
 VPC_CIDR = "10.42.0.0/20"
@@ -100,34 +100,39 @@ class Network(Construct):
         return vpc
 
     def _dynamodb_prefix_list(self) -> str:
-        """The id of the regional DynamoDB prefix list; CloudFormation has no attribute for it, so ask EC2 once."""
-        region = cdk.Aws.REGION
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describePrefixLists",
-            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.dynamodb"]}]},
-            physical_resource_id=cr.PhysicalResourceId.of(f"dynamodb-prefix-list-{region}"),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "DynamoDbPrefixList",
-            on_create=call,
-            on_update=call,
-            install_latest_aws_sdk=False,
-            log_group=log_group(self, "PrefixListLookupLogs", self._log_retention_days),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
-            ),
-        )
-        nag.acknowledge(
-            lookup,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only",
-        )
-        nag.acknowledge(
-            lookup.grant_principal,  # the role of CDK's shared AwsCustomResource function
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
-        )
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+        return prefix_list_id(self, "DynamoDbPrefixList", "dynamodb", self._log_retention_days)
+
+
+def prefix_list_id(scope: Construct, construct_id: str, service: str, log_retention_days: int) -> str:
+    """The id of a regional AWS prefix list (`service` "dynamodb" or "s3": a gateway endpoint's addresses, for an
+    egress rule); CloudFormation has no attribute for it, so a custom resource asks EC2 once."""
+    region = cdk.Aws.REGION
+    call = cr.AwsSdkCall(
+        service="EC2",
+        action="describePrefixLists",
+        parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.{service}"]}]},
+        physical_resource_id=cr.PhysicalResourceId.of(f"{service}-prefix-list-{region}"),
+        output_paths=["PrefixLists.0.PrefixListId"],
+    )
+    lookup = cr.AwsCustomResource(
+        scope,
+        construct_id,
+        on_create=call,
+        on_update=call,
+        install_latest_aws_sdk=False,
+        log_group=log_group(scope, "PrefixListLookupLogs", log_retention_days),
+        policy=cr.AwsCustomResourcePolicy.from_statements(
+            [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
+        ),
+    )
+    nag.acknowledge(
+        lookup,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only",
+    )
+    nag.acknowledge(
+        lookup.grant_principal,  # the role of CDK's shared AwsCustomResource function
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
+    )
+    return lookup.get_response_field("PrefixLists.0.PrefixListId")

@@ -28,7 +28,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import nag
-from .compute import function_role, rdsgate_function
+from .compute import rdsgate_function
+from .primitives import function_role, kept_table
 from .settings import ConfigError, Settings
 
 STATUS_INDEX = "status-submittedAt"
@@ -64,16 +65,8 @@ class Reviews(Construct):
         super().__init__(scope, construct_id)
         topic_value = topic_setting(context)
         self.key = kms.Key(self, "Key", enable_key_rotation=True, description="rdsgate reviews: the parameters a review keeps")
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,  # who asked and who approved outlives the stack, as the audit does
-        )
+        # Who asked and who approved outlives the stack, as the audit does.
+        self.table = kept_table(self, "Table", "id", ttl_attribute="expires_at")
         self.table.add_global_secondary_index(
             index_name=STATUS_INDEX,
             partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),

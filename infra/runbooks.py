@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterable
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -26,7 +25,8 @@ from rdsgate.runbooks import check_against_connections, check_connection_fields,
 
 from . import nag
 from .access import DeployedConnection
-from .compute import function_role, rdsgate_function
+from .compute import rdsgate_function
+from .primitives import function_role, kept_table
 from .settings import ROOT, ConfigError, Settings
 
 DEFAULT_FILE = "infra/runbooks.example.json"
@@ -64,15 +64,7 @@ class Runbooks(Construct):
         super().__init__(scope, construct_id)
         self.file = ROOT / (context("runbooks") or DEFAULT_FILE)
         self.items = load_runbooks(self.file, connections)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="name", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,  # runbooks added by hand live only here, like definitions
-        )
+        self.table = kept_table(self, "Table", "name")  # runbooks added by hand live only here, like definitions
         self.table.grant(query_role, *READ_ACTIONS)
         for function in query_functions:
             function.add_environment("RDSGATE_RUNBOOKS_TABLE", self.table.table_name)

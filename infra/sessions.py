@@ -26,7 +26,8 @@ from constructs import Construct
 
 from . import nag
 from .access import DbConnectPolicies, DeployedConnection
-from .compute import AUDIT_ACTIONS, function_role, rdsgate_function
+from .compute import AUDIT_ACTIONS, rdsgate_function
+from .primitives import function_role, transient_table
 from .settings import ConfigError, Settings
 
 # What each side does with the session table's items (rdsgate.sessions.store): the API side creates a
@@ -109,19 +110,12 @@ class Sessions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Session items live as long as a session (15 minutes at most) and a day after for its answer; "
+            "id",
+            ttl_attribute="expires_at",
+            why_no_recovery="Session items live as long as a session (15 minutes at most) and a day after for its answer; "
             "restoring them could only revive sessions whose database transactions are gone, so point-in-time "
             "recovery is off",
         )

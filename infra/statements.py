@@ -23,12 +23,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from . import nag
 from .access import DbConnectPolicies, DeployedConnection
-from .compute import AUDIT_ACTIONS, function_role, log_group, rdsgate_function
+from .compute import AUDIT_ACTIONS, rdsgate_function
+from .network import prefix_list_id
+from .primitives import function_role, log_group, transient_table
 from .settings import ConfigError, Settings
 from .workflow import RETRIED_ERRORS, error_names
 
@@ -129,25 +130,18 @@ class AsyncStatements(Construct):
             "the functions (audited) or a 15-minute pre-signed URL they issued, and CloudTrail data events can "
             "record object access where an account requires it",
         )
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+            "id",
+            ttl_attribute="expires_at",
+            why_no_recovery="Statement status items expire with their results (resultsExpiryDays) and mean nothing "
+            "without them; point-in-time recovery would restore pointers to deleted objects",
         )
         self.table.add_global_secondary_index(
             index_name=CALLER_INDEX,
             partition_key=dynamodb.Attribute(name="caller", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="submittedAt", type=dynamodb.AttributeType.STRING),
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Statement status items expire with their results (resultsExpiryDays) and mean nothing without them; "
-            "point-in-time recovery would restore pointers to deleted objects",
         )
 
         environment = {
@@ -241,9 +235,8 @@ class AsyncStatements(Construct):
         vpc = network.vpc
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.subnets])
         if network.owns_security_group:
-            network.security_group.add_egress_rule(
-                ec2.Peer.prefix_list(self._prefix_list("s3")), ec2.Port.tcp(443), "S3 (gateway endpoint)"
-            )
+            s3_addresses = prefix_list_id(self, "S3PrefixList", "s3", self._log_retention_days)
+            network.security_group.add_egress_rule(ec2.Peer.prefix_list(s3_addresses), ec2.Port.tcp(443), "S3 (gateway endpoint)")
         endpoint_group = ec2.SecurityGroup(
             self, "EndpointsSecurityGroup", vpc=vpc, allow_all_outbound=False,
             description="rdsgate interface endpoints: HTTPS from the functions only",
@@ -255,35 +248,6 @@ class AsyncStatements(Construct):
                               ("StepFunctions", ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS)):
             vpc.add_interface_endpoint(name, service=service, subnets=network.subnets, private_dns_enabled=True, open=False,
                                        security_groups=[endpoint_group])
-
-    def _prefix_list(self, service: str) -> str:
-        region = cdk.Aws.REGION
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describePrefixLists",
-            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.{service}"]}]},
-            physical_resource_id=cr.PhysicalResourceId.of(f"{service}-prefix-list-{region}"),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "S3PrefixList",
-            on_create=call,
-            on_update=call,
-            install_latest_aws_sdk=False,
-            log_group=log_group(self, "PrefixListLookupLogs", self._log_retention_days),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
-            ),
-        )
-        nag.acknowledge(lookup, "AwsSolutions-IAM5[Resource::*]",
-                        "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only")
-        nag.acknowledge(
-            lookup.grant_principal,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
-        )
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
 
     def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """/statements, /statements/{id} and /statements/{id}/result (/connections/{name}/statements is a
