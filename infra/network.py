@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -71,6 +73,24 @@ class Network(Construct):
                 open=False,
             )
         return self._secrets_manager_endpoint
+
+    def endpoints_group(self, scope: Construct, construct_id: str, *, what: str, egress: str) -> ec2.SecurityGroup:
+        """A security group, in `scope`, for interface endpoints: HTTPS in from the functions only (and, when the
+        functions' group is rdsgate's, out to it, described as `egress`)."""
+        group = ec2.SecurityGroup(scope, construct_id, vpc=self.vpc, allow_all_outbound=False,
+                                  description=f"{what}: HTTPS from the functions only")  # fmt: skip
+        group.add_ingress_rule(self.security_group, ec2.Port.tcp(443), "rdsgate functions")
+        if self.owns_security_group:
+            self.security_group.add_egress_rule(group, ec2.Port.tcp(443), egress)
+        return group
+
+    def add_interface_endpoints(
+        self, group: ec2.ISecurityGroup, services: Iterable[tuple[str, ec2.InterfaceVpcEndpointAwsService]]
+    ) -> None:
+        """Interface endpoints with private DNS (the SDKs' default names reach them), closed but to `group`."""
+        for name, service in services:
+            self.vpc.add_interface_endpoint(name, service=service, subnets=self.subnets, private_dns_enabled=True,
+                                            open=False, security_groups=[group])  # fmt: skip
 
     def _create_vpc(self, settings: Settings) -> ec2.Vpc:
         vpc = ec2.Vpc(

@@ -10,7 +10,7 @@ from constructs import Construct
 from .access import DbConnectPolicies, DeployedConnection
 from .api import Api
 from .bundling import function_code
-from .compute import QueryFunctions
+from .compute import QueryFunctions, StatementRunners
 from .console import Console
 from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .masking import MaskingKey
@@ -84,10 +84,11 @@ class RdsgateStack(cdk.Stack):
         if console is not None:
             console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
         workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_target, settings=settings)
+        runners = StatementRunners(code=code, network=network, settings=settings, connections_table=data.table,
+                                   audit_table=audit.table, connections=connections)  # fmt: skip
         statements = AsyncStatements(  # asynchronous statements, results in S3 (infra/statements.py)
-            self, "Statements", code=code, network=network, settings=settings, context=self.node.try_get_context,
+            self, "Statements", runners=runners, context=self.node.try_get_context,
             query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
-            connections_table=data.table, audit_table=audit.table, connections=connections,
         )
         statements.add_routes(api.rest_api, functions.api_function)
         runbooks = Runbooks(  # runbooks: named SQL with typed parameters (infra/runbooks.py)
@@ -107,9 +108,8 @@ class RdsgateStack(cdk.Stack):
         sessions = None
         if session_options.enabled:  # transactions across calls (infra/sessions.py); -c sessions=false turns them off
             sessions = Sessions(
-                self, "Sessions", code=code, network=network, settings=settings, options=session_options,
+                self, "Sessions", runners=runners, options=session_options,
                 query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
-                connections_table=data.table, audit_table=audit.table, connections=connections,
             )
             sessions.add_routes(api.rest_api, functions.api_function)
         if settings.masking_key_secret:  # one key for hashed masks in every function that runs statements (infra/masking.py)
