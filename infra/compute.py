@@ -158,8 +158,10 @@ class StatementRunners:
         environment: Mapping[str, str],
         memory_size: int,
         timeout_seconds: int,
+        max_event_age: cdk.Duration,
     ) -> lambda_.Function:
-        return rdsgate_function(
+        """The function, started by an asynchronous invocation that is never retried: what it runs runs once."""
+        function = rdsgate_function(
             scope,
             construct_id,
             code=self.code,
@@ -172,6 +174,8 @@ class StatementRunners:
             memory_size=memory_size,
             timeout=cdk.Duration.seconds(timeout_seconds),
         )
+        function.configure_async_invoke(retry_attempts=0, max_event_age=max_event_age)
+        return function
 
 
 class QueryFunctions(Construct):

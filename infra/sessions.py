@@ -131,9 +131,9 @@ class Sessions(Construct):
             environment=shared,
             memory_size=options.runner_memory_size,
             timeout_seconds=options.runner_timeout_seconds,
+            # A begin that gave up is final: a late or repeated runner would find its session abandoned.
+            max_event_age=cdk.Duration.seconds(60),
         )
-        # A begin that gave up is final: a late or repeated runner would find its session abandoned.
-        self.runner.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.seconds(60))
 
         self.table.grant(query_role, *QUERY_ACTIONS)
         query_role.add_to_principal_policy(  # the function itself, not its versions or aliases

@@ -171,9 +171,8 @@ class AsyncStatements(Construct):
             environment=environment,
             memory_size=options.worker_memory_size,
             timeout_seconds=options.worker_timeout_seconds,
+            max_event_age=cdk.Duration.hours(1),  # a statement runs once: no automatic retry
         )
-        # A statement runs once: no automatic retry of an asynchronous invocation.
-        self.worker.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.hours(1))
 
         # The query functions: submit, read status and results, cancel; invoke's S3 output writes under the prefix.
         self._grant_items(query_role, STATUS_ACTIONS, index=True)
