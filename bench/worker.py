@@ -4,6 +4,8 @@ A child is a Lambda execution environment: its stdout (Powertools' log lines, on
 request) goes where the parent sends it (``/dev/null``), and its findings go to
 RESULT_FILE as JSON. Imports stay inside the tasks, so the cold-start tasks pay
 only for what they use.
+
+Over 400 lines on purpose: the tasks are independent workloads that share only the child's entry point.
 """
 
 from __future__ import annotations
