@@ -1,8 +1,8 @@
 """The connection definition of a local IAM-verifying server, as the benchmark and the tests write it.
 
 One builder for the benchmark's world (bench/env.py) and the tests' (tests/conftest.py): both write
-the same kind of item, an IAM connection to a ``rdsgate_local`` server on loopback, into a connections
-table on moto (``rdsgate_local.moto_aws.DefinitionsTable``).
+the same kind of item, an IAM connection to a ``rdsgate_devstack`` server on loopback, into a connections
+table on moto (``rdsgate_devstack.moto_aws.DefinitionsTable``).
 """
 
 from __future__ import annotations

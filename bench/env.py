@@ -241,7 +241,7 @@ class BenchEnv:
         from rdsgate.detectors import DETECTORS
 
         from bench.definitions import iam_definition
-        from rdsgate_local.moto_aws import DefinitionsTable
+        from rdsgate_devstack.moto_aws import DefinitionsTable
 
         table = DefinitionsTable(_EnvironmentAws(), TABLE).create()
         for engine, name in CONNECTIONS.items():
