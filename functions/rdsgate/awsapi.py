@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 from .awsauth import AwsError, NoCredentialsError, container_uri, environment_credentials, sign_request
 
+__all__ = ["DYNAMODB_API_VERSION", "MAX_ATTEMPTS", "direct_calls_allowed", "dynamodb_endpoint", "DynamoDBClient"]
+
 DYNAMODB_API_VERSION = "DynamoDB_20120810"
 # The regions of the partitions whose DynamoDB endpoint is dynamodb.<region>.<suffix>.
 _REGION_SUFFIXES = (

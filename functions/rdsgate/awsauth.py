@@ -23,6 +23,12 @@ import time
 from typing import Any, Mapping, NamedTuple
 from urllib.parse import quote, urlsplit
 
+__all__ = [
+    "SIGV4_TIMESTAMP", "TOKEN_EXPIRES_SECONDS", "AwsError", "NoCredentialsError", "StaticCredentials",
+    "environment_credentials", "container_uri", "ContainerCredentials", "CONTAINER_CREDENTIALS",
+    "presign_db_auth_token", "sign_request",
+]
+
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 TOKEN_EXPIRES_SECONDS = 900
 _SAFE = "-_.~"

@@ -32,6 +32,14 @@ from typing import Any, Mapping, Protocol
 
 from .errors import RdsgateError
 
+__all__ = [
+    "NAMESPACE", "MAX_VALUES", "SERVICE", "CONNECTION", "ERROR_CODE", "REQUESTS", "ERRORS", "DURATION",
+    "DATABASE_TIME", "ROWS", "RESPONSE_BYTES", "CONNECTIONS_OPENED", "CONNECTIONS_REUSED", "TOKENS_SIGNED",
+    "LOGIN_FAILURES", "DENIED", "AUDIT_WRITE_FAILURES", "UNITS", "ERROR_CODES", "OTHER_CODE", "DENIAL_KINDS",
+    "SERVER_ERROR_CODES", "env_flag", "error_code_dimension", "connection_dimension", "Recorder", "NoopRecorder",
+    "EmfRecorder", "recorder",
+]
+
 NAMESPACE = "rdsgate"
 MAX_VALUES = 100  # values of one metric in one EMF document
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

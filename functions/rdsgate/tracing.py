@@ -21,6 +21,11 @@ from typing import Any, Iterator, Mapping
 
 from .telemetry import _ENCODER, NAMESPACE, connection_dimension, env_flag
 
+__all__ = [
+    "STATEMENT_TYPES", "OTHER_STATEMENT", "ENGINES", "SPANS", "annotations", "Tracing", "DaemonEmitter",
+    "tracing_available", "TRACING",
+]
+
 # Statement types that may be annotated on a trace; any other first word is OTHER_STATEMENT.
 STATEMENT_TYPES = frozenset(
     {
