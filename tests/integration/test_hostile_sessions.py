@@ -76,16 +76,22 @@ def probe_my(runtime, name="my", read_only=False):
     return record
 
 
+# Both engines' tables: hostile_t (three rows) and customers (the row a leftover must never hide).
+TABLES = (
+    "DROP TABLE IF EXISTS hostile_t",
+    "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
+    "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
+    "DROP TABLE IF EXISTS customers",
+    "CREATE TABLE customers (name text)",
+    "INSERT INTO customers VALUES ('real')",
+)
+
+
 @pytest.fixture
 def pg_tables(runtime, postgres, connections):
     """A table with three rows, a read-only definition of the same database, and helpers as superuser."""
     for sql in (
-        "DROP TABLE IF EXISTS hostile_t",
-        "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
-        "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
-        "DROP TABLE IF EXISTS customers",
-        "CREATE TABLE customers (name text)",
-        "INSERT INTO customers VALUES ('real')",
+        *TABLES,
         "DROP SEQUENCE IF EXISTS hostile_seq",
         "CREATE SEQUENCE hostile_seq",
     ):
@@ -254,12 +260,7 @@ def test_pg_commands_that_refuse_a_block_still_run_on_writable_connections(runti
 @pytest.fixture
 def my_tables(runtime, mariadb, connections):
     for sql in (
-        "DROP TABLE IF EXISTS hostile_t",
-        "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
-        "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
-        "DROP TABLE IF EXISTS customers",
-        "CREATE TABLE customers (name text)",
-        "INSERT INTO customers VALUES ('real')",
+        *TABLES,
         "DROP PROCEDURE IF EXISTS hostile_autocommit",
         "CREATE PROCEDURE hostile_autocommit() BEGIN SET autocommit = 0; UPDATE hostile_t SET v = v + 1; END",
         "DROP PROCEDURE IF EXISTS hostile_read_write",
