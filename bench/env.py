@@ -8,8 +8,6 @@ processes with ``child_environment()``, the environment of a Lambda execution ro
 
 from __future__ import annotations
 
-from rdsgate.detectors import DETECTORS
-
 import os
 import pathlib
 import socket
@@ -240,32 +238,25 @@ class BenchEnv:
             )
 
     def _write_definitions(self) -> None:
-        import boto3
-        from boto3.dynamodb.types import TypeSerializer
+        from rdsgate.detectors import DETECTORS
 
-        client = boto3.session.Session().client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        serializer = TypeSerializer()
+        from bench.definitions import iam_definition
+        from rdsgate_devstack.moto_aws import DefinitionsTable
+
+        table = DefinitionsTable(_EnvironmentAws(), TABLE).create()
         for engine, name in CONNECTIONS.items():
-            server = self.servers[engine]
-            item = {
-                "name": name,
-                "engine": engine,
-                "host": "localhost",
-                "port": server.port,
-                "database": DATABASE,
-                "user": f"_aws_iam_rds:{IAM_USER}",
-                "password": "_aws_iam_rds:authtoken",
-                "ca_bundle": server.ca_file,
-                "description": f"benchmark {engine}",
-                "allowed_principals": [CALLER_ROLE],
-            }
-            client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
+            item = iam_definition(name, self.servers[engine], engine, database=DATABASE, iam_user=IAM_USER,
+                                  caller_role=CALLER_ROLE, description=f"benchmark {engine}")  # fmt: skip
+            table.put(item)
             # The same database with every content detector on: what scanning results costs, (b).
-            detecting = {**item, "name": f"{name}-detect", "mask_detectors": list(DETECTORS)}
-            client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in detecting.items()})
+            table.put({**item, "name": f"{name}-detect", "mask_detectors": list(DETECTORS)})
+
+
+class _EnvironmentAws:
+    """What ``DefinitionsTable`` asks of moto: a client, here from this process's environment (moto's endpoint
+    and the session's credentials are set there)."""
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(service, region_name=REGION)

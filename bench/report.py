@@ -1,4 +1,7 @@
-"""bench/RESULTS.md from the runner's results (and bench/CHANGES.md, the hand-kept history)."""
+"""bench/RESULTS.md from the runner's results (and bench/CHANGES.md, the hand-kept history).
+
+Over 400 lines on purpose: mostly the prose of each section of RESULTS.md, one renderer per section.
+"""
 
 from __future__ import annotations
 
@@ -90,68 +93,16 @@ def _failed(data: Any) -> bool:
 
 def _summary_rows(results: dict[str, Any]) -> list[str]:
     rows = []
-    warm = results.get("warm")
-    if not _failed(warm):
-        for engine in ("postgres", "mysql"):
-            for statement, label in (("select1", "SELECT 1"), ("pk", "primary-key lookup")):
-                w = warm[f"{engine}/{statement}"]
+    for section, engine_rows in _ENGINE_ROWS.items():
+        data = results.get(section)
+        if not _failed(data):
+            rows += [row for engine in ENGINE_NAMES for row in engine_rows(ENGINE_NAMES[engine], engine, data)]
+        if section == "cold" and not _failed(data):
+            for engine, c in ((data.get("asset") or {}).get("engines") or {}).items():
                 rows.append(
-                    f"| (a) warm, {ENGINE_NAMES[engine]}, {label} | {w['raw_ms'] * 1000:.0f} µs | {w['gate_ms'] * 1000:.0f} µs "
-                    f"| {w['added_ms'] * 1000:+.0f} µs (×{w['ratio']:.2f}) | ≤ +500 µs | {_mark(w['met'])} |"
+                    f"| (c) cold start from the deployed asset (read-only, CPython 3.13 bytecode), {ENGINE_NAMES[engine]} "
+                    f"| {c['floor_ms']:.0f} ms | {c['gate_ms']:.0f} ms | ×{c['ratio']:.2f} | ≤ ×0.9 | {_mark(c['met'])} |"
                 )
-    encode = results.get("encode")
-    if not _failed(encode):
-        for engine in ("postgres", "mysql"):
-            e = encode[engine]
-            rows.append(
-                f"| (b) encoding 100,000 rows × 10 columns, {ENGINE_NAMES[engine]} | {e['raw_s']:.2f} s "
-                f"({e['raw_rows_per_s']:,.0f} rows/s) | {e['gate_s']:.2f} s ({e['gate_rows_per_s']:,.0f} rows/s) "
-                f"| ×{e['ratio']:.2f} | ≤ ×1.3 | {_mark(e['met'])} |"
-            )
-            if "detect_ratio" in e:
-                rows.append(
-                    f"| (b) the same with every content detector on, {ENGINE_NAMES[engine]} | {e['gate_s']:.2f} s "
-                    f"| {e['detect_s']:.2f} s | ×{e['detect_ratio']:.2f} | ≤ ×1.5 | {_mark(e['detect_met'])} |"
-                )
-    cold = results.get("cold")
-    if not _failed(cold):
-        for engine in ("postgres", "mysql"):
-            c = cold[engine]
-            rows.append(
-                f"| (c) cold start, {ENGINE_NAMES[engine]} | {c['floor_ms']:.0f} ms | {c['gate_ms']:.0f} ms "
-                f"| ×{c['ratio']:.2f}; drivers lazy: {'yes' if c['drivers_lazy'] else 'no'} | ≤ ×1.3, lazy drivers | {_mark(c['met'])} |"
-            )
-        from_asset = cold.get("asset") or {}
-        for engine, c in (from_asset.get("engines") or {}).items():
-            rows.append(
-                f"| (c) cold start from the deployed asset (read-only, CPython 3.13 bytecode), {ENGINE_NAMES[engine]} "
-                f"| {c['floor_ms']:.0f} ms | {c['gate_ms']:.0f} ms | ×{c['ratio']:.2f} | ≤ ×0.9 | {_mark(c['met'])} |"
-            )
-    reuse = results.get("reuse")
-    if not _failed(reuse):
-        for engine in ("postgres", "mysql"):
-            r = reuse[engine]
-            rows.append(
-                f"| (d) reuse, 1,000 warm invocations, {ENGINE_NAMES[engine]} | — | {r['opened']} connection opened, "
-                f"{r['tokens_signed']} token signed | {r['statuses'].get('200', 0)} × 200 OK | exactly 1 and 1 | {_mark(r['met'])} |"
-            )
-    memory = results.get("memory")
-    if not _failed(memory):
-        for engine in ("postgres", "mysql"):
-            m = memory[engine]
-            rows.append(
-                f"| (e) memory, 1,000,000-row SELECT, maxRows 1000, {ENGINE_NAMES[engine]} | {m['baseline_mb']:.0f} MB RSS "
-                f"| {m['baseline_mb'] + m['growth_mb']:.0f} MB peak | +{m['growth_mb']:.1f} MB | ≤ +20 MB | {_mark(m['met'])} |"
-            )
-    conc = results.get("concurrency")
-    if not _failed(conc):
-        for engine in ("postgres", "mysql"):
-            c = conc[engine]
-            rows.append(
-                f"| (f) concurrency, {c['processes']} processes × {c['invocations'] // c['processes']}, {ENGINE_NAMES[engine]} "
-                f"| — | {c['errors']} errors, ≤ {c['max_connections_seen']} connections | {c['throughput_per_s']:.0f} requests/s "
-                f"| 0 errors, ≤ {c['processes']} connections | {_mark(c['met'])} |"
-            )
     guard = results.get("guardrails")
     if not _failed(guard):
         rows.append(guardrail_summary_row(guard))
@@ -165,6 +116,78 @@ def _summary_rows(results: dict[str, Any]) -> list[str]:
         if section in results and _failed(results[section]):
             rows.append(f"| {section} | — | — | the measurement failed (see below) | — | ❌ |")
     return rows
+
+
+# The summary's rows of one engine, per section: (engine's name, engine, the section's results) -> rows.
+
+
+def _warm_rows(name: str, engine: str, warm: dict[str, Any]) -> list[str]:
+    rows = []
+    for statement, label in (("select1", "SELECT 1"), ("pk", "primary-key lookup")):
+        w = warm[f"{engine}/{statement}"]
+        rows.append(
+            f"| (a) warm, {name}, {label} | {w['raw_ms'] * 1000:.0f} µs | {w['gate_ms'] * 1000:.0f} µs "
+            f"| {w['added_ms'] * 1000:+.0f} µs (×{w['ratio']:.2f}) | ≤ +500 µs | {_mark(w['met'])} |"
+        )
+    return rows
+
+
+def _encode_rows(name: str, engine: str, encode: dict[str, Any]) -> list[str]:
+    e = encode[engine]
+    rows = [
+        f"| (b) encoding 100,000 rows × 10 columns, {name} | {e['raw_s']:.2f} s "
+        f"({e['raw_rows_per_s']:,.0f} rows/s) | {e['gate_s']:.2f} s ({e['gate_rows_per_s']:,.0f} rows/s) "
+        f"| ×{e['ratio']:.2f} | ≤ ×1.3 | {_mark(e['met'])} |"
+    ]
+    if "detect_ratio" in e:
+        rows.append(
+            f"| (b) the same with every content detector on, {name} | {e['gate_s']:.2f} s "
+            f"| {e['detect_s']:.2f} s | ×{e['detect_ratio']:.2f} | ≤ ×1.5 | {_mark(e['detect_met'])} |"
+        )
+    return rows
+
+
+def _cold_rows(name: str, engine: str, cold: dict[str, Any]) -> list[str]:
+    c = cold[engine]
+    return [
+        f"| (c) cold start, {name} | {c['floor_ms']:.0f} ms | {c['gate_ms']:.0f} ms "
+        f"| ×{c['ratio']:.2f}; drivers lazy: {'yes' if c['drivers_lazy'] else 'no'} | ≤ ×1.3, lazy drivers | {_mark(c['met'])} |"
+    ]
+
+
+def _reuse_rows(name: str, engine: str, reuse: dict[str, Any]) -> list[str]:
+    r = reuse[engine]
+    return [
+        f"| (d) reuse, 1,000 warm invocations, {name} | — | {r['opened']} connection opened, "
+        f"{r['tokens_signed']} token signed | {r['statuses'].get('200', 0)} × 200 OK | exactly 1 and 1 | {_mark(r['met'])} |"
+    ]
+
+
+def _memory_rows(name: str, engine: str, memory: dict[str, Any]) -> list[str]:
+    m = memory[engine]
+    return [
+        f"| (e) memory, 1,000,000-row SELECT, maxRows 1000, {name} | {m['baseline_mb']:.0f} MB RSS "
+        f"| {m['baseline_mb'] + m['growth_mb']:.0f} MB peak | +{m['growth_mb']:.1f} MB | ≤ +20 MB | {_mark(m['met'])} |"
+    ]
+
+
+def _concurrency_rows(name: str, engine: str, conc: dict[str, Any]) -> list[str]:
+    c = conc[engine]
+    return [
+        f"| (f) concurrency, {c['processes']} processes × {c['invocations'] // c['processes']}, {name} "
+        f"| — | {c['errors']} errors, ≤ {c['max_connections_seen']} connections | {c['throughput_per_s']:.0f} requests/s "
+        f"| 0 errors, ≤ {c['processes']} connections | {_mark(c['met'])} |"
+    ]
+
+
+_ENGINE_ROWS = {
+    "warm": _warm_rows,
+    "encode": _encode_rows,
+    "cold": _cold_rows,
+    "reuse": _reuse_rows,
+    "memory": _memory_rows,
+    "concurrency": _concurrency_rows,
+}
 
 
 def _error(title: str, data: Any) -> list[str]:
@@ -233,7 +256,7 @@ def _warm_telemetry(data: Any) -> list[str]:
         "One process per engine and statement, as Lambda runs it (`LAMBDA_TASK_ROOT`, a sampled `_X_AMZN_TRACE_ID`): "
         "each round runs the raw driver and `rdsgate.api.handler` three times, with telemetry off, with EMF metrics "
         "(`rdsgate.telemetry`, flushed to stdout once per invocation) and with metrics and X-Ray subsegments "
-        "(`rdsgate.telemetry.DaemonEmitter`, UDP to the daemon's address, as in Lambda), in rotating order. Added: median of the paired differences to the raw "
+        "(`rdsgate.tracing.DaemonEmitter`, UDP to the daemon's address, as in Lambda), in rotating order. Added: median of the paired differences to the raw "
         "driver; cost: median of the paired differences between neighbouring configurations. Target: metrics and "
         "tracing on stay within +500 µs.",
         "",

@@ -11,6 +11,8 @@ side by side in the same run and interleaved (A B, B A, ...), over several repet
 (e) memory           peak RSS growth for a 1,000,000-row SELECT with maxRows 1000
 (f) concurrency      8 processes x 200 invocations: errors and database connections
 and the deployment asset's size. Writes bench/RESULTS.md; a missed target brings its profile.
+
+Over 400 lines on purpose: one method per section above, each reading best beside the others it mirrors.
 """
 
 from __future__ import annotations
@@ -199,24 +201,10 @@ class Runner:
         out = {}
         for engine in ENGINES:
             args = {"engine": engine, "server": self.info[engine]}
-            self.timed_run("cold_floor", args)  # the first process of a kind warms the page cache
-            self.timed_run("cold_gate", args)
-            floor_s, gate_s, floor_inside, gate_inside = [], [], [], []
-            for rep in range(reps):
-                for side in (("floor", "gate") if rep % 2 == 0 else ("gate", "floor")):
-                    elapsed, report_ = self.timed_run(f"cold_{side}", args)
-                    (floor_s if side == "floor" else gate_s).append(elapsed)
-                    (floor_inside if side == "floor" else gate_inside).append(report_)
-            floor_ms, gate_ms = median(floor_s) * 1000, median(gate_s) * 1000
+            summary, _, gate_inside = self._alternate(args, reps)
+            floor_ms, gate_ms = summary["floor_ms"], summary["gate_ms"]
             out[engine] = {
-                "floor_ms": floor_ms,
-                "gate_ms": gate_ms,
-                "ratio": gate_ms / floor_ms,
-                "rep_ratios": [g / f for f, g in zip(floor_s, gate_s)],
-                "floor_import_ms": median(r["import_s"] for r in floor_inside) * 1000,
-                "floor_first_ms": median(r["first_request_s"] for r in floor_inside) * 1000,
-                "gate_import_ms": median(r["import_s"] for r in gate_inside) * 1000,
-                "gate_first_ms": median(r["first_request_s"] for r in gate_inside) * 1000,
+                **summary,
                 "modules_after_import": gate_inside[-1]["modules_after_import"],
                 "other_driver_loaded": any(r["other_driver_loaded"] for r in gate_inside),
                 "sqlglot_loaded": any(r["sqlglot_loaded"] for r in gate_inside),
@@ -267,7 +255,21 @@ class Runner:
         return out
 
     def _pairs(self, args: dict[str, Any], python: str, env: dict[str, str], reps: int) -> dict[str, Any]:
-        """Alternating fresh processes of floor and rdsgate (after one warm-up each): medians and splits."""
+        """`_alternate` from the asset, checking that every module came from it."""
+        summary, floor_inside, gate_inside = self._alternate(args, reps, python, env)
+        origins = {**floor_inside[-1].get("origins", {}), **gate_inside[-1].get("origins", {})}
+        folder = env["PYTHONPATH"].split(os.pathsep)[0]
+        strays = {m: path for m, path in origins.items() if not path.startswith(folder)}
+        if strays:
+            raise RuntimeError(f"modules loaded from outside the asset: {strays}")
+        return summary
+
+    def _alternate(
+        self, args: dict[str, Any], reps: int, python: str | None = None, env: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Alternating fresh processes of floor and rdsgate, after one warm-up each (the first process of a kind
+        warms the page cache): medians and splits, and what each floor and rdsgate process reported."""
+        env = env or {}
         self.timed_run("cold_floor", args, python, **env)
         self.timed_run("cold_gate", args, python, **env)
         floor_s, gate_s, floor_inside, gate_inside = [], [], [], []
@@ -276,13 +278,8 @@ class Runner:
                 elapsed, inside = self.timed_run(f"cold_{side}", args, python, **env)
                 (floor_s if side == "floor" else gate_s).append(elapsed)
                 (floor_inside if side == "floor" else gate_inside).append(inside)
-        origins = {**floor_inside[-1].get("origins", {}), **gate_inside[-1].get("origins", {})}
-        folder = env["PYTHONPATH"].split(os.pathsep)[0]
-        strays = {m: path for m, path in origins.items() if not path.startswith(folder)}
-        if strays:
-            raise RuntimeError(f"modules loaded from outside the asset: {strays}")
         floor_ms, gate_ms = median(floor_s) * 1000, median(gate_s) * 1000
-        return {
+        summary = {
             "floor_ms": floor_ms,
             "gate_ms": gate_ms,
             "ratio": gate_ms / floor_ms,
@@ -292,6 +289,7 @@ class Runner:
             "gate_import_ms": median(r["import_s"] for r in gate_inside) * 1000,
             "gate_first_ms": median(r["first_request_s"] for r in gate_inside) * 1000,
         }
+        return summary, floor_inside, gate_inside
 
     def _first_request_imports(self, python: str, env: dict[str, str], args: dict[str, Any]) -> dict[str, Any]:
         """`python -X importtime` over a cold start from the asset (import and first request)."""

@@ -4,6 +4,8 @@ A child is a Lambda execution environment: its stdout (Powertools' log lines, on
 request) goes where the parent sends it (``/dev/null``), and its findings go to
 RESULT_FILE as JSON. Imports stay inside the tasks, so the cold-start tasks pay
 only for what they use.
+
+Over 400 lines on purpose: the tasks are independent workloads that share only the child's entry point.
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ def task_warm_telemetry(args: dict) -> dict:
     """What metrics and traces add to a warm request: per round, the raw driver and ``rdsgate.api.handler``
     with telemetry off, with EMF metrics on (one flush per invocation, to stdout) and with metrics and
     X-Ray subsegments on (sent over UDP to the daemon's address, as in Lambda), in rotating order."""
-    from rdsgate import api, runtime, telemetry
+    from rdsgate import api, runtime, telemetry, tracing
 
     engine, info = args["engine"], args["server"]
     raw = raw_connect(engine, info, _token(info["port"]))
@@ -281,7 +283,7 @@ def task_warm_telemetry(args: dict) -> dict:
     def configure(name: str) -> None:
         recorder = off if name == "off" else emf
         runtime.SERVICE.metrics = service._metrics = service.pool._metrics = recorder
-        telemetry.TRACING._enabled = name == "metrics+tracing"
+        tracing.TRACING._enabled = name == "metrics+tracing"
 
     configure("metrics+tracing")
     sides = ["raw", "off", "metrics", "metrics+tracing"]
@@ -306,7 +308,7 @@ def task_warm_telemetry(args: dict) -> dict:
                 _ok(response)
             if i >= args["warmup"]:
                 times[side].append(elapsed)
-    sent = telemetry.TRACING._emitter.sent if telemetry.TRACING._emitter is not None else 0
+    sent = tracing.TRACING._emitter.sent if tracing.TRACING._emitter is not None else 0
     if sent < args["rounds"]:  # every traced request sends its subsegments; none: the variant measured nothing
         raise RuntimeError(f"only {sent} subsegments were sent for {args['rounds']} traced requests")
     return {"times_ns": times, "subsegments_sent": sent}

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from . import nag
-from .compute import log_group
+from .primitives import log_group
 from .settings import Settings
 
 # (method, path below /connections/{name}) of the per-connection routes; {proxy+} catches later ones.
@@ -40,6 +40,21 @@ ROOT_ROUTES = (
     ("POST", "RollbackTransaction"),
 )
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
+
+
+def lambda_integration(function: lambda_.IFunction) -> apigw.LambdaIntegration:
+    """The function behind a route. One permission for the whole API rather than one per method: the
+    function's policy stays small."""
+    return apigw.LambdaIntegration(function, scope_permission_to_method=False)
+
+
+def add_collection(parent: apigw.IResource, name: str, key: str, integration: apigw.Integration) -> apigw.Resource:
+    """``GET /<name>`` (the list) and ``GET /<name>/<key>`` (one item); returns the item's resource, for its own routes."""
+    collection = parent.add_resource(name)
+    collection.add_method("GET", integration)
+    item = collection.add_resource(key)
+    item.add_method("GET", integration)
+    return item
 
 
 class Api(Construct):
@@ -72,15 +87,11 @@ class Api(Construct):
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS)),
             ),
         )
-        # One permission for the whole API rather than one per method: the function's policy stays small.
-        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
+        integration = lambda_integration(function)
         root = self.rest_api.root
         for method, path in ROOT_ROUTES:
             root.add_resource(path).add_method(method, integration)
-        connections = root.add_resource("connections")
-        connections.add_method("GET", integration)
-        connection = connections.add_resource("{name}")
-        connection.add_method("GET", integration)
+        connection = add_collection(root, "connections", "{name}", integration)
         for method, path in CONNECTION_ROUTES:
             connection.add_resource(path).add_method(method, integration)
         connection.add_proxy(default_integration=integration, any_method=True)

@@ -1,17 +1,17 @@
-"""CDK entry point (`cdk.json` runs `python3 -m infra.app`): settings from context, then the rdsgate stack."""
+"""CDK entry point: settings from context, then the rdsgate stack.
+
+`cdk.json` runs `PYTHONPATH=functions python3 -m infra.app` from the repository's root: the app reuses rdsgate's
+own parser and rules (`functions/rdsgate`), which an editable install (`pip install -e .`) also provides.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))  # the app reuses rdsgate's parser
+import aws_cdk as cdk
 
-import aws_cdk as cdk  # noqa: E402
-
-from infra.settings import Settings  # noqa: E402
-from infra.stack import RdsgateStack  # noqa: E402
+from infra.settings import Settings
+from infra.stack import RdsgateStack
 
 
 def build(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, RdsgateStack]:

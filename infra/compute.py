@@ -1,19 +1,22 @@
-"""Lambda functions: the two query functions (API and invoke) sharing one role, and a factory for the others."""
+"""Lambda functions: the two query functions (API and invoke) sharing one role, what every function that runs
+statements shares, and a factory for the others."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from . import nag
+from .access import DbConnectPolicies, DeployedConnection
 from .bundling import ARCHITECTURE, RUNTIME
+from .primitives import function_role, log_group
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -22,23 +25,6 @@ if TYPE_CHECKING:
 LIVE_ALIAS = "live"  # the alias callers invoke when SnapStart is on
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-
-
-def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
-    """A log group with the configured retention (any CloudWatch value, not only RetentionDays' members)."""
-    group = logs.LogGroup(scope, construct_id, retention=logs.RetentionDays.ONE_MONTH)
-    group.node.default_child.add_property_override("RetentionInDays", retention_days)
-    return group
-
-
-def function_role(scope: Construct, construct_id: str, *, description: str, in_vpc: bool) -> iam.Role:
-    """A role with no managed policy: logging is granted per log group, the rest per resource."""
-    role = iam.Role(
-        scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
-    )
-    if in_vpc:
-        role.add_to_principal_policy(iam.PolicyStatement(actions=nag.ENI_ACTIONS, resources=["*"]))
-    return role
 
 
 def rdsgate_function(
@@ -95,6 +81,103 @@ def rdsgate_function(
     return function
 
 
+def helper_function(
+    scope: Construct,
+    name: str,
+    *,
+    code: lambda_.Code,
+    handler: str,
+    settings: Settings,
+    description: str,
+    role_description: str,
+    grant: Callable[[iam.Role], object],
+    environment: Mapping[str, str] | None = None,
+    network: Network | None = None,
+    security_group: ec2.ISecurityGroup | None = None,
+) -> tuple[iam.Role, lambda_.Function]:
+    """A small function (256 MB, two minutes) behind a custom resource or a schedule: `<name>Role`, which
+    `grant` fills before `<name>Function` exists; in the VPC if `network`."""
+    role = function_role(scope, f"{name}Role", description=role_description, in_vpc=network is not None)
+    grant(role)
+    function = rdsgate_function(
+        scope,
+        f"{name}Function",
+        code=code,
+        handler=handler,
+        role=role,
+        settings=settings,
+        description=description,
+        environment=environment,
+        network=network,
+        security_group=security_group,
+        memory_size=256,
+        timeout=cdk.Duration.minutes(2),
+    )
+    nag.acknowledge_function_role(role)
+    return role, function
+
+
+def definitions_environment(connections_table: dynamodb.ITable, audit_table: dynamodb.ITable, settings: Settings) -> dict[str, str]:
+    """Where every function that runs statements reads the definitions and writes the audit trail."""
+    return {
+        "RDSGATE_CONNECTIONS_TABLE": connections_table.table_name,
+        "RDSGATE_AUDIT_TABLE": audit_table.table_name,
+        "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
+    }
+
+
+@dataclass(frozen=True)
+class StatementRunners:
+    """What the functions that run statements besides the query functions (the statements worker, the session
+    runner) share: the asset, the network, the definitions and audit tables and the deployed connections."""
+
+    code: lambda_.Code
+    network: Network
+    settings: Settings
+    connections_table: dynamodb.ITable
+    audit_table: dynamodb.ITable
+    connections: Sequence[DeployedConnection]
+
+    def role(self, scope: Construct, construct_id: str, *, description: str) -> iam.Role:
+        """A role in the VPC that reads the definitions, appends audit records and connects as the connections'
+        database users (`DbConnect` beside it); the caller adds what is the function's own."""
+        role = function_role(scope, construct_id, description=description, in_vpc=True)
+        self.connections_table.grant_read_data(role)
+        self.audit_table.grant(role, *AUDIT_ACTIONS)
+        DbConnectPolicies(scope, "DbConnect", role=role, connections=self.connections)
+        return role
+
+    def function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role: iam.Role,
+        handler: str,
+        description: str,
+        environment: Mapping[str, str],
+        memory_size: int,
+        timeout_seconds: int,
+        max_event_age: cdk.Duration,
+    ) -> lambda_.Function:
+        """The function, started by an asynchronous invocation that is never retried: what it runs runs once."""
+        function = rdsgate_function(
+            scope,
+            construct_id,
+            code=self.code,
+            handler=handler,
+            role=role,
+            settings=self.settings,
+            description=description,
+            environment={**definitions_environment(self.connections_table, self.audit_table, self.settings), **environment},
+            network=self.network,
+            memory_size=memory_size,
+            timeout=cdk.Duration.seconds(timeout_seconds),
+        )
+        function.configure_async_invoke(retry_attempts=0, max_event_age=max_event_age)
+        return function
+
+
 class QueryFunctions(Construct):
     """rdsgate.api.handler behind API Gateway and rdsgate.invoke.handler for Step Functions, in the VPC."""
 
@@ -120,9 +203,7 @@ class QueryFunctions(Construct):
         idempotency_table.grant(self.role, *IDEMPOTENCY_ACTIONS)
         nag.acknowledge_function_role(self.role)
         environment = {
-            "RDSGATE_CONNECTIONS_TABLE": table.table_name,
-            "RDSGATE_AUDIT_TABLE": audit_table.table_name,
-            "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
+            **definitions_environment(table, audit_table, settings),
             "RDSGATE_IDEMPOTENCY_TABLE": idempotency_table.table_name,
         }
         if settings.definition_ttl_seconds is not None:

@@ -35,7 +35,7 @@ from constructs import Construct
 
 from . import nag
 from .access import DeployedConnection
-from .compute import log_group
+from .primitives import log_group
 from .settings import ROOT, ConsoleSettings, Settings
 
 STATIC_DIR = ROOT / "web" / "static"

@@ -3,16 +3,16 @@ the audit table and the idempotency table."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from . import nag
 from .access import DeployedConnection
-from .compute import function_role, rdsgate_function
+from .compute import helper_function
+from .primitives import kept_table, transient_table
 from .settings import Settings
 
 
@@ -21,50 +21,63 @@ class ConnectionsTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="name", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # Definitions added by hand live only here: never delete them with the stack.
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        # Definitions added by hand live only here: never delete them with the stack.
+        self.table = kept_table(self, "Table", "name")
 
     def seed(
         self, connections: Sequence[DeployedConnection], *, code: lambda_.Code, settings: Settings
     ) -> cdk.CustomResource:
         """Make each deploy write the definitions, and remove those dropped from the file since the last one."""
-        role = function_role(self, "SeedRole", description="rdsgate: seeds the connections table", in_vpc=False)
-        self.table.grant(role, "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
-        function = rdsgate_function(
+        return seed_table(
             self,
-            "SeedFunction",
-            code=code,
-            handler="rdsgate.seed.handler",
-            role=role,
-            settings=settings,
-            description="rdsgate: writes the deployed connection definitions into the table",
-            memory_size=256,
-            timeout=cdk.Duration.minutes(2),
-        )
-        nag.acknowledge_function_role(role)
-        resource = cdk.CustomResource(
-            self,
-            "Definitions",
-            service_token=function.function_arn,
+            self.table,
+            [dict(c.item) for c in connections],
+            table_kind="connections",
+            what="connection definitions",
+            resource_id="Definitions",
             resource_type="Custom::RdsgateDefinitions",
-            properties={
-                "TableName": self.table.table_name,
-                # One JSON string, because CloudFormation would turn every number and boolean into a string.
-                "Definitions": cdk.Stack.of(self).to_json_string([dict(c.item) for c in connections]),
-            },
+            code=code,
+            settings=settings,
         )
-        resource.node.add_dependency(role)  # its grants must exist before the first invocation
-        return resource
+
+
+def seed_table(
+    scope: Construct,
+    table: dynamodb.ITable,
+    items: Any,
+    *,
+    table_kind: str,
+    what: str,
+    resource_id: str,
+    resource_type: str,
+    code: lambda_.Code,
+    settings: Settings,
+) -> cdk.CustomResource:
+    """A custom resource whose function (rdsgate.seed) writes `items` into `table` on each deploy and removes
+    those dropped since the last one (`table_kind` and `what` the items are name them in the descriptions)."""
+    role, function = helper_function(
+        scope,
+        "Seed",
+        code=code,
+        handler="rdsgate.seed.handler",
+        settings=settings,
+        description=f"rdsgate: writes the deployed {what} into the table",
+        role_description=f"rdsgate: seeds the {table_kind} table",
+        grant=lambda role: table.grant(role, "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
+    )
+    resource = cdk.CustomResource(
+        scope,
+        resource_id,
+        service_token=function.function_arn,
+        resource_type=resource_type,
+        properties={
+            "TableName": table.table_name,
+            # One JSON string, because CloudFormation would turn every number and boolean into a string.
+            "Definitions": cdk.Stack.of(scope).to_json_string(items),
+        },
+    )
+    resource.node.add_dependency(role)  # its grants must exist before the first invocation
+    return resource
 
 
 class AuditTable(Construct):
@@ -81,20 +94,8 @@ class AuditTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=self.SORT_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=self.TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # An audit trail must survive the stack that wrote it (and a replacement of the table).
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        # An audit trail must survive the stack that wrote it (and a replacement of the table).
+        self.table = kept_table(self, "Table", self.PARTITION_KEY, sort_key=self.SORT_KEY, ttl_attribute=self.TTL_ATTRIBUTE)
 
 
 class IdempotencyTable(Construct):
@@ -110,18 +111,11 @@ class IdempotencyTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=self.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=self.TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Idempotency records are short-lived (an hour by default) and worthless once expired or once the "
+            self.PARTITION_KEY,
+            ttl_attribute=self.TTL_ATTRIBUTE,
+            why_no_recovery="Idempotency records are short-lived (an hour by default) and worthless once expired or once the "
             "functions are gone; restoring them could only replay stale responses, so point-in-time recovery is off",
         )

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from . import nag
 from .access import DbConnectPolicies, DeployedConnection
-from .compute import function_role, rdsgate_function
+from .compute import helper_function
 from .network import Network
 from .settings import DEMO_CONNECTION, ProxySettings, Settings, proxy_port
 
@@ -91,22 +91,18 @@ class DemoDatabase(Construct):
         # The subnets have no route out: the master secret is read through an interface endpoint.
         endpoint = network.secrets_manager_endpoint()  # shared with the masking key's readers (infra/masking.py)
         endpoint.connections.allow_default_port_from(security_group, "demo user setup reads the master secret")
-        role = function_role(self, "UserSetupRole", description="rdsgate demo: creates the IAM db user", in_vpc=True)
-        self.instance.secret.grant_read(role)
-        function = rdsgate_function(
+        role, function = helper_function(
             self,
-            "UserSetupFunction",
+            "UserSetup",
             code=code,
             handler="rdsgate.seed.db_user_handler",
-            role=role,
             settings=settings,
             description="rdsgate demo: CREATE USER and GRANT rds_iam on the demo database",
+            role_description="rdsgate demo: creates the IAM db user",
+            grant=self.instance.secret.grant_read,
             network=network,
             security_group=security_group,
-            memory_size=256,
-            timeout=cdk.Duration.minutes(2),
         )
-        nag.acknowledge_function_role(role)
         resource = cdk.CustomResource(
             self,
             "IamUser",

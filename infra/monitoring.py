@@ -83,6 +83,10 @@ class Monitoring(Construct):
             period=PERIOD,
         )
 
+    def searched(self, title: str, metric: str, dimension: str, statistic: str, **options) -> cw.GraphWidget:
+        """A graph of every series of `metric` split by `dimension` (see `search`)."""
+        return cw.GraphWidget(title=title, left=[self.search(metric, dimension, statistic)], **options)
+
     # -- the topic -------------------------------------------------------------------------------
 
     def _topic(self, topic: str | None) -> sns.ITopic | None:
@@ -213,30 +217,16 @@ class Monitoring(Construct):
                 left=[self.metric(telemetry.REQUESTS, label="requests"), self.metric(telemetry.ERRORS, label="errors")],
                 width=third,
             ),
-            cw.GraphWidget(
-                title="Errors by code",
-                left=[self.search(telemetry.ERRORS, telemetry.ERROR_CODE, "Sum")],
-                width=third,
-            ),
+            self.searched("Errors by code", telemetry.ERRORS, telemetry.ERROR_CODE, "Sum", width=third),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=third, height=6),
         )
         dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Duration p50 per connection (ms)",
-                left=[self.search(telemetry.DURATION, telemetry.CONNECTION, "p50")],
-                width=third,
-            ),
-            cw.GraphWidget(
-                title="Duration p99 per connection (ms)",
-                left=[self.search(telemetry.DURATION, telemetry.CONNECTION, "p99")],
+            self.searched("Duration p50 per connection (ms)", telemetry.DURATION, telemetry.CONNECTION, "p50", width=third),
+            self.searched(
+                "Duration p99 per connection (ms)", telemetry.DURATION, telemetry.CONNECTION, "p99", width=third,
                 left_annotations=[cw.HorizontalAnnotation(value=self.settings.duration_p99_ms, label="alarm")],
-                width=third,
             ),
-            cw.GraphWidget(
-                title="Database time p99 per connection (ms)",
-                left=[self.search(telemetry.DATABASE_TIME, telemetry.CONNECTION, "p99")],
-                width=third,
-            ),
+            self.searched("Database time p99 per connection (ms)", telemetry.DATABASE_TIME, telemetry.CONNECTION, "p99", width=third),
         )
         dashboard.add_widgets(
             cw.GraphWidget(
@@ -249,11 +239,7 @@ class Monitoring(Construct):
                 ],
                 width=third,
             ),
-            cw.GraphWidget(
-                title="Denials by kind",
-                left=[self.search(telemetry.DENIED, telemetry.ERROR_CODE, "Sum")],
-                width=third,
-            ),
+            self.searched("Denials by kind", telemetry.DENIED, telemetry.ERROR_CODE, "Sum", width=third),
             cw.GraphWidget(
                 title="Rows and response bytes",
                 left=[self.metric(telemetry.ROWS, label="rows")],

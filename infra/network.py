@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -9,7 +11,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from . import nag
-from .compute import log_group
+from .primitives import log_group
 from .settings import Settings
 
 VPC_CIDR = "10.42.0.0/20"
@@ -72,6 +74,24 @@ class Network(Construct):
             )
         return self._secrets_manager_endpoint
 
+    def endpoints_group(self, scope: Construct, construct_id: str, *, what: str, egress: str) -> ec2.SecurityGroup:
+        """A security group, in `scope`, for interface endpoints: HTTPS in from the functions only (and, when the
+        functions' group is rdsgate's, out to it, described as `egress`)."""
+        group = ec2.SecurityGroup(scope, construct_id, vpc=self.vpc, allow_all_outbound=False,
+                                  description=f"{what}: HTTPS from the functions only")  # fmt: skip
+        group.add_ingress_rule(self.security_group, ec2.Port.tcp(443), "rdsgate functions")
+        if self.owns_security_group:
+            self.security_group.add_egress_rule(group, ec2.Port.tcp(443), egress)
+        return group
+
+    def add_interface_endpoints(
+        self, group: ec2.ISecurityGroup, services: Iterable[tuple[str, ec2.InterfaceVpcEndpointAwsService]]
+    ) -> None:
+        """Interface endpoints with private DNS (the SDKs' default names reach them), closed but to `group`."""
+        for name, service in services:
+            self.vpc.add_interface_endpoint(name, service=service, subnets=self.subnets, private_dns_enabled=True,
+                                            open=False, security_groups=[group])  # fmt: skip
+
     def _create_vpc(self, settings: Settings) -> ec2.Vpc:
         vpc = ec2.Vpc(
             self,
@@ -100,34 +120,39 @@ class Network(Construct):
         return vpc
 
     def _dynamodb_prefix_list(self) -> str:
-        """The id of the regional DynamoDB prefix list; CloudFormation has no attribute for it, so ask EC2 once."""
-        region = cdk.Aws.REGION
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describePrefixLists",
-            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.dynamodb"]}]},
-            physical_resource_id=cr.PhysicalResourceId.of(f"dynamodb-prefix-list-{region}"),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "DynamoDbPrefixList",
-            on_create=call,
-            on_update=call,
-            install_latest_aws_sdk=False,
-            log_group=log_group(self, "PrefixListLookupLogs", self._log_retention_days),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
-            ),
-        )
-        nag.acknowledge(
-            lookup,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only",
-        )
-        nag.acknowledge(
-            lookup.grant_principal,  # the role of CDK's shared AwsCustomResource function
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
-        )
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+        return prefix_list_id(self, "DynamoDbPrefixList", "dynamodb", self._log_retention_days)
+
+
+def prefix_list_id(scope: Construct, construct_id: str, service: str, log_retention_days: int) -> str:
+    """The id of a regional AWS prefix list (`service` "dynamodb" or "s3": a gateway endpoint's addresses, for an
+    egress rule); CloudFormation has no attribute for it, so a custom resource asks EC2 once."""
+    region = cdk.Aws.REGION
+    call = cr.AwsSdkCall(
+        service="EC2",
+        action="describePrefixLists",
+        parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.{service}"]}]},
+        physical_resource_id=cr.PhysicalResourceId.of(f"{service}-prefix-list-{region}"),
+        output_paths=["PrefixLists.0.PrefixListId"],
+    )
+    lookup = cr.AwsCustomResource(
+        scope,
+        construct_id,
+        on_create=call,
+        on_update=call,
+        install_latest_aws_sdk=False,
+        log_group=log_group(scope, "PrefixListLookupLogs", log_retention_days),
+        policy=cr.AwsCustomResourcePolicy.from_statements(
+            [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
+        ),
+    )
+    nag.acknowledge(
+        lookup,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only",
+    )
+    nag.acknowledge(
+        lookup.grant_principal,  # the role of CDK's shared AwsCustomResource function
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
+    )
+    return lookup.get_response_field("PrefixLists.0.PrefixListId")

@@ -28,7 +28,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import nag
-from .compute import function_role, rdsgate_function
+from .api import add_collection, lambda_integration
+from .compute import helper_function
+from .network import Network
+from .primitives import kept_table
 from .settings import ConfigError, Settings
 
 STATUS_INDEX = "status-submittedAt"
@@ -53,7 +56,7 @@ class Reviews(Construct):
         *,
         settings: Settings,
         context: Callable[[str], Any],
-        network: Any,
+        network: Network,
         query_role: iam.IRole,
         query_functions: Iterable[lambda_.Function],
         worker_role: iam.IRole | None = None,
@@ -64,16 +67,8 @@ class Reviews(Construct):
         super().__init__(scope, construct_id)
         topic_value = topic_setting(context)
         self.key = kms.Key(self, "Key", enable_key_rotation=True, description="rdsgate reviews: the parameters a review keeps")
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,  # who asked and who approved outlives the stack, as the audit does
-        )
+        # Who asked and who approved outlives the stack, as the audit does.
+        self.table = kept_table(self, "Table", "id", ttl_attribute="expires_at")
         self.table.add_global_secondary_index(
             index_name=STATUS_INDEX,
             partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
@@ -118,7 +113,6 @@ class Reviews(Construct):
     def _sweeper(self, code: lambda_.Code, settings: Settings, environment: dict[str, str]) -> None:
         """Every 15 minutes, expire overdue reviews so that the Step Functions tasks they hold fail with
         ReviewExpired even when nobody reads them. Outside the VPC: it reaches no database."""
-        role = function_role(self, "SweeperRole", description="rdsgate: expires overdue reviews", in_vpc=False)
         statements = [
             iam.PolicyStatement(actions=list(ITEM_ACTIONS), resources=[self.table.table_arn]),
             iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{self.table.table_arn}/index/{STATUS_INDEX}"]),
@@ -127,44 +121,36 @@ class Reviews(Construct):
         if self.topic is not None:
             statements.append(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
             statements.append(iam.PolicyStatement(actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=[self.key.key_arn]))
-        policy = iam.Policy(self, "SweeperPolicy", statements=statements, roles=[role])
-        self.sweeper = rdsgate_function(
-            self, "SweeperFunction", code=code, handler="rdsgate.reviews.sweep_handler", role=role, settings=settings,
+        policy = iam.Policy(self, "SweeperPolicy", statements=statements)
+        _, self.sweeper = helper_function(
+            self, "Sweeper", code=code, handler="rdsgate.reviews.sweep_handler", settings=settings,
             description="rdsgate: expires overdue reviews and fails the tasks they hold",
+            role_description="rdsgate: expires overdue reviews",
+            grant=policy.attach_to_role,
             environment={k: v for k, v in environment.items() if k != "RDSGATE_REVIEWS_KMS_KEY"},
-            memory_size=256, timeout=cdk.Duration.minutes(2),
-        )
+        )  # fmt: skip
         events.Rule(self, "SweepSchedule", schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
                     targets=[targets.LambdaFunction(self.sweeper)])
-        nag.acknowledge_function_role(role)
         nag.acknowledge(policy, "AwsSolutions-IAM5[Resource::*]",
                         "Task tokens name no resource: states:SendTaskFailure cannot be scoped (held Step Functions tasks)")
         if self.topic is not None:
             nag.acknowledge(policy, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
                             "Publishing to the reviews topic, which the reviews key encrypts; that key only")
 
-    def _endpoints(self, network: Any, group: ec2.ISecurityGroup | None, *, sns_needed: bool) -> None:
+    def _endpoints(self, network: Network, group: ec2.ISecurityGroup | None, *, sns_needed: bool) -> None:
         """No NAT: KMS (and SNS with a topic) through interface endpoints only the functions may reach (in the
         group of the statements' endpoints, when there is one)."""
         if group is None:
-            group = ec2.SecurityGroup(self, "EndpointsSecurityGroup", vpc=network.vpc, allow_all_outbound=False,
-                                      description="rdsgate reviews endpoints: HTTPS from the functions only")
-            group.add_ingress_rule(network.security_group, ec2.Port.tcp(443), "rdsgate functions")
-            if network.owns_security_group:
-                network.security_group.add_egress_rule(group, ec2.Port.tcp(443), "KMS and SNS endpoints (reviews)")
+            group = network.endpoints_group(self, "EndpointsSecurityGroup", what="rdsgate reviews endpoints",
+                                            egress="KMS and SNS endpoints (reviews)")  # fmt: skip
         services = [("Kms", ec2.InterfaceVpcEndpointAwsService.KMS)]
         if sns_needed:
             services.append(("Sns", ec2.InterfaceVpcEndpointAwsService.SNS))
-        for name, service in services:
-            network.vpc.add_interface_endpoint(name, service=service, subnets=network.subnets, private_dns_enabled=True,
-                                               open=False, security_groups=[group])
+        network.add_interface_endpoints(group, services)
 
     def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """/reviews, /reviews/{id}, /reviews/{id}/approve and /reviews/{id}/reject."""
-        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
-        root = rest_api.root.add_resource("reviews")
-        root.add_method("GET", integration)
-        one = root.add_resource("{id}")
-        one.add_method("GET", integration)
+        integration = lambda_integration(function)
+        one = add_collection(rest_api.root, "reviews", "{id}", integration)
         one.add_resource("approve").add_method("POST", integration)
         one.add_resource("reject").add_method("POST", integration)

@@ -14,9 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -24,9 +22,10 @@ from constructs import Construct
 from rdsgate.errors import InvalidDefinition
 from rdsgate.runbooks import check_against_connections, check_connection_fields, load_runbooks_file
 
-from . import nag
 from .access import DeployedConnection
-from .compute import function_role, rdsgate_function
+from .api import add_collection, lambda_integration
+from .data import seed_table
+from .primitives import kept_table
 from .settings import ROOT, ConfigError, Settings
 
 DEFAULT_FILE = "infra/runbooks.example.json"
@@ -64,44 +63,17 @@ class Runbooks(Construct):
         super().__init__(scope, construct_id)
         self.file = ROOT / (context("runbooks") or DEFAULT_FILE)
         self.items = load_runbooks(self.file, connections)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name="name", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,  # runbooks added by hand live only here, like definitions
-        )
+        self.table = kept_table(self, "Table", "name")  # runbooks added by hand live only here, like definitions
         self.table.grant(query_role, *READ_ACTIONS)
         for function in query_functions:
             function.add_environment("RDSGATE_RUNBOOKS_TABLE", self.table.table_name)
-        role = function_role(self, "SeedRole", description="rdsgate: seeds the runbooks table", in_vpc=False)
-        self.table.grant(role, "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
-        seed = rdsgate_function(
-            self, "SeedFunction", code=code, handler="rdsgate.seed.handler", role=role, settings=settings,
-            description="rdsgate: writes the deployed runbooks into the table", memory_size=256,
-            timeout=cdk.Duration.minutes(2),
-        )
-        nag.acknowledge_function_role(role)
-        self.seed = cdk.CustomResource(
-            self,
-            "Runbooks",
-            service_token=seed.function_arn,
-            resource_type="Custom::RdsgateRunbooks",
-            properties={
-                "TableName": self.table.table_name,
-                # One JSON string: CloudFormation would turn every number and boolean into a string.
-                "Definitions": cdk.Stack.of(self).to_json_string(self.items),
-            },
-        )
-        self.seed.node.add_dependency(role)
+        self.seed = seed_table(
+            self, self.table, self.items, table_kind="runbooks", what="runbooks", resource_id="Runbooks",
+            resource_type="Custom::RdsgateRunbooks", code=code, settings=settings,
+        )  # fmt: skip
 
     def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """/runbooks, /runbooks/{name} and /runbooks/{name}/run: grant ``…/POST/runbooks/<name>/run`` per runbook."""
-        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
-        root = rest_api.root.add_resource("runbooks")
-        root.add_method("GET", integration)
-        one = root.add_resource("{name}")
-        one.add_method("GET", integration)
+        integration = lambda_integration(function)
+        one = add_collection(rest_api.root, "runbooks", "{name}", integration)
         one.add_resource("run").add_method("POST", integration)

@@ -18,16 +18,17 @@ from typing import Any, Callable, Iterable
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from . import nag
-from .access import DbConnectPolicies, DeployedConnection
-from .compute import AUDIT_ACTIONS, function_role, rdsgate_function
-from .settings import ConfigError, Settings
+from .api import lambda_integration
+from .compute import StatementRunners
+from .network import Network
+from .primitives import transient_table
+from .settings import ConfigError
 
 # What each side does with the session table's items (rdsgate.sessions.store): the API side creates a
 # session with its limits (TransactWriteItems of Puts), posts requests and reads answers; the runner
@@ -97,31 +98,19 @@ class Sessions(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        code: lambda_.Code,
-        network: Any,
-        settings: Settings,
+        runners: StatementRunners,
         options: SessionsSettings,
         query_role: iam.IRole,
         query_functions: Iterable[lambda_.Function],
-        connections_table: dynamodb.ITable,
-        audit_table: dynamodb.ITable,
-        connections: Iterable[DeployedConnection],
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Session items live as long as a session (15 minutes at most) and a day after for its answer; "
+            "id",
+            ttl_attribute="expires_at",
+            why_no_recovery="Session items live as long as a session (15 minutes at most) and a day after for its answer; "
             "restoring them could only revive sessions whose database transactions are gone, so point-in-time "
             "recovery is off",
         )
@@ -130,32 +119,21 @@ class Sessions(Construct):
             "RDSGATE_SESSION_IDLE_SECONDS": str(options.idle_seconds),
         }
 
-        self.runner_role = function_role(self, "RunnerRole", description="rdsgate session runner", in_vpc=True)
-        connections_table.grant_read_data(self.runner_role)
-        audit_table.grant(self.runner_role, *AUDIT_ACTIONS)
+        self.runner_role = runners.role(self, "RunnerRole", description="rdsgate session runner")
         self.table.grant(self.runner_role, *RUNNER_ACTIONS)
-        DbConnectPolicies(self, "DbConnect", role=self.runner_role, connections=connections)
         nag.acknowledge_function_role(self.runner_role)
-        self.runner = rdsgate_function(
+        self.runner = runners.function(
             self,
             "RunnerFunction",
-            code=code,
-            handler="rdsgate.sessions.runner.handler",
             role=self.runner_role,
-            settings=settings,
+            handler="rdsgate.sessions.runner.handler",
             description="rdsgate session runner: holds one database transaction across calls",
-            environment={
-                "RDSGATE_CONNECTIONS_TABLE": connections_table.table_name,
-                "RDSGATE_AUDIT_TABLE": audit_table.table_name,
-                "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
-                **shared,
-            },
-            network=network,
+            environment=shared,
             memory_size=options.runner_memory_size,
-            timeout=cdk.Duration.seconds(options.runner_timeout_seconds),
+            timeout_seconds=options.runner_timeout_seconds,
+            # A begin that gave up is final: a late or repeated runner would find its session abandoned.
+            max_event_age=cdk.Duration.seconds(60),
         )
-        # A begin that gave up is final: a late or repeated runner would find its session abandoned.
-        self.runner.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.seconds(60))
 
         self.table.grant(query_role, *QUERY_ACTIONS)
         query_role.add_to_principal_policy(  # the function itself, not its versions or aliases
@@ -169,27 +147,21 @@ class Sessions(Construct):
         for function in query_functions:
             for name, value in environment.items():
                 function.add_environment(name, value)
-        if settings.vpc is None:
-            self._lambda_endpoint(network)
+        if runners.settings.vpc is None:
+            self._lambda_endpoint(runners.network)
 
-    def _lambda_endpoint(self, network: Any) -> None:
+    def _lambda_endpoint(self, network: Network) -> None:
         """The functions reach Lambda's API (to start a runner) through an interface endpoint, never a NAT.
         One may already exist (asynchronous statements create it): a second with private DNS would clash."""
         if network.vpc.node.try_find_child("Lambda") is not None:
             return
-        group = ec2.SecurityGroup(self, "EndpointSecurityGroup", vpc=network.vpc, allow_all_outbound=False,
-                                  description="rdsgate Lambda endpoint: HTTPS from the functions only")
-        group.add_ingress_rule(network.security_group, ec2.Port.tcp(443), "rdsgate functions")
-        if network.owns_security_group:
-            network.security_group.add_egress_rule(group, ec2.Port.tcp(443), "Lambda endpoint")
-        network.vpc.add_interface_endpoint("Lambda", service=ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
-                                           subnets=network.subnets, private_dns_enabled=True, open=False,
-                                           security_groups=[group])
+        group = network.endpoints_group(self, "EndpointSecurityGroup", what="rdsgate Lambda endpoint", egress="Lambda endpoint")
+        network.add_interface_endpoints(group, [("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_)])
 
     def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """/connections/{name}/sessions (a connection route: per-connection policies cover it), and
         /sessions/{id}/commit and /sessions/{id}/rollback."""
-        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
+        integration = lambda_integration(function)
         connection = rest_api.root.get_resource("connections").get_resource("{name}")
         connection.add_resource("sessions").add_method("POST", integration)
         one = rest_api.root.add_resource("sessions").add_resource("{id}")

@@ -1,4 +1,7 @@
-"""Deploy settings: CDK context and the connections file, resolved and validated once, at the edge."""
+"""Deploy settings: CDK context and the connections file, resolved and validated once, at the edge.
+
+Over 400 lines on purpose: every context key's parsing and check in one place, one function per section.
+"""
 
 from __future__ import annotations
 

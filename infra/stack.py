@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from .access import DbConnectPolicies, DeployedConnection
 from .api import Api
 from .bundling import function_code
-from .compute import QueryFunctions
+from .compute import QueryFunctions, StatementRunners
 from .console import Console
 from .data import AuditTable, ConnectionsTable, IdempotencyTable
 from .masking import MaskingKey
@@ -61,12 +62,7 @@ class RdsgateStack(cdk.Stack):
             )
             connections[index] = proxy.connection
             cdk.CfnOutput(self, "ProxyEndpoint", value=proxy.proxy.endpoint)
-            cdk.CfnOutput(
-                self,
-                "ProxySecurityGroupId",
-                value=proxy.security_group.security_group_id,
-                description="Allow this group into the proxied database's security group",
-            )
+            self._group_output("ProxySecurityGroupId", proxy.security_group, "the proxied database's security group")
 
         for connection in connections:
             network.allow_database_port(connection.port)
@@ -84,10 +80,11 @@ class RdsgateStack(cdk.Stack):
         if console is not None:
             console.connect(api.rest_api, stage=settings.stage_name, api_url=api.url)
         workflow = SampleWorkflow(self, "Workflow", function=functions.invoke_target, settings=settings)
+        runners = StatementRunners(code=code, network=network, settings=settings, connections_table=data.table,
+                                   audit_table=audit.table, connections=connections)  # fmt: skip
         statements = AsyncStatements(  # asynchronous statements, results in S3 (infra/statements.py)
-            self, "Statements", code=code, network=network, settings=settings, context=self.node.try_get_context,
+            self, "Statements", runners=runners, context=self.node.try_get_context,
             query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
-            connections_table=data.table, audit_table=audit.table, connections=connections,
         )
         statements.add_routes(api.rest_api, functions.api_function)
         runbooks = Runbooks(  # runbooks: named SQL with typed parameters (infra/runbooks.py)
@@ -107,9 +104,8 @@ class RdsgateStack(cdk.Stack):
         sessions = None
         if session_options.enabled:  # transactions across calls (infra/sessions.py); -c sessions=false turns them off
             sessions = Sessions(
-                self, "Sessions", code=code, network=network, settings=settings, options=session_options,
+                self, "Sessions", runners=runners, options=session_options,
                 query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
-                connections_table=data.table, audit_table=audit.table, connections=connections,
             )
             sessions.add_routes(api.rest_api, functions.api_function)
         if settings.masking_key_secret:  # one key for hashed masks in every function that runs statements (infra/masking.py)
@@ -130,27 +126,32 @@ class RdsgateStack(cdk.Stack):
                 ),
             )
 
-        cdk.CfnOutput(self, "ApiUrl", value=api.url)
-        cdk.CfnOutput(self, "ApiFunctionName", value=functions.api_function.function_name)
-        cdk.CfnOutput(self, "InvokeFunctionName", value=functions.invoke_function.function_name)
-        cdk.CfnOutput(self, "TableName", value=data.table.table_name)
-        cdk.CfnOutput(self, "AuditTableName", value=audit.table.table_name)
-        cdk.CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
-        cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
-        cdk.CfnOutput(self, "RunbooksTableName", value=runbooks.table.table_name)
-        cdk.CfnOutput(self, "ReviewsTableName", value=reviews.table.table_name)
-        cdk.CfnOutput(self, "ResultsBucketName", value=statements.bucket.bucket_name)
-        cdk.CfnOutput(self, "StatementsTableName", value=statements.table.table_name)
-        cdk.CfnOutput(self, "WorkerFunctionName", value=statements.worker.function_name)
-        cdk.CfnOutput(self, "StatementsStateMachineArn", value=statements_workflow.state_machine.state_machine_arn)
+        outputs = {
+            "ApiUrl": api.url,
+            "ApiFunctionName": functions.api_function.function_name,
+            "InvokeFunctionName": functions.invoke_function.function_name,
+            "TableName": data.table.table_name,
+            "AuditTableName": audit.table.table_name,
+            "IdempotencyTableName": idempotency.table.table_name,
+            "StateMachineArn": workflow.state_machine.state_machine_arn,
+            "RunbooksTableName": runbooks.table.table_name,
+            "ReviewsTableName": reviews.table.table_name,
+            "ResultsBucketName": statements.bucket.bucket_name,
+            "StatementsTableName": statements.table.table_name,
+            "WorkerFunctionName": statements.worker.function_name,
+            "StatementsStateMachineArn": statements_workflow.state_machine.state_machine_arn,
+        }
+        for name, value in outputs.items():
+            cdk.CfnOutput(self, name, value=value)
         if sessions is not None:
             cdk.CfnOutput(self, "SessionsTableName", value=sessions.table.table_name)
             cdk.CfnOutput(self, "SessionRunnerFunctionName", value=sessions.runner.function_name)
-        cdk.CfnOutput(
-            self,
-            "FunctionsSecurityGroupId",
-            value=network.security_group.security_group_id,
-            description="Allow this group into each database's security group, on the database port",
+        self._group_output(
+            "FunctionsSecurityGroupId", network.security_group, "each database's security group, on the database port"
         )
         if demo is not None:
             cdk.CfnOutput(self, "DemoDatabaseEndpoint", value=demo.instance.db_instance_endpoint_address)
+
+    def _group_output(self, name: str, group: ec2.ISecurityGroup, into: str) -> None:
+        """The id of a group that a database's own security group must let in (rdsgate does not edit it)."""
+        cdk.CfnOutput(self, name, value=group.security_group_id, description=f"Allow this group into {into}")

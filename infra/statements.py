@@ -23,12 +23,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from . import nag
-from .access import DbConnectPolicies, DeployedConnection
-from .compute import AUDIT_ACTIONS, function_role, log_group, rdsgate_function
+from .api import add_collection, lambda_integration
+from .compute import StatementRunners
+from .network import Network, prefix_list_id
+from .primitives import log_group, transient_table
 from .settings import ConfigError, Settings
 from .workflow import RETRIED_ERRORS, error_names
 
@@ -88,17 +89,13 @@ class AsyncStatements(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        code: lambda_.Code,
-        network: Any,
-        settings: Settings,
+        runners: StatementRunners,
         context: Callable[[str], Any],
         query_role: iam.IRole,
         query_functions: Iterable[lambda_.Function],
-        connections_table: dynamodb.ITable,
-        audit_table: dynamodb.ITable,
-        connections: Iterable[DeployedConnection],
     ) -> None:
         super().__init__(scope, construct_id)
+        settings = runners.settings
         options = StatementsSettings.from_context(context)
         self.options = options
         self._log_retention_days = settings.log_retention_days
@@ -129,25 +126,18 @@ class AsyncStatements(Construct):
             "the functions (audited) or a 15-minute pre-signed URL they issued, and CloudTrail data events can "
             "record object access where an account requires it",
         )
-        self.table = dynamodb.Table(
+        self.table = transient_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+            "id",
+            ttl_attribute="expires_at",
+            why_no_recovery="Statement status items expire with their results (resultsExpiryDays) and mean nothing "
+            "without them; point-in-time recovery would restore pointers to deleted objects",
         )
         self.table.add_global_secondary_index(
             index_name=CALLER_INDEX,
             partition_key=dynamodb.Attribute(name="caller", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="submittedAt", type=dynamodb.AttributeType.STRING),
-        )
-        nag.acknowledge(
-            self.table,
-            "AwsSolutions-DDB3",
-            "Statement status items expire with their results (resultsExpiryDays) and mean nothing without them; "
-            "point-in-time recovery would restore pointers to deleted objects",
         )
 
         environment = {
@@ -161,13 +151,10 @@ class AsyncStatements(Construct):
             environment["RDSGATE_RESULTS_KMS_KEY"] = self.key.key_arn
 
         # The worker: its own role, with the same database grants as the query functions and nothing of theirs.
-        self.worker_role = function_role(self, "WorkerRole", description="rdsgate statements worker", in_vpc=True)
-        connections_table.grant_read_data(self.worker_role)
-        audit_table.grant(self.worker_role, *AUDIT_ACTIONS)
+        self.worker_role = runners.role(self, "WorkerRole", description="rdsgate statements worker")
         self._grant_items(self.worker_role, WORKER_STATUS_ACTIONS)
         self._grant_objects(self.worker_role, WRITE_ACTIONS)
         self.worker_role.add_to_principal_policy(iam.PolicyStatement(actions=list(TASK_ACTIONS), resources=["*"]))
-        DbConnectPolicies(self, "DbConnect", role=self.worker_role, connections=connections)
         nag.acknowledge(
             self.worker_role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -175,26 +162,17 @@ class AsyncStatements(Construct):
             "which take a task token rather than a resource ARN; data access is scoped to its own ARNs",
         )
         self._acknowledge_prefix(self.worker_role)
-        self.worker = rdsgate_function(
+        self.worker = runners.function(
             self,
             "WorkerFunction",
-            code=code,
-            handler="rdsgate.worker.handler",
             role=self.worker_role,
-            settings=settings,
+            handler="rdsgate.worker.handler",
             description="rdsgate statements worker: long statements, results to S3",
-            environment={
-                "RDSGATE_CONNECTIONS_TABLE": connections_table.table_name,
-                "RDSGATE_AUDIT_TABLE": audit_table.table_name,
-                "RDSGATE_AUDIT_TTL_DAYS": str(settings.audit_ttl_days),
-                **environment,
-            },
-            network=network,
+            environment=environment,
             memory_size=options.worker_memory_size,
-            timeout=cdk.Duration.seconds(options.worker_timeout_seconds),
+            timeout_seconds=options.worker_timeout_seconds,
+            max_event_age=cdk.Duration.hours(1),  # a statement runs once: no automatic retry
         )
-        # A statement runs once: no automatic retry of an asynchronous invocation.
-        self.worker.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.hours(1))
 
         # The query functions: submit, read status and results, cancel; invoke's S3 output writes under the prefix.
         self._grant_items(query_role, STATUS_ACTIONS, index=True)
@@ -207,7 +185,7 @@ class AsyncStatements(Construct):
                 function.add_environment(name, value)
 
         if settings.vpc is None:
-            self._endpoints(network)
+            self._endpoints(runners.network)
 
     def _grant_items(self, role: iam.IRole, actions: Iterable[str], *, index: bool = False) -> None:
         """Items of the table by its ARN; ``Query`` on the caller index only (listing a caller's statements)."""
@@ -235,64 +213,23 @@ class AsyncStatements(Construct):
             nag.acknowledge(role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "KMS data keys for the results key only")
             nag.acknowledge(role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "Granted by grant_encrypt_decrypt on the results key only")
 
-    def _endpoints(self, network: Any) -> None:
+    def _endpoints(self, network: Network) -> None:
         """No NAT: S3 through a gateway endpoint; Lambda (API → worker) and Step Functions (worker → task
         tokens) through interface endpoints that only the functions' security group may reach."""
-        vpc = network.vpc
-        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.subnets])
+        network.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.subnets])
         if network.owns_security_group:
-            network.security_group.add_egress_rule(
-                ec2.Peer.prefix_list(self._prefix_list("s3")), ec2.Port.tcp(443), "S3 (gateway endpoint)"
-            )
-        endpoint_group = ec2.SecurityGroup(
-            self, "EndpointsSecurityGroup", vpc=vpc, allow_all_outbound=False,
-            description="rdsgate interface endpoints: HTTPS from the functions only",
-        )
-        endpoint_group.add_ingress_rule(network.security_group, ec2.Port.tcp(443), "rdsgate functions")
-        if network.owns_security_group:
-            network.security_group.add_egress_rule(endpoint_group, ec2.Port.tcp(443), "Lambda and Step Functions endpoints")
-        for name, service in (("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
-                              ("StepFunctions", ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS)):
-            vpc.add_interface_endpoint(name, service=service, subnets=network.subnets, private_dns_enabled=True, open=False,
-                                       security_groups=[endpoint_group])
-
-    def _prefix_list(self, service: str) -> str:
-        region = cdk.Aws.REGION
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describePrefixLists",
-            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.{service}"]}]},
-            physical_resource_id=cr.PhysicalResourceId.of(f"{service}-prefix-list-{region}"),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "S3PrefixList",
-            on_create=call,
-            on_update=call,
-            install_latest_aws_sdk=False,
-            log_group=log_group(self, "PrefixListLookupLogs", self._log_retention_days),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ec2:DescribePrefixLists"], resources=["*"])]
-            ),
-        )
-        nag.acknowledge(lookup, "AwsSolutions-IAM5[Resource::*]",
-                        "ec2:DescribePrefixLists supports no resource-level permissions; the call is read-only")
-        nag.acknowledge(
-            lookup.grant_principal,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's AwsCustomResource function writes its logs with the AWS managed basic execution policy",
-        )
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+            s3_addresses = prefix_list_id(self, "S3PrefixList", "s3", self._log_retention_days)
+            network.security_group.add_egress_rule(ec2.Peer.prefix_list(s3_addresses), ec2.Port.tcp(443), "S3 (gateway endpoint)")
+        group = network.endpoints_group(self, "EndpointsSecurityGroup", what="rdsgate interface endpoints",
+                                        egress="Lambda and Step Functions endpoints")  # fmt: skip
+        network.add_interface_endpoints(group, [("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
+                                                ("StepFunctions", ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS)])  # fmt: skip
 
     def add_routes(self, rest_api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """/statements, /statements/{id} and /statements/{id}/result (/connections/{name}/statements is a
         connection route, so per-connection policies cover it)."""
-        integration = apigw.LambdaIntegration(function, scope_permission_to_method=False)
-        root = rest_api.root.add_resource("statements")
-        root.add_method("GET", integration)
-        one = root.add_resource("{id}")
-        one.add_method("GET", integration)
+        integration = lambda_integration(function)
+        one = add_collection(rest_api.root, "statements", "{id}", integration)
         one.add_method("DELETE", integration)
         one.add_resource("result").add_method("GET", integration)
         connection = rest_api.root.get_resource("connections").get_resource("{name}")

@@ -19,7 +19,7 @@ from rdsgate.edge import step_functions_name
 from rdsgate.errors import ERROR_TABLE
 
 from . import nag
-from .compute import log_group
+from .primitives import log_group
 from .settings import Settings
 
 RETRIED_ERRORS = ("DatabaseUnavailable",)

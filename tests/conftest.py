@@ -13,10 +13,10 @@ import json
 import pathlib
 from typing import Any, Iterator
 
-import boto3
 import pytest
 
-from rdsgate_devstack.moto_aws import MotoAws
+from bench import definitions
+from rdsgate_devstack.moto_aws import DefinitionsTable, MotoAws
 from rdsgate_devstack.servers import MariaDBServer, PostgresServer
 
 REGION = "us-east-1"
@@ -30,14 +30,21 @@ RDS_ALIAS = "orders.cluster-c0ffee.us-east-1.rds.amazonaws.com"
 # The role of the caller in events/api_*.json (an assumed-role session of it signs the requests).
 ENGINEER_ROLE = "arn:aws:iam::123456789012:role/data-engineer"
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
+ENGINES = {"postgres": "pg", "mysql": "my"}  # engine -> the name of its writable IAM connection
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[dict[str, str]]:
+def moto_aws() -> Iterator[MotoAws]:
     """moto's server (its own process) for DynamoDB and STS, and STS session credentials in the environment."""
     moto = MotoAws(region=REGION, role_arn="arn:aws:iam::123456789012:role/rdsgate-query", own_process=True).start()
-    yield dict(moto.credentials)
+    yield moto
     moto.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(moto_aws: MotoAws) -> dict[str, str]:
+    """The STS session credentials in the environment: what the code under test signs with."""
+    return dict(moto_aws.credentials)
 
 
 def _with_test_users(server: Any, credentials: dict[str, str]) -> Any:
@@ -66,52 +73,37 @@ def mariadb(aws: dict[str, str]) -> Iterator[MariaDBServer]:
     server.stop()
 
 
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn, for the tests that run alike on both (its connection: ``ENGINES[engine]``)."""
+    return request.param
+
+
+@pytest.fixture
+def server(engine: str, postgres: PostgresServer, mariadb: MariaDBServer) -> Any:
+    """The test server of ``engine``."""
+    return postgres if engine == "postgres" else mariadb
+
+
+def fresh_table(runtime: Any, conn: str, table: str, columns: str) -> Iterator[str]:
+    """For a fixture (``yield from``): ``table`` created anew with ``columns`` on connection ``conn``, which it
+    yields, and dropped afterwards."""
+    run_query(runtime, conn, f"DROP TABLE IF EXISTS {table}")
+    run_query(runtime, conn, f"CREATE TABLE {table} ({columns})")
+    yield conn
+    run_query(runtime, conn, f"DROP TABLE IF EXISTS {table}")
+
+
 def iam_definition(name: str, server: Any, engine: str, **fields: Any) -> dict[str, Any]:
     """A DynamoDB item for an IAM connection to one of the test servers."""
-    item = {
-        "name": name,
-        "engine": engine,
-        "host": "localhost",
-        "port": server.port,
-        "database": DATABASE,
-        "user": f"_aws_iam_rds:{IAM_USER}",
-        "password": "_aws_iam_rds:authtoken",
-        "ca_bundle": server.ca_file,
-        "description": f"{engine} test database",
-        "allowed_principals": [ENGINEER_ROLE],
-    }
-    item.update(fields)
-    return item
-
-
-class ConnectionsTable:
-    """The connections table on moto, with helpers to write definitions."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.client = boto3.client("dynamodb", region_name=REGION)
-
-    def put(self, item: dict[str, Any]) -> None:
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        self.client.put_item(TableName=self.name, Item={k: serializer.serialize(v) for k, v in item.items()})
-
-    def delete(self, name: str) -> None:
-        self.client.delete_item(TableName=self.name, Key={"name": {"S": name}})
+    return definitions.iam_definition(name, server, engine, database=DATABASE, iam_user=IAM_USER,
+                                      caller_role=ENGINEER_ROLE, description=f"{engine} test database", **fields)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
-def connections(aws: dict[str, str], postgres: PostgresServer, mariadb: MariaDBServer) -> ConnectionsTable:
+def connections(moto_aws: MotoAws, postgres: PostgresServer, mariadb: MariaDBServer) -> DefinitionsTable:
     """The table, holding one IAM, Hoop-style and static definition per engine."""
-    client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table = ConnectionsTable(TABLE)
+    table = DefinitionsTable(moto_aws, TABLE).create()
     for engine, server in (("postgres", postgres), ("mysql", mariadb)):
         prefix = "pg" if engine == "postgres" else "my"
         table.put(iam_definition(f"{prefix}", server, engine))
@@ -138,7 +130,7 @@ def connections(aws: dict[str, str], postgres: PostgresServer, mariadb: MariaDBS
 
 
 @pytest.fixture
-def runtime(aws: dict[str, str], connections: ConnectionsTable, monkeypatch: pytest.MonkeyPatch):
+def runtime(aws: dict[str, str], connections: DefinitionsTable, monkeypatch: pytest.MonkeyPatch):
     """The handlers' process-wide service, fresh for each test, reading the test table."""
     from rdsgate import runtime as rt
 

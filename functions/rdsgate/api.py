@@ -26,7 +26,7 @@ from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateEr
 from .request import parse_query
 from .runtime import LOGGER, SERVICE, begin_invocation, cors_origins, trace_facts
 from .service import Invocation
-from .telemetry import TRACING
+from .tracing import TRACING
 from .sessions import routes as sessions
 from .statements_api import router as statements_router
 from .runbooks_api import router as runbooks_router

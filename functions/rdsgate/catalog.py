@@ -8,7 +8,7 @@ from typing import Any, Callable
 from .caching import TtlCache
 from .definitions import ConnectionDefinition, parse_definition
 from .errors import ConnectionNotFound, DatabaseUnavailable
-from .telemetry import TRACING
+from .tracing import TRACING
 
 _LIST_KEY = "\0all"  # cache key of the full listing; no definition name contains NUL
 

@@ -8,6 +8,8 @@ login's connection, which write privileges its user holds. They run
 where they are called: inside the function (``GET /connections/{name}/diagnose``)
 or on a workstation (``rdsgate doctor``), where ``outside_network`` turns network
 steps that cannot reach the database into warnings. No output holds a token.
+
+Over 400 lines on purpose: the ten steps are one procedure over one state (``_Steps``), in the order they run.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from .encoding import encode_within, utf8_length
 from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_query
 from .runtime import SERVICE, begin_invocation
 from .service import Invocation
-from .telemetry import TRACING
+from .tracing import TRACING
 
 ENVELOPE = frozenset({"connection", "caller", "executionArn"})  # beside the request's own fields
 _BY_NAME = {cls.__name__: cls for cls in errors.ERROR_TABLE}

@@ -15,7 +15,8 @@ from typing import Callable
 from .definitions import ConnectionDefinition, PasswordAuth
 from .drivers import ConnectParams, DriverConnection, SessionPolicy, open_connection
 from .errors import AuthenticationFailed
-from .telemetry import TRACING, NoopRecorder, Recorder
+from .telemetry import NoopRecorder, Recorder
+from .tracing import TRACING
 from .tls import client_context
 from .tokens import TokenSigner
 

@@ -154,7 +154,8 @@ class _AwsSession:
 
     def credentials(self) -> Any:
         """The environment's credentials, read now (a SnapStart restore changes them), else botocore's chain."""
-        from .awsapi import direct_calls_allowed, environment_credentials
+        from .awsapi import direct_calls_allowed
+        from .awsauth import environment_credentials
 
         if direct_calls_allowed():
             return environment_credentials()

@@ -31,7 +31,8 @@ from .reviews import review_gate
 from .runbooks import check_free_sql
 from .results import _PausedGc, _StreamBatches, _with_insert_id
 from .sql.text import check_statement_kind, prepare
-from .telemetry import DENIAL_KINDS, TRACING, NoopRecorder, Recorder
+from .telemetry import DENIAL_KINDS, NoopRecorder, Recorder
+from .tracing import TRACING
 
 __all__ = ["QueryService", "Invocation", "Limits", "Idempotency", "StructuredLogger", "CATALOG_QUERIES", "ENVELOPE_BYTES"]
 

@@ -19,7 +19,7 @@ class TokenSigner:
     than a few milliseconds when used (RDS accepts them for 15 minutes).
 
     By default the token is a SigV4 presigned ``connect`` request signed here
-    (``rdsgate.awsapi``, hmac and hashlib) with the credentials of ``credentials``, a
+    (``rdsgate.awsauth``, hmac and hashlib) with the credentials of ``credentials``, a
     callable returning them: by default the environment's (Lambda's execution role), else
     a botocore session's. It is the same token as ``rds.generate_db_auth_token``, byte for
     byte, without an ``rds`` client (its service model costs a cold start about 40 ms) or
@@ -69,7 +69,7 @@ class TokenSigner:
 
 def _sign(credentials: Any, host: str, port: int, db_user: str, region: str) -> str:
     """``host:port/?Action=connect&DBUser=...&X-Amz-...``: a presigned GET for service ``rds-db``, valid 15 minutes."""
-    from .awsapi import presign_db_auth_token
+    from .awsauth import presign_db_auth_token
 
     return presign_db_auth_token(credentials, host, port, db_user, region)
 
@@ -86,7 +86,7 @@ class _SessionCredentials:
         self._credentials: Any = None
 
     def __call__(self) -> Any:
-        from .awsapi import environment_credentials
+        from .awsauth import environment_credentials
 
         found = environment_credentials()
         if found is not None:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from rdsgate import api, invoke, telemetry
+from rdsgate import api, invoke, telemetry, tracing
 from rdsgate.telemetry import EmfRecorder
 from tests.conftest import STATIC_PASSWORD, iam_definition, load_event
 
@@ -208,7 +208,7 @@ def traced(monkeypatch):
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
     monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:%d" % daemon.sock.getsockname()[1])
     for attribute, value in (("_provider", None), ("_enabled", None), ("_emitter", None)):
-        monkeypatch.setattr(telemetry.TRACING, attribute, value)
+        monkeypatch.setattr(tracing.TRACING, attribute, value)
     yield daemon
     daemon.sock.close()
 

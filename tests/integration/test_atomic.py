@@ -8,19 +8,14 @@ from rdsgate import api, errors, invoke
 from rdsgate.access import TRUSTED
 from rdsgate.request import parse_batch, parse_transaction
 from rdsgate.service import Invocation
-from tests.conftest import load_event, run_query
+from tests.conftest import ENGINES, fresh_table, load_event, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 INVOCATION = Invocation(caller=TRUSTED, result_limit_bytes=10**6)
 
 
-@pytest.fixture(params=sorted(ENGINES))
-def items(request, runtime):
-    conn = ENGINES[request.param]
-    run_query(runtime, conn, "DROP TABLE IF EXISTS items")
-    run_query(runtime, conn, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)")
-    yield conn
-    run_query(runtime, conn, "DROP TABLE IF EXISTS items")
+@pytest.fixture
+def items(runtime, engine):
+    yield from fresh_table(runtime, ENGINES[engine], "items", "id INT PRIMARY KEY, label VARCHAR(20) NOT NULL")
 
 
 def count(runtime, conn):

@@ -7,19 +7,14 @@ import pytest
 from rdsgate import api, errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
-from tests.conftest import load_event, run_query
+from tests.conftest import ENGINES, fresh_table, load_event, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 INVOCATION = Invocation(caller=TRUSTED, result_limit_bytes=10**6)
 
 
-@pytest.fixture(params=sorted(ENGINES))
-def conn(request, runtime):
-    name = ENGINES[request.param]
-    run_query(runtime, name, "DROP TABLE IF EXISTS gadgets")
-    run_query(runtime, name, "CREATE TABLE gadgets (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL, price DECIMAL(10, 2))")
-    yield name
-    run_query(runtime, name, "DROP TABLE IF EXISTS gadgets")
+@pytest.fixture
+def conn(runtime, engine):
+    yield from fresh_table(runtime, ENGINES[engine], "gadgets", "id INT PRIMARY KEY, label VARCHAR(20) NOT NULL, price DECIMAL(10, 2)")
 
 
 def test_describe_reports_parameters_and_columns_without_running(runtime, conn):

@@ -10,31 +10,17 @@ from rdsgate import errors
 from rdsgate.access import Caller
 from rdsgate.request import parse_query
 from rdsgate.service import Invocation
-from tests.conftest import ENGINEER_ROLE, iam_definition, run_query
+from tests.conftest import ENGINEER_ROLE, ENGINES, fresh_table, iam_definition, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 ALICE = "arn:aws:sts::123456789012:assumed-role/data-engineer/alice"
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def server(engine, postgres, mariadb):
-    return postgres if engine == "postgres" else mariadb
 
 
 @pytest.fixture
 def ledger(runtime, engine):
     """A table ``ledger`` with two rows, on the writable IAM connection of the engine."""
-    conn = ENGINES[engine]
-    run_query(runtime, conn, "DROP TABLE IF EXISTS ledger")
-    run_query(runtime, conn, "CREATE TABLE ledger (id INT PRIMARY KEY, owner VARCHAR(40), ssn VARCHAR(20), api_token VARCHAR(40))")
-    run_query(runtime, conn, "INSERT INTO ledger VALUES (1, 'ann', '123-45-6789', 'tok-a'), (2, 'bob', '123-45-6789', 'tok-b')")
-    yield conn
-    run_query(runtime, conn, "DROP TABLE IF EXISTS ledger")
+    for conn in fresh_table(runtime, ENGINES[engine], "ledger", "id INT PRIMARY KEY, owner VARCHAR(40), ssn VARCHAR(20), api_token VARCHAR(40)"):
+        run_query(runtime, conn, "INSERT INTO ledger VALUES (1, 'ann', '123-45-6789', 'tok-a'), (2, 'bob', '123-45-6789', 'tok-b')")
+        yield conn
 
 
 def define(connections, server, engine, name, **fields):

@@ -18,23 +18,12 @@ from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
-from tests.conftest import iam_definition, run_query
+from tests.conftest import ENGINES, iam_definition, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 ROWS = [{"id": 1, "owner": "ann", "n": 10}, {"id": 2, "owner": "bob", "n": 20}, {"id": 3, "owner": "cat", "n": 30}]
 NO_WRITES = [{"name": "no-writes", "deny_statements": ["DELETE", "DROP", "UPDATE"]}]
 SAFE_WRITES = [{"name": "safe-writes", "require_where": True}]
 SELECT_ONLY = [{"name": "select-only", "allow_statements": ["SELECT"]}]
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def server(engine, postgres, mariadb):
-    return postgres if engine == "postgres" else mariadb
 
 
 @pytest.fixture

@@ -40,6 +40,18 @@ MY_PROBE = (
 )
 
 
+def assert_leftovers_gone(runtime, conn, sql, probe):
+    """`sql` may leave state in the session (or fail, as a client error); the next request on the pooled
+    connection passes `probe` and sees the real table."""
+    run_query(runtime, conn, "SELECT 1")
+    try:
+        run_query(runtime, conn, sql)
+    except errors.RdsgateError as exc:
+        assert http_status(exc) < 500
+    probe(runtime)
+    assert run_query(runtime, conn, "SELECT name FROM customers")["records"] == [{"name": "real"}]
+
+
 def _pool(runtime):
     return runtime.get().pool
 
@@ -64,16 +76,22 @@ def probe_my(runtime, name="my", read_only=False):
     return record
 
 
+# Both engines' tables: hostile_t (three rows) and customers (the row a leftover must never hide).
+TABLES = (
+    "DROP TABLE IF EXISTS hostile_t",
+    "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
+    "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
+    "DROP TABLE IF EXISTS customers",
+    "CREATE TABLE customers (name text)",
+    "INSERT INTO customers VALUES ('real')",
+)
+
+
 @pytest.fixture
 def pg_tables(runtime, postgres, connections):
     """A table with three rows, a read-only definition of the same database, and helpers as superuser."""
     for sql in (
-        "DROP TABLE IF EXISTS hostile_t",
-        "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
-        "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
-        "DROP TABLE IF EXISTS customers",
-        "CREATE TABLE customers (name text)",
-        "INSERT INTO customers VALUES ('real')",
+        *TABLES,
         "DROP SEQUENCE IF EXISTS hostile_seq",
         "CREATE SEQUENCE hostile_seq",
     ):
@@ -179,13 +197,7 @@ SESSION_LEFTOVERS = [
 
 @pytest.mark.parametrize("sql", SESSION_LEFTOVERS)
 def test_pg_session_leftovers_never_reach_the_next_request(runtime, postgres, pg_tables, sql):
-    run_query(runtime, "pg", "SELECT 1")
-    try:
-        run_query(runtime, "pg", sql)
-    except errors.RdsgateError as exc:
-        assert http_status(exc) < 500
-    probe_pg(runtime)
-    assert run_query(runtime, "pg", "SELECT name FROM customers")["records"] == [{"name": "real"}]
+    assert_leftovers_gone(runtime, "pg", sql, probe_pg)
 
 
 def test_pg_sequence_state_is_discarded(runtime, postgres, pg_tables):
@@ -248,12 +260,7 @@ def test_pg_commands_that_refuse_a_block_still_run_on_writable_connections(runti
 @pytest.fixture
 def my_tables(runtime, mariadb, connections):
     for sql in (
-        "DROP TABLE IF EXISTS hostile_t",
-        "CREATE TABLE hostile_t (id int PRIMARY KEY, v int)",
-        "INSERT INTO hostile_t VALUES (1, 10), (2, 20), (3, 30)",
-        "DROP TABLE IF EXISTS customers",
-        "CREATE TABLE customers (name text)",
-        "INSERT INTO customers VALUES ('real')",
+        *TABLES,
         "DROP PROCEDURE IF EXISTS hostile_autocommit",
         "CREATE PROCEDURE hostile_autocommit() BEGIN SET autocommit = 0; UPDATE hostile_t SET v = v + 1; END",
         "DROP PROCEDURE IF EXISTS hostile_read_write",
@@ -322,13 +329,7 @@ def test_my_session_statements_are_refused_by_kind(runtime, my_tables, sql, kind
     ],
 )
 def test_my_session_leftovers_never_reach_the_next_request(runtime, mariadb, my_tables, sql):
-    run_query(runtime, "my", "SELECT 1")
-    try:
-        run_query(runtime, "my", sql)
-    except errors.RdsgateError as exc:
-        assert http_status(exc) < 500
-    probe_my(runtime)
-    assert run_query(runtime, "my", "SELECT name FROM customers")["records"] == [{"name": "real"}]
+    assert_leftovers_gone(runtime, "my", sql, probe_my)
 
 
 def test_my_read_only_is_back_after_a_procedure_switches_it_off(runtime, mariadb, my_tables):

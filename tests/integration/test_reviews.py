@@ -20,11 +20,10 @@ from rdsgate.worker import LOCAL_RUNNER
 from rdsgate_devstack import reviews_local
 from rdsgate_devstack.http_server import build_event, identity_of
 from rdsgate_devstack.statements_local import create_resources as create_statement_resources
-from tests.conftest import ENGINEER_ROLE, iam_definition, run_query
+from tests.conftest import ENGINEER_ROLE, ENGINES, iam_definition, run_query
 from tests.integration.test_governance import ensure_table
 from tests.integration.test_runbooks import Runbooks
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 ALICE = "arn:aws:sts::123456789012:assumed-role/data-engineer/alice"
 BOB = "arn:aws:sts::123456789012:assumed-role/data-engineer/bob"
 DAVE = "arn:aws:sts::123456789012:assumed-role/dba/dave"
@@ -60,16 +59,6 @@ def env(runtime, review_resources, monkeypatch):
     yield runtime
     LOCAL_RUNNER.join(timeout=30)
     reviews.CLIENTS.reset()
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def server(engine, postgres, mariadb):
-    return postgres if engine == "postgres" else mariadb
 
 
 @pytest.fixture

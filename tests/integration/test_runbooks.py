@@ -14,10 +14,9 @@ from rdsgate import api, invoke
 from rdsgate.errors import InvalidRequest
 from rdsgate.runbooks import parse_runbook
 from rdsgate_devstack.http_server import LocalApiServer
-from tests.conftest import ENGINEER_ROLE, iam_definition, load_event, run_query
+from tests.conftest import ENGINEER_ROLE, ENGINES, iam_definition, load_event, run_query
 from tests.integration.test_governance import ensure_table
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 ALICE = "arn:aws:sts::123456789012:assumed-role/data-engineer/alice"
 SUPPORT = "arn:aws:sts::123456789012:assumed-role/support/sam"
 SUPPORT_ROLE = "arn:aws:iam::123456789012:role/support"
@@ -41,16 +40,6 @@ PARAMETERS = [
 REF = "c56a4180-65aa-42ec-a945-5fd21dec0538"
 GOOD = {"status": "open", "max_price": 99.5, "urgent": True, "due_after": "2026-01-01",
         "placed_after": "2026-01-01T00:00:00", "ref": REF, "code": "ABC-%"}
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def server(engine, postgres, mariadb):
-    return postgres if engine == "postgres" else mariadb
 
 
 class Runbooks:

@@ -17,20 +17,15 @@ from rdsgate.request import parse_batch, parse_query
 from rdsgate.sessions import codec
 from rdsgate.sessions.store import DynamoDBSessionStore
 from rdsgate_devstack.sessions_local import LocalRunners
-from tests.conftest import iam_definition, run_query
+from tests.conftest import ENGINES, fresh_table, iam_definition, run_query
 from tests.integration.sessions_fixtures import ALICE, BOB, invocation, runners, session_table, sessions  # noqa: F401
 from tests.integration.test_governance import ensure_table
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 
 
-@pytest.fixture(params=sorted(ENGINES))
-def conn(request, runtime):
-    name = ENGINES[request.param]
-    run_query(runtime, name, "DROP TABLE IF EXISTS tx_items")
-    run_query(runtime, name, "CREATE TABLE tx_items (id INT PRIMARY KEY, label VARCHAR(40))")
-    yield name
-    run_query(runtime, name, "DROP TABLE IF EXISTS tx_items")
+@pytest.fixture
+def conn(runtime, engine):
+    yield from fresh_table(runtime, ENGINES[engine], "tx_items", "id INT PRIMARY KEY, label VARCHAR(40)")
 
 
 def q(sql, **parameters):

@@ -15,8 +15,9 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from rdsgate import awsapi
-from rdsgate.awsapi import AwsError, DynamoDBClient, StaticCredentials
+from rdsgate import awsapi, awsauth
+from rdsgate.awsapi import DynamoDBClient
+from rdsgate.awsauth import AwsError, StaticCredentials
 
 NOW = dt.datetime(2026, 3, 14, 15, 9, 26, tzinfo=dt.timezone.utc)
 SESSION = Credentials("ASIAEXAMPLEKEY", "example/secret+key", "session/token+with=odd chars&more")
@@ -41,18 +42,18 @@ def botocore_token(credentials, host, port, user, region):
     ],
 )
 def test_the_db_auth_token_is_botocores_byte_for_byte(credentials, host, port, user, region):
-    ours = awsapi.presign_db_auth_token(credentials, host, port, user, region, now=NOW)
+    ours = awsauth.presign_db_auth_token(credentials, host, port, user, region, now=NOW)
     assert ours == botocore_token(credentials, host, port, user, region)
     assert ours.startswith(f"{host}:{port}/?Action=connect&DBUser=") and "X-Amz-Expires=900" in ours
 
 
 def test_the_token_is_botocores_with_static_credentials_and_the_clock():
     static = StaticCredentials(SESSION.access_key, SESSION.secret_key, SESSION.token)
-    with mock.patch.object(awsapi, "_now", return_value=NOW):
-        ours = awsapi.presign_db_auth_token(static, "db.local", 5432, "u", "eu-west-1")
+    with mock.patch.object(awsauth, "_now", return_value=NOW):
+        ours = awsauth.presign_db_auth_token(static, "db.local", 5432, "u", "eu-west-1")
     assert ours == botocore_token(SESSION, "db.local", 5432, "u", "eu-west-1")
-    with pytest.raises(awsapi.NoCredentialsError):
-        awsapi.presign_db_auth_token(None, "db.local", 5432, "u", "eu-west-1")
+    with pytest.raises(awsauth.NoCredentialsError):
+        awsauth.presign_db_auth_token(None, "db.local", 5432, "u", "eu-west-1")
 
 
 @pytest.mark.parametrize("credentials", [SESSION, LONG_TERM], ids=["session", "long-term"])
@@ -60,7 +61,7 @@ def test_the_token_is_botocores_with_static_credentials_and_the_clock():
 def test_a_signed_request_is_botocores(credentials, url):
     body = b'{"TableName":"t","Key":{"name":{"S":"orders"}}}'
     headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.GetItem"}
-    ours = awsapi.sign_request(credentials, "POST", url, headers, body, service="dynamodb", region="eu-west-1", now=NOW)
+    ours = awsauth.sign_request(credentials, "POST", url, headers, body, service="dynamodb", region="eu-west-1", now=NOW)
     theirs = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
         SigV4Auth(credentials.get_frozen_credentials(), "dynamodb", "eu-west-1").add_auth(theirs)
@@ -70,7 +71,7 @@ def test_a_signed_request_is_botocores(credentials, url):
 
 def test_environment_credentials_and_when_direct_calls_are_allowed():
     lambda_env = {"AWS_ACCESS_KEY_ID": "ASIA1", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t", "AWS_REGION": "eu-west-1"}
-    assert awsapi.environment_credentials(lambda_env) == StaticCredentials("ASIA1", "s", "t")
+    assert awsauth.environment_credentials(lambda_env) == StaticCredentials("ASIA1", "s", "t")
     assert awsapi.direct_calls_allowed(lambda_env)
     for change in ({"AWS_SECRET_ACCESS_KEY": ""}, {"AWS_PROFILE": "dev"}, {"AWS_USE_FIPS_ENDPOINT": "true"},
                    {"AWS_USE_DUALSTACK_ENDPOINT": "TRUE"}, {"HTTPS_PROXY": "http://proxy:3128"}, {"RDSGATE_AWS_CLIENT": "botocore"}):  # fmt: skip
@@ -234,27 +235,27 @@ def test_snapstarts_container_credentials_are_fetched_on_use_and_kept_until_near
     token_file = tmp_path / "token"
     token_file.write_text("secret-token\n")
     env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file)}
-    fresh = awsapi.ContainerCredentials()
-    monkeypatch.setattr(awsapi, "CONTAINER_CREDENTIALS", fresh)
+    fresh = awsauth.ContainerCredentials()
+    monkeypatch.setattr(awsauth, "CONTAINER_CREDENTIALS", fresh)
     assert awsapi.direct_calls_allowed(env) and not CredentialsEndpoint.requests  # deciding fetches nothing
     expected = StaticCredentials("ASIACONTAINER", "container-secret", "container-token")
-    assert awsapi.environment_credentials(env) == expected == awsapi.environment_credentials(env)
+    assert awsauth.environment_credentials(env) == expected == awsauth.environment_credentials(env)
     assert len(CredentialsEndpoint.requests) == 1 and CredentialsEndpoint.requests[0]["path"] == "/2018-06-01/credentials"
     CredentialsEndpoint.expiration = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=4)).isoformat()
     monkeypatch.setattr(fresh, "_cached", None)
-    awsapi.environment_credentials(env)
-    awsapi.environment_credentials(env)  # expires within five minutes: fetched again
+    awsauth.environment_credentials(env)
+    awsauth.environment_credentials(env)  # expires within five minutes: fetched again
     assert len(CredentialsEndpoint.requests) == 3
     # The variables come first, as in botocore; a foreign host is botocore's to refuse.
-    assert awsapi.environment_credentials({**env, "AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s"}).access_key == "AKIA1"
+    assert awsauth.environment_credentials({**env, "AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s"}).access_key == "AKIA1"
     assert not awsapi.direct_calls_allowed({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.169.254/latest"})
     CredentialsEndpoint.expiration = "2099-01-01T00:00:00Z"
 
 
 def test_a_refused_credentials_request_is_an_error_naming_no_secret(endpoint, monkeypatch):
-    monkeypatch.setattr(awsapi, "CONTAINER_CREDENTIALS", awsapi.ContainerCredentials())
-    monkeypatch.setattr(awsapi.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(awsauth, "CONTAINER_CREDENTIALS", awsauth.ContainerCredentials())
+    monkeypatch.setattr(awsauth.time, "sleep", lambda seconds: None)
     env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "wrong"}
     with pytest.raises(AwsError, match="answered 403"):
-        awsapi.environment_credentials(env)
-    assert len(CredentialsEndpoint.requests) == awsapi.ContainerCredentials.ATTEMPTS
+        awsauth.environment_credentials(env)
+    assert len(CredentialsEndpoint.requests) == awsauth.ContainerCredentials.ATTEMPTS

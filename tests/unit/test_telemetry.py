@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from rdsgate import errors, telemetry
-from rdsgate.telemetry import EmfRecorder, NoopRecorder, Tracing, recorder
+from rdsgate.telemetry import EmfRecorder, NoopRecorder, recorder
+from rdsgate.tracing import Tracing, tracing_available
 
 ROOT = Path(__file__).resolve().parents[2]
 DIMENSIONS = {"service", "connection", "errorCode"}
@@ -191,10 +192,10 @@ def test_an_error_class_loaded_later_is_a_known_code():
 def test_with_metrics_and_tracing_off_nothing_is_imported_or_written():
     script = (
         "import sys\n"
-        "from rdsgate import telemetry\n"
+        "from rdsgate import telemetry, tracing\n"
         "r = telemetry.recorder({'RDSGATE_METRICS': 'false'})\n"
         "r.request('orders', 'SqlError', 1.0, 1.0, 1, 1); r.connection_opened('orders'); r.flush()\n"
-        "with telemetry.TRACING.subsegment('execute', connection='orders') as s:\n"
+        "with tracing.TRACING.subsegment('execute', connection='orders') as s:\n"
         "    s.annotate(statement_type='SELECT')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'botocore')))\n"
         "print('LOADED', loaded)\n"
@@ -312,10 +313,10 @@ def test_the_real_xray_recorder_gets_the_annotations_and_no_exception():
 
 def test_tracing_is_on_only_in_lambda_and_not_turned_off():
     lambda_env = {"LAMBDA_TASK_ROOT": "/var/task"}
-    assert telemetry.tracing_available(lambda_env)  # no X-Ray SDK needed: rdsgate sends its own subsegments
-    assert not telemetry.tracing_available({})
-    assert not telemetry.tracing_available({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
-    assert not telemetry.tracing_available({**lambda_env, "RDSGATE_TRACING": "false"})
+    assert tracing_available(lambda_env)  # no X-Ray SDK needed: rdsgate sends its own subsegments
+    assert not tracing_available({})
+    assert not tracing_available({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert not tracing_available({**lambda_env, "RDSGATE_TRACING": "false"})
     assert Tracing(environ={}).enabled is False
 
 
