@@ -74,7 +74,7 @@ def measure(engine: str, name: str, statements: int, sessions: int, runners: Any
     from rdsgate.runtime import SERVICE
     from rdsgate.service import Invocation
     from rdsgate.sessions import codec
-    from rdsgate.sessions.gateway import SESSIONS
+    from rdsgate.sessions.routes import SESSIONS
 
     invocation = Invocation(caller=Caller(arn=CALLER_ARN, governed=False), result_limit_bytes=6_000_000, request_id="bench")
     requests = [parse_query({"sql": SQL, "parameters": {"id": 1 + (i * 7919) % 100_000}}) for i in range(statements)]
@@ -133,7 +133,7 @@ def cold_begin(name: str) -> float:
     """A begin whose runner is a new worker process: its imports and first connection (a cold start)."""
     from rdsgate.access import Caller
     from rdsgate.service import Invocation
-    from rdsgate.sessions.gateway import SESSIONS
+    from rdsgate.sessions.routes import SESSIONS
     from rdsgate_devstack.sessions_local import serve_runners, stop_runners
 
     pool = serve_runners()

@@ -96,8 +96,8 @@ def fresh_table(runtime: Any, conn: str, table: str, columns: str) -> Iterator[s
 
 def iam_definition(name: str, server: Any, engine: str, **fields: Any) -> dict[str, Any]:
     """A DynamoDB item for an IAM connection to one of the test servers."""
-    return definitions.iam_definition(name, server, engine, database=DATABASE, iam_user=IAM_USER,
-                                      caller_role=ENGINEER_ROLE, description=f"{engine} test database", **fields)  # fmt: skip
+    defaults = {"database": DATABASE, "iam_user": IAM_USER, "caller_role": ENGINEER_ROLE, "description": f"{engine} test database"}
+    return definitions.iam_definition(name, server, engine, **(defaults | fields))
 
 
 @pytest.fixture(scope="session")
