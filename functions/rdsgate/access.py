@@ -9,6 +9,8 @@ from functools import lru_cache
 from .definitions import ConnectionDefinition
 from .errors import Forbidden
 
+__all__ = ["Caller", "TRUSTED"]
+
 _ROLE_ARN = re.compile(r"^arn:(?P<partition>[^:]+):iam::(?P<account>\d{12}|\*):role/(?:.*/)?(?P<role>[^/]+)$")
 
 

@@ -10,6 +10,8 @@ from .definitions import ConnectionDefinition, parse_definition
 from .errors import ConnectionNotFound, DatabaseUnavailable
 from .tracing import TRACING
 
+__all__ = ["DefinitionCatalog", "KeyedTable"]
+
 _LIST_KEY = "\0all"  # cache key of the full listing; no definition name contains NUL
 
 

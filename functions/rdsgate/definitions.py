@@ -20,6 +20,8 @@ from .errors import InvalidDefinition
 from .masking import parse_pattern
 from .sql import DEFAULT_PORTS
 
+__all__ = ["ConnectionDefinition", "Guardrail", "IamAuth", "PasswordAuth", "STATEMENT_KINDS", "parse_definition"]
+
 IAM_USER_PREFIX = "_aws_iam_rds:"
 IAM_PASSWORD_MARKER = "_aws_iam_rds:authtoken"
 

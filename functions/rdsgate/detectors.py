@@ -17,6 +17,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
+__all__ = ["DETECTORS", "scan_rows"]
+
 Replace = Callable[[str], str]
 
 _PATTERNS = {

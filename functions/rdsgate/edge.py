@@ -18,6 +18,18 @@ from .errors import RdsgateError, InvalidRequest, RequestTooLarge
 from .request import decode_json_body
 from .service import Invocation
 
+__all__ = [
+    "API_RESPONSE_LIMIT_BYTES",
+    "EXECUTION_ARN",
+    "STEP_FUNCTIONS_LIMIT_BYTES",
+    "body",
+    "caller",
+    "http_status",
+    "invocation",
+    "remaining_ms",
+    "step_functions_name",
+]
+
 API_RESPONSE_LIMIT_BYTES = 6_000_000  # Lambda's 6 MB response limit, less room for the envelope
 STEP_FUNCTIONS_LIMIT_BYTES = 262_144  # Step Functions' 256 KiB payload limit
 # The documented field a state machine fills with "$$.Execution.Id", so the record names the execution.

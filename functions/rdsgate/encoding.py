@@ -16,6 +16,18 @@ import sys
 from decimal import Decimal
 from typing import Any
 
+__all__ = [
+    "EncodedRecords",
+    "MAX_SAFE_INTEGER",
+    "dumps",
+    "encode_within",
+    "iso_duration",
+    "json_loads",
+    "json_value",
+    "unique_keys",
+    "utf8_length",
+]
+
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _PASSTHROUGH = (str, bool, type(None))

@@ -11,6 +11,28 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "AuthenticationFailed",
+    "ConnectionNotFound",
+    "DatabaseUnavailable",
+    "ERROR_TABLE",
+    "Forbidden",
+    "GuardrailViolation",
+    "IAM_LOGIN_HINT",
+    "InternalError",
+    "InvalidDefinition",
+    "InvalidRequest",
+    "QueryTimeout",
+    "RdsgateError",
+    "RequestTooLarge",
+    "ResultTooLarge",
+    "STATIC_LOGIN_HINT",
+    "SqlError",
+    "TooManySessions",
+    "TransactionExpired",
+    "TransactionNotFound",
+]
+
 
 class RdsgateError(Exception):
     """Base class of every error rdsgate reports to a caller."""

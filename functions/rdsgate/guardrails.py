@@ -26,6 +26,8 @@ from typing import Iterable
 from .definitions import Guardrail
 from .errors import GuardrailViolation
 
+__all__ = ["analyse", "check_guardrails", "clear_cache"]
+
 _DIALECTS = {"postgres": "postgres", "mysql": "mysql"}
 # Short statements are cached by their text, longer ones by a digest of it (memory stays bounded).
 _SHORT_SQL = 8192

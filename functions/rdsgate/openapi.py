@@ -17,6 +17,8 @@ from .errors import ERROR_TABLE
 from .params import TYPE_HINTS
 from .request import SHAPES
 
+__all__ = ["describe_api"]
+
 TITLE = "rdsgate"
 DESCRIPTION = "SQL over HTTPS for Amazon RDS with IAM database authentication. Every request is signed with SigV4."
 

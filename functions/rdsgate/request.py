@@ -10,6 +10,20 @@ from typing import Any, Mapping
 from .errors import InvalidRequest
 from .params import TYPE_HINTS
 
+__all__ = [
+    "AtomicRequest",
+    "BATCH_FIELDS",
+    "QUERY_FIELDS",
+    "QueryRequest",
+    "SHAPES",
+    "Statement",
+    "TRANSACTION_FIELDS",
+    "decode_json_body",
+    "parse_batch",
+    "parse_query",
+    "parse_transaction",
+]
+
 SHAPES = ("objects", "arrays")
 QUERY_FIELDS = frozenset(
     {"sql", "parameters", "typeHints", "shape", "maxRows", "maxBytes", "readOnly", "timeoutMs", "idempotencyKey"}

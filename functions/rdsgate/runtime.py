@@ -20,6 +20,18 @@ from .service import Limits, QueryService, StructuredLogger
 from .telemetry import NoopRecorder, Recorder, recorder
 from .tokens import TokenSigner
 
+__all__ = [
+    "LOGGER",
+    "SERVICE",
+    "SecretKey",
+    "ServiceHolder",
+    "Settings",
+    "begin_invocation",
+    "build_service",
+    "cors_origins",
+    "trace_facts",
+]
+
 
 @dataclass(frozen=True)
 class Settings:

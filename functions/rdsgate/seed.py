@@ -24,6 +24,8 @@ from typing import Any, Callable, Mapping
 
 import boto3
 
+__all__ = ["sync_definitions"]
+
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rdsgate.diagnose import RDS_ENDPOINT, db_user_arn
+from rdsgate.diagnose import db_user_arn
+from rdsgate.sql import RDS_ENDPOINT
 
 ACCOUNT_PLACEHOLDER = "<account-id>"
 REGION_PLACEHOLDER = "<region>"

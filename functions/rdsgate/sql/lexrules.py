@@ -20,6 +20,21 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "DOLLAR_TAG",
+    "LexError",
+    "Unterminated",
+    "block_end",
+    "is_dash_comment",
+    "is_escape_string",
+    "is_executable_comment",
+    "is_ident_char",
+    "line_end",
+    "skip_dollar",
+    "skip_doubled",
+    "skip_escaped",
+]
+
 # A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it: a letter, '_' or any
 # non-ASCII character first (never a digit: $1 is a parameter), then those or digits.
 DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")

@@ -33,7 +33,7 @@ from .lexrules import (
     skip_escaped,
 )
 
-__all__ = ["DIALECTS", "PreparedSql", "check_statement_kind", "parameter_names", "prepare"]
+__all__ = ["DIALECTS", "PreparedSql", "check_statement_kind", "parameter_names", "prepare", "CompoundBody", "TRANSACTION_CONTROL"]
 
 # Characters that can start something the scanner must look at; everything else is copied.
 _SPECIAL = {
