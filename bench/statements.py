@@ -115,6 +115,7 @@ def task_gate(args: dict[str, Any]) -> dict[str, Any]:
     import gc
 
     from rdsgate import statements as st
+    from rdsgate.result_writer import ResultWriter
     from rdsgate.runtime import LOGGER, ServiceHolder
     from rdsgate.worker import run_submitted, store_for
 
@@ -131,13 +132,13 @@ def task_gate(args: dict[str, Any]) -> dict[str, Any]:
         return statement_id
 
     writers: list[Any] = []
-    original = st.ResultWriter.__init__
+    original = ResultWriter.__init__
 
     def keep(self: Any, *a: Any, **k: Any) -> None:  # to read when the first byte reached S3
         original(self, *a, **k)
         writers.append(self)
 
-    st.ResultWriter.__init__ = keep  # type: ignore[method-assign]
+    ResultWriter.__init__ = keep  # type: ignore[method-assign]
     warm = run_submitted(submit("SELECT 1 AS one"), holder, remaining=lambda: 900_000, settings=settings)
     assert warm is not None and warm["rowCount"] == 1
     statement_id = submit(args["sql"])

@@ -25,10 +25,9 @@ from .encoding import _ENCODER, dumps
 from .errors import InvalidRequest, RdsgateError, RequestTooLarge
 from .request import QUERY_FIELDS, parse_query
 from .runtime import LOGGER, SERVICE
-from .statements import (
-    CLIENTS, MAX_REQUEST_BYTES, PRESIGNED_URL_SECONDS, ResultReader, StatementNotFound, StatementSettings,
-    decode_token, discard_result, encode_token, parse_output, status_view, visible,
-)
+from .result_reader import PRESIGNED_URL_SECONDS, ResultReader, decode_token, encode_token
+from .result_writer import discard_result
+from .statements import CLIENTS, MAX_REQUEST_BYTES, StatementNotFound, StatementSettings, parse_output, status_view, visible
 from .worker import store_for, submit_statement
 
 router = APIGatewayRouter()

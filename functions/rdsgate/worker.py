@@ -29,10 +29,8 @@ from .request import QUERY_FIELDS, QueryRequest, parse_query
 from .edge import STEP_FUNCTIONS_LIMIT_BYTES, step_functions_name
 from .runtime import LOGGER, SERVICE, ServiceHolder
 from .service import Invocation
-from .statements import (
-    CLIENTS, MAX_EXPORT_ROWS, Output, RecordSink, ResultWriter, StatementCancelled, StatementSettings,
-    StatementStore, discard_result, parse_output,
-)
+from .result_writer import RecordSink, ResultWriter, discard_result
+from .statements import CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, parse_output
 
 WATCH_INTERVAL_SECONDS = 0.5
 NO_RESULT_LIMIT = 10**15  # results go to S3: no response size applies

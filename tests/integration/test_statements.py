@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from rdsgate import api, errors, invoke, statements
+from rdsgate import api, errors, invoke, result_reader, result_writer, statements
 from rdsgate.worker import LOCAL_RUNNER
 from rdsgate_devstack.http_server import build_event, identity_of
 from rdsgate_devstack.statements_local import create_resources
@@ -184,7 +184,7 @@ def test_csv_result_has_a_header_and_the_query_values(env, conn, engine):
     assert wait(statement_id)["status"] == "FINISHED"
     table = list(csv.reader(io.StringIO(download(statement_id).decode())))
     assert table[0] == [c["name"] for c in expected["columns"]]
-    assert table[1:] == [[statements.csv_cell(v) for v in row] for row in expected["records"]]
+    assert table[1:] == [[result_writer.csv_cell(v) for v in row] for row in expected["records"]]
     assert any("\n" in cell for cell in table[1])  # a value with a newline survives, quoted
     status, page = call("GET", f"/statements/{statement_id}/result")
     assert page["format"] == "csv" and page["records"] == table[1:]
@@ -378,9 +378,9 @@ def test_multipart_result_reads_back_page_by_page_across_members(results_store, 
 
     key = f"results/{statements.new_statement_id()}/result.jsonl" + (".gz" if compression == "gzip" else "")
     uploads = []
-    writer = statements.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", compression),
+    writer = result_writer.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", compression),
                                      part_bytes=5 * 1024 * 1024, member_bytes=256 * 1024, on_upload=uploads.append)
-    encoder = statements.RecordEncoder("jsonl")
+    encoder = result_writer.RecordEncoder("jsonl")
     records = [[n, _os.urandom(48).hex()] for n in range(120_000)]  # ~13 MB of text that gzip cannot shrink much
     for start in range(0, len(records), 1000):
         batch = records[start:start + 1000]
@@ -393,7 +393,7 @@ def test_multipart_result_reads_back_page_by_page_across_members(results_store, 
     body = s3().get_object(Bucket=BUCKET, Key=key)["Body"].read()
     text = (gzip.decompress(body) if compression == "gzip" else body).decode()
     assert text.splitlines() == [json.dumps(r, separators=(",", ":")) for r in records]
-    reader = statements.ResultReader(s3(), BUCKET, key)
+    reader = result_reader.ResultReader(s3(), BUCKET, key)
     assert len(reader.index["members"]) >= 40
     collected, row = [], 0
     while row is not None:
@@ -406,7 +406,7 @@ def test_multipart_result_reads_back_page_by_page_across_members(results_store, 
 
 def test_aborted_writer_leaves_nothing(results_store):
     key = f"results/{statements.new_statement_id()}/result.jsonl"
-    writer = statements.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", "none"),
+    writer = result_writer.ResultWriter(s3(), BUCKET, key, output=statements.Output("jsonl", "none"),
                                      part_bytes=5 * 1024 * 1024, member_bytes=1024 * 1024)
     writer.write("x" * (12 * 1024 * 1024) + "\n", 1)
     end = time.monotonic() + 30
@@ -419,14 +419,14 @@ def test_aborted_writer_leaves_nothing(results_store):
 
 
 def test_tokens_and_output_are_validated():
-    assert statements.decode_token(statements.encode_token(12345)) == 12345
-    for bad in ("nope", statements.encode_token(-1), "eyJyb3ciOiAiMSJ9"):
+    assert result_reader.decode_token(result_reader.encode_token(12345)) == 12345
+    for bad in ("nope", result_reader.encode_token(-1), "eyJyb3ciOiAiMSJ9"):
         with pytest.raises(errors.InvalidRequest):
-            statements.decode_token(bad)
+            result_reader.decode_token(bad)
     assert statements.parse_output(None) == statements.Output("jsonl", "gzip")
     with pytest.raises(errors.InvalidRequest, match="compression"):
         statements.parse_output({"compression": "zip"})
-    assert [statements.csv_cell(v) for v in (None, True, False, 1.5, {"a": [1]}, "x,y")] == ["", "true", "false", "1.5", '{"a":[1]}', "x,y"]
+    assert [result_writer.csv_cell(v) for v in (None, True, False, 1.5, {"a": [1]}, "x,y")] == ["", "true", "false", "1.5", '{"a":[1]}', "x,y"]
 
 
 def test_definition_max_rows_caps_an_asynchronous_statement(env, connections, postgres):
