@@ -22,13 +22,6 @@ from rdsgate_client.api import ApiClient, ApiError, CliError, path_for
 from .wiresql import Analysis
 
 # SQLSTATEs of common MySQL error numbers (the API reports the number, not the state).
-MYSQL_SQLSTATES = {
-    1044: "42000", 1045: "28000", 1048: "23000", 1049: "42000", 1050: "42S01", 1051: "42S02", 1054: "42S22",
-    1062: "23000", 1064: "42000", 1065: "42000", 1091: "42000", 1142: "42000", 1146: "42S02", 1153: "08S01",
-    1213: "40001", 1227: "42000", 1235: "42000", 1264: "22003", 1292: "22007", 1305: "42000", 1365: "22012",
-    1406: "22001", 1451: "23000", 1452: "23000", 1792: "25006", 1969: "70100", 1047: "08S01",
-}
-
 
 class TunnelError(Exception):
     """A failure to report to the client; the protocol modules turn it into their error message."""

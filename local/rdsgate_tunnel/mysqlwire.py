@@ -17,7 +17,9 @@ import secrets
 import struct
 from typing import Any, BinaryIO
 
-from .gateway import MYSQL_SQLSTATES as SQLSTATES, Notice, Outcome, TunnelError
+from rdsgate.sql.sqlstates import MYSQL_SQLSTATES as SQLSTATES
+
+from .gateway import Notice, Outcome, TunnelError
 from .mysqllocal import LocalStatements
 from .mysqltypes import BINARY, BINARY_TYPES, FLAGS, NUMERIC, TYPES, UTF8MB4, value_bytes
 from .session import Session

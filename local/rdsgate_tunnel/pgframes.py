@@ -11,7 +11,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .gateway import MYSQL_SQLSTATES, Outcome, Statement, TunnelError
+from rdsgate.sql.sqlstates import MYSQL_SQLSTATES
+
+from .gateway import Outcome, Statement, TunnelError
 from .wiresql import Analysis, rewrite
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
