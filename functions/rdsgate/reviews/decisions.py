@@ -12,6 +12,8 @@ from ..errors import InvalidRequest
 from .item import ReviewExpired, ReviewRejected, ReviewStore, current_status, iso, now_utc
 from .notices import fail_task, notify
 
+__all__ = ["decide", "expire", "may_decide", "parse_decision", "sweep", "sweep_handler"]
+
 
 def may_decide(item: Mapping[str, Any], caller: Any) -> bool:
     """An approver: matches the rule's approvers (any caller allowed on the connection when none are listed),

@@ -22,6 +22,8 @@ from .item import (
 )
 from .notices import notify
 
+__all__ = ["check_approved_run", "hold_for_review", "holding_task_token", "review_gate", "submit_review"]
+
 _TASK_TOKEN: contextvars.ContextVar[str | None] = contextvars.ContextVar("rdsgate_review_task_token", default=None)
 
 

@@ -22,6 +22,12 @@ from ..errors import ConnectionNotFound, InvalidRequest, RdsgateError
 from ..request import AtomicRequest, QueryRequest, Statement
 from ..runbooks.connections import RunbookQuery
 
+__all__ = [
+    "CLIENTS", "KEEP_DAYS", "REVIEW_CONTEXT", "STATUSES", "ReviewExpired", "ReviewNotFound", "ReviewPending",
+    "ReviewRejected", "ReviewSettings", "ReviewStore", "current_status", "digest", "iso", "new_review_id", "now_utc",
+    "opened_document", "rebuild", "request_document", "sealed_document", "view",
+]
+
 STATUSES = ("PENDING", "APPROVED", "REJECTED", "EXPIRED", "EXECUTED", "FAILED")
 REVIEW_CONTEXT = "review"  # the audit-context key of an approved review's run
 KEEP_DAYS = 30  # how long a decided review stays readable (TTL)

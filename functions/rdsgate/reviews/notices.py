@@ -11,6 +11,8 @@ from typing import Any, Mapping
 from ..errors import RdsgateError
 from .item import CLIENTS, ReviewSettings, ReviewStore
 
+__all__ = ["fail_task", "notify"]
+
 
 def fail_task(store: ReviewStore, item: Mapping[str, Any], error: RdsgateError) -> None:
     """Fail the Step Functions task the review holds, if any, with the error's name."""

@@ -17,6 +17,8 @@ from ..runbooks.connections import RunbookQuery
 from .item import REVIEW_CONTEXT, ReviewStore, digest, opened_document, rebuild, request_document
 from .notices import fail_task
 
+__all__ = ["MAX_KEPT_RESULT_BYTES", "approved_run", "run_approved"]
+
 MAX_KEPT_RESULT_BYTES = 256 * 1024  # a batch or transaction result kept with its review
 
 

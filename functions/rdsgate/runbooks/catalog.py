@@ -15,6 +15,8 @@ from ..catalog import KeyedTable, _from_dynamodb
 from ..errors import ConnectionNotFound, InvalidDefinition
 from .definition import NAME, Runbook, parse_runbook
 
+__all__ = ["RunbookCatalog", "RunbookNotFound", "load_runbooks_file", "parse_runbooks_document"]
+
 
 class RunbookNotFound(ConnectionNotFound):
     """No runbook of that name, or one the caller may not run (the same 404)."""

@@ -18,6 +18,11 @@ from ..request import QueryRequest
 if TYPE_CHECKING:
     from .definition import Runbook
 
+__all__ = [
+    "RUN_FIELDS", "RUNBOOK_CONTEXT", "RunbookQuery", "check_connection_fields", "check_free_sql", "check_session",
+    "connection_adhoc", "connection_approval", "runbook_context",
+]
+
 RUN_FIELDS = frozenset({"parameters", "shape", "maxRows"})  # a run's request body
 
 

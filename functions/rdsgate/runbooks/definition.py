@@ -17,6 +17,8 @@ from ..approval import ApprovalRule, ApprovalRuleError, parse_approval
 from ..errors import InvalidDefinition, InvalidRequest
 from .parameters import Parameter, bind_parameters, definition_error, parse_parameter, plain_number
 
+__all__ = ["MAX_PARAMETERS", "NAME", "Runbook", "check_against_connections", "parse_runbook"]
+
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RUNBOOK_FIELDS = frozenset(
     {"name", "connection", "description", "sql", "parameters", "allowed_principals", "read_only", "maxRows", "approval"}

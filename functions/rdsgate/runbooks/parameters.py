@@ -19,6 +19,11 @@ from typing import Any, Mapping
 
 from ..errors import InvalidDefinition, InvalidRequest
 
+__all__ = [
+    "HINTS", "MAX_STRING_CHARS", "TYPES", "Parameter", "bind_parameters", "definition_error", "parse_parameter",
+    "plain_number",
+]
+
 TYPES = ("string", "integer", "number", "boolean", "date", "timestamp", "uuid")
 HINTS = {"number": "DECIMAL", "date": "DATE", "timestamp": "TIMESTAMP", "uuid": "UUID"}
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
