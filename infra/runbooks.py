@@ -20,7 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from rdsgate.errors import InvalidDefinition
-from rdsgate.runbooks import check_against_connections, check_connection_fields, load_runbooks_file
+from rdsgate.runbooks.catalog import load_runbooks_file
+from rdsgate.runbooks.connections import check_connection_fields
+from rdsgate.runbooks.definition import check_against_connections
 
 from .access import DeployedConnection
 from .api import add_collection, lambda_integration

@@ -7,7 +7,8 @@ that defines or grants (CREATE, ALTER, DROP, TRUNCATE, RENAME, COMMENT, GRANT, R
 for every kind that changes data. SQL the classifier cannot read needs a review whenever a rule
 exists: what cannot be checked is not waved through.
 
-Pure: parsing and matching only. The reviews themselves live in ``rdsgate.reviews``.
+Pure: parsing and matching only. A connection's rule is read by ``rdsgate.runbooks.connections``, a
+runbook's by ``rdsgate.runbooks.definition``; the reviews themselves live in ``rdsgate.reviews``.
 """
 
 from __future__ import annotations

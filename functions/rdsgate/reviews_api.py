@@ -24,10 +24,9 @@ from .access import Caller
 from .edge import API_RESPONSE_LIMIT_BYTES
 from .encoding import dumps, encode_within
 from .errors import Forbidden, InvalidRequest, RdsgateError
-from .reviews import (
-    STATUSES, ReviewNotFound, ReviewPending, ReviewStore, current_status, decide, expire, may_decide, parse_decision,
-    run_approved, view,
-)
+from .reviews.decisions import decide, expire, may_decide, parse_decision
+from .reviews.item import STATUSES, ReviewNotFound, ReviewPending, ReviewStore, current_status, view
+from .reviews.run import run_approved
 from .runbooks_api import CATALOGS
 from .runtime import SERVICE
 from .service import Invocation

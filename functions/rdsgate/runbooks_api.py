@@ -26,7 +26,8 @@ from .edge import API_RESPONSE_LIMIT_BYTES, EXECUTION_ARN, STEP_FUNCTIONS_LIMIT_
 from .encoding import dumps, encode_within
 from .errors import InvalidRequest, RdsgateError
 from .request import SHAPES, _positive
-from .runbooks import RUN_FIELDS, RunbookCatalog, RunbookNotFound, RunbookQuery, runbook_context
+from .runbooks.catalog import RunbookCatalog, RunbookNotFound
+from .runbooks.connections import RUN_FIELDS, RunbookQuery, runbook_context
 from .runtime import SERVICE
 from .service import Invocation
 

@@ -27,8 +27,8 @@ from .masking import NO_MASKING, Masker, MaskPlan
 from .params import bind_values
 from .pool import ConnectionPool
 from .request import BATCH_FIELDS, TRANSACTION_FIELDS, AtomicRequest, QueryRequest, Statement, parse_batch, parse_transaction
-from .reviews import review_gate
-from .runbooks import check_free_sql
+from .reviews.gate import review_gate
+from .runbooks.connections import check_free_sql
 from .results import _PausedGc, _StreamBatches, _with_insert_id
 from .sql.text import check_statement_kind, prepare
 from .telemetry import DENIAL_KINDS, NoopRecorder, Recorder

@@ -87,7 +87,7 @@ def run_submitted(
             audit_context={"statementId": statement_id},
         )
         if item.get("review"):  # an approved review (rdsgate.reviews): the gate checks it runs what was approved
-            from .reviews import approved_run
+            from .reviews.run import approved_run
 
             request, invocation = approved_run(item["review"], request, invocation)
 
@@ -307,7 +307,7 @@ def invoke_to_s3(event: dict[str, Any], name: str, invocation: Invocation, envel
     if token is not None:
         if not isinstance(token, str) or not token:
             raise InvalidRequest("taskToken: must be the task token string ($$.Task.Token)", field="taskToken")
-        from .reviews import hold_for_review  # a statement that needs a review holds the token until it is decided
+        from .reviews.gate import hold_for_review  # a statement that needs a review holds the token until it is decided
 
         held = hold_for_review(SERVICE.get(), name, request, invocation, token)
         if held is not None:

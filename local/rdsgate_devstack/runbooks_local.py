@@ -1,7 +1,7 @@
 """Runbooks on moto: the runbooks table, seeded from the demo's runbooks and ``rdsgate serve --runbooks FILE``.
 
 The table is written by ``rdsgate.seed.sync_definitions``, the code the deployed stack's custom
-resource runs, and read by the same ``rdsgate.runbooks.RunbookCatalog`` (``RDSGATE_RUNBOOKS_TABLE``).
+resource runs, and read by the same ``rdsgate.runbooks.catalog.RunbookCatalog`` (``RDSGATE_RUNBOOKS_TABLE``).
 A runbook of the file replaces a demo runbook of the same name. Every runbook is checked against the
 local connections first, as ``cdk synth`` checks the deployed ones.
 """
@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable
 
 from rdsgate.definitions import parse_definition
 from rdsgate.errors import InvalidDefinition
-from rdsgate.runbooks import check_against_connections, load_runbooks_file, parse_runbooks_document
+from rdsgate.runbooks.catalog import load_runbooks_file, parse_runbooks_document
+from rdsgate.runbooks.definition import check_against_connections
 
 TABLE = "rdsgate-local-runbooks"
 

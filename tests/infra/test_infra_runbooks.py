@@ -147,6 +147,6 @@ def test_seeding_adds_changes_and_removes_runbooks(monkeypatch):
         stored = {item["name"]: item for item in dynamodb.Table("runbooks").scan()["Items"]}
         assert set(stored) == {"orders-by-status", "stock-for-sku", "by-hand"}  # cancel-order removed
         assert stored["orders-by-status"]["maxRows"] == 50
-        from rdsgate.runbooks import parse_runbook
+        from rdsgate.runbooks.definition import parse_runbook
 
         assert parse_runbook(stored["orders-by-status"]).version == parse_runbook(changed).version  # the same definition

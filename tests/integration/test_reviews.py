@@ -15,7 +15,9 @@ import boto3
 import pytest
 
 from rdsgate import api, invoke, reviews, statements as statements_module
-from rdsgate.runbooks import parse_runbook
+from rdsgate.reviews.decisions import sweep
+from rdsgate.reviews.item import CLIENTS as REVIEW_CLIENTS
+from rdsgate.runbooks.definition import parse_runbook
 from rdsgate.worker import LOCAL_RUNNER
 from rdsgate_devstack import reviews_local
 from rdsgate_devstack.http_server import build_event, identity_of
@@ -54,11 +56,11 @@ def env(runtime, review_resources, monkeypatch):
                         "RDSGATE_AUDIT_TABLE": ensure_table(AUDIT_TABLE, "connection", "at"),
                         "RDSGATE_RUNBOOKS_TABLE": ensure_table(RUNBOOKS_TABLE, "name")}.items():
         monkeypatch.setenv(name, value)
-    reviews.CLIENTS.reset()
+    REVIEW_CLIENTS.reset()
     runtime.reset()
     yield runtime
     LOCAL_RUNNER.join(timeout=30)
-    reviews.CLIENTS.reset()
+    REVIEW_CLIENTS.reset()
 
 
 @pytest.fixture
@@ -245,7 +247,7 @@ class Recorder:
 
 def test_a_step_functions_task_waits_for_the_review(env, ledger, monkeypatch):
     recorder = Recorder()
-    monkeypatch.setitem(reviews.CLIENTS._clients, "stepfunctions", recorder)
+    monkeypatch.setitem(REVIEW_CLIENTS._clients, "stepfunctions", recorder)
     monkeypatch.setitem(statements_module.CLIENTS._clients, "stepfunctions", recorder)
     context = types.SimpleNamespace(aws_request_id="sfn-1", invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:rdsgate-invoke",
                                     get_remaining_time_in_millis=lambda: 30_000)
@@ -267,16 +269,16 @@ def test_a_step_functions_task_waits_for_the_review(env, ledger, monkeypatch):
 
 def test_the_sweeper_expires_a_review_nobody_read_and_fails_its_task(env, connections, ledger, monkeypatch):
     recorder = Recorder()
-    monkeypatch.setitem(reviews.CLIENTS._clients, "stepfunctions", recorder)
+    monkeypatch.setitem(REVIEW_CLIENTS._clients, "stepfunctions", recorder)
     name = f"{ledger.conn}-reviewed-sweep"
     connections.put(iam_definition(name, ledger.server, ledger.engine, approval={**RULE, "expires_after_hours": Decimal("0.0003")}))
     context = types.SimpleNamespace(aws_request_id="sfn-sweep", invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
                                     get_remaining_time_in_millis=lambda: 30_000)
     held = invoke.handler({"connection": name, "sql": "DELETE FROM rv_ledger", "taskToken": "token-expire"}, context)
-    assert held["status"] == "PENDING" and held["reviewId"] not in reviews.sweep()  # not overdue yet
+    assert held["status"] == "PENDING" and held["reviewId"] not in sweep()  # not overdue yet
     time.sleep(1.5)
     assert held["reviewId"] in reviews.sweep_handler({}, None)["expired"]
     assert recorder.calls[-1][0] == "failure" and recorder.calls[-1][1]["error"] == "ReviewExpired"
     assert recorder.calls[-1][1]["taskToken"] == "token-expire"
-    assert held["reviewId"] not in reviews.sweep()  # once
+    assert held["reviewId"] not in sweep()  # once
     assert owners(env, ledger) == ["ann", "bob"]

@@ -12,7 +12,7 @@ import pytest
 
 from rdsgate import api, invoke
 from rdsgate.errors import InvalidRequest
-from rdsgate.runbooks import parse_runbook
+from rdsgate.runbooks.definition import parse_runbook
 from rdsgate_devstack.http_server import LocalApiServer
 from tests.conftest import ENGINEER_ROLE, ENGINES, iam_definition, load_event, run_query
 from tests.integration.test_governance import ensure_table

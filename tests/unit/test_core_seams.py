@@ -315,7 +315,7 @@ def test_the_data_api_database_check_is_the_service_s(world):
 
 def test_the_edges_tables_map_every_error():
     from rdsgate import edge
-    from rdsgate.reviews import ReviewExpired, ReviewNotFound, ReviewPending, ReviewRejected
+    from rdsgate.reviews.item import ReviewExpired, ReviewNotFound, ReviewPending, ReviewRejected
     from rdsgate.statements import StatementCancelled, StatementNotFound
 
     expected = {

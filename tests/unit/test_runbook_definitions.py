@@ -8,7 +8,7 @@ import pytest
 from rdsgate.access import Caller
 from rdsgate.approval import ApprovalRuleError, parse_approval
 from rdsgate.errors import InvalidDefinition, InvalidRequest
-from rdsgate.runbooks import parse_runbook
+from rdsgate.runbooks.definition import parse_runbook
 
 BASE = {"name": "rb", "connection": "orders", "sql": "SELECT * FROM t WHERE a = :a",
         "parameters": [{"name": "a", "type": "integer", "min": 1, "max": 9}], "allowed_principals": ["arn:aws:iam::123456789012:role/support"]}

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import errors
 from ..request import AtomicRequest, QueryRequest
-from ..runbooks import check_session
+from ..runbooks.connections import check_session
 from ..service import Invocation
 from . import codec
 from .launcher import launcher_for
