@@ -19,6 +19,8 @@ from .encoding import _ENCODER
 from .errors import InvalidRequest, RequestTooLarge
 from .statements import index_key
 
+__all__ = ["PRESIGNED_URL_SECONDS", "ResultReader", "decode_token", "encode_token"]
+
 PRESIGNED_URL_SECONDS = 900
 
 

@@ -23,6 +23,8 @@ from typing import Any, Callable
 from .encoding import _ENCODER, unique_keys
 from .statements import Output, StatementCancelled, index_key
 
+__all__ = ["RecordSink", "ResultWriter", "discard_result"]
+
 MEMBER_BYTES = 2 * 1024 * 1024  # text per member: what a page reads and decompresses at most
 GZIP_LEVEL = 1  # fast: the worker's second core compresses while the first reads rows
 PART_BYTES = 5 * 1024 * 1024  # S3 parts: S3's minimum for all but the last (less memory, an earlier first byte)

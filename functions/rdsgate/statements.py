@@ -28,6 +28,22 @@ from typing import Any, Callable, Mapping
 from .botoclients import Clients
 from .errors import ConnectionNotFound, InvalidRequest, RdsgateError
 
+__all__ = [
+    "CLIENTS",
+    "MAX_EXPORT_ROWS",
+    "MAX_REQUEST_BYTES",
+    "Output",
+    "StatementCancelled",
+    "StatementNotFound",
+    "StatementSettings",
+    "StatementStore",
+    "index_key",
+    "new_statement_id",
+    "parse_output",
+    "status_view",
+    "visible",
+]
+
 STATUSES = ("SUBMITTED", "RUNNING", "FINISHED", "FAILED", "CANCELLED")
 ACTIVE = ("SUBMITTED", "RUNNING")
 FORMATS = ("jsonl", "csv")

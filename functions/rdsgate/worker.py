@@ -32,6 +32,8 @@ from .service import Invocation
 from .result_writer import RecordSink, ResultWriter, discard_result
 from .statements import CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, parse_output
 
+__all__ = ["LOCAL_RUNNER", "invoke_to_s3", "run_submitted", "store_for", "submit_statement", "wants_s3"]
+
 WATCH_INTERVAL_SECONDS = 0.5
 NO_RESULT_LIMIT = 10**15  # results go to S3: no response size applies
 INVOKE_FIELDS = frozenset({"output", "taskToken"})  # beside the query's own fields and the invoke envelope
