@@ -35,7 +35,8 @@ from ..sql.text import prepare
 from . import codec
 from .settings import SessionSettings
 from .sqlcheck import check_session_statement, session_only
-from .store import COMMITTED, EXPIRED, LOST, OPEN, ROLLED_BACK, STARTING, DynamoDBSessionStore, fingerprint, now_ms
+from .store import DynamoDBSessionStore
+from .table import COMMITTED, EXPIRED, LOST, OPEN, ROLLED_BACK, STARTING, fingerprint, now_ms
 
 # The runner stops serving this long before its function's time limit: enough to roll back and say so.
 END_MARGIN_MS = 3000
