@@ -9,7 +9,8 @@ where they are called: inside the function (``GET /connections/{name}/diagnose``
 or on a workstation (``rdsgate doctor``), where ``outside_network`` turns network
 steps that cannot reach the database into warnings. No output holds a token.
 
-Over 400 lines on purpose: the ten steps are one procedure over one state (``_Steps``), in the order they run.
+The ten steps are one procedure over one state (``_Steps``), in the order they run; the network
+probes they use (DNS, TCP, each engine's start of TLS) are ``netprobes``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import email.utils
 import re
 import socket
 import ssl
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import netprobes
 from .definitions import ConnectionDefinition
 from .errors import AuthenticationFailed, DatabaseUnavailable, InvalidDefinition, RdsgateError
 from .pool import ConnectionPool
@@ -251,12 +252,9 @@ class _Steps:
         if self.addresses:
             return None
         try:
-            found = socket.getaddrinfo(self.definition.host, self.definition.port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_CANONNAME)
+            self.canonical_name, self.addresses = netprobes.resolve(self.definition.host, self.definition.port)
         except OSError as exc:
             return exc
-        self.canonical_name = found[0][3] or None
-        self.addresses = [entry[4] for entry in found]
         return None
 
     def _unreachable(self, step: str, detail: str, fix: str) -> Check:
@@ -275,25 +273,11 @@ class _Steps:
         alias = f" (canonical name {self.canonical_name})" if self.canonical_name not in (None, host) else ""
         return Check("dns", PASS, f"{host} resolves to {shown}{alias}")
 
-    def _connect(self) -> socket.socket:
-        last: OSError | None = None
-        for address in self.addresses:
-            family = socket.AF_INET6 if len(address) == 4 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            try:
-                sock.connect(address)
-                return sock
-            except OSError as exc:
-                sock.close()
-                last = exc
-        raise last or OSError("no address")
-
     def check_tcp(self) -> Check:
         port = self.definition.port
         started = time.perf_counter()
         try:
-            self._connect().close()
+            netprobes.connect(self.addresses, self.timeout).close()
         except (socket.timeout, TimeoutError):
             return self._unreachable("tcp", f"no answer on port {port} within {self.timeout:g} s",
                                      f"allow inbound TCP {port} from the function's security group on the "
@@ -311,22 +295,19 @@ class _Steps:
         context = client_context(d.tls, d.ca_bundle, d.iam_host)
         bundle = d.ca_bundle or f"the RDS CA bundle ({RDS_CA_BUNDLE.rsplit('/', 1)[-1]})"
         try:
-            with self._connect() as sock:
-                _START_TLS[d.engine](sock)
-                with context.wrap_socket(sock, server_hostname=d.host) as tls_sock:
-                    version, certificate = tls_sock.version(), tls_sock.getpeercert() or {}
+            version, certificate = netprobes.start_tls(self.addresses, self.timeout, d.engine, context, d.host)
         except ssl.SSLCertVerificationError as exc:
             return Check("tls", FAIL, f"the certificate does not verify against {bundle}: {exc.verify_message}",
-                         _certificate_fix(exc.verify_message or "", d))
-        except (ssl.SSLError, _NoTls) as exc:
+                         netprobes.certificate_fix(exc.verify_message or "", d))
+        except (ssl.SSLError, netprobes.NoTls) as exc:
             return Check("tls", FAIL, f"TLS failed: {exc}", "turn TLS on at the server (RDS always offers it)")
         except OSError as exc:
             return self._unreachable("tls", f"the connection failed during TLS ({exc})", "check the tcp step")
         if d.tls == "require":
             return Check("tls", WARN, f"{version}, certificate not verified (tls: require)",
                          "use tls: verify-full so that a forged server cannot take the login")
-        subject = _name_of(certificate.get("subject", ()))
-        issuer = _name_of(certificate.get("issuer", ()))
+        subject = netprobes.name_of(certificate.get("subject", ()))
+        issuer = netprobes.name_of(certificate.get("issuer", ()))
         return Check("tls", PASS, f"{version}, certificate for {subject} issued by {issuer}, verified against {bundle}")
 
     # -- policy and login ----------------------------------------------------------------
@@ -405,60 +386,6 @@ class _Steps:
 
         config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
         return self.session.client(service, region_name=self.region, config=config)
-
-
-class _NoTls(Exception):
-    """The server did not agree to TLS."""
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise _NoTls("the server closed the connection before TLS")
-        data += chunk
-    return data
-
-
-def _start_tls_postgres(sock: socket.socket) -> None:
-    sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
-    if _recv_exactly(sock, 1) != b"S":
-        raise _NoTls("the server does not offer TLS")
-
-
-def _start_tls_mysql(sock: socket.socket) -> None:
-    header = _recv_exactly(sock, 4)
-    greeting = _recv_exactly(sock, int.from_bytes(header[:3], "little"))
-    if greeting[:1] == b"\xff":
-        raise _NoTls(f"the server refused the connection: {greeting[3:].decode(errors='replace')}")
-    after_version = greeting.index(b"\0", 1) + 1 + 4 + 8 + 1  # thread id, auth data part 1, filler
-    if not int.from_bytes(greeting[after_version:after_version + 2], "little") & 0x0800:  # CLIENT_SSL
-        raise _NoTls("the server does not offer TLS")
-    flags = 0x0001 | 0x0200 | 0x0800 | 0x8000  # long password, protocol 41, SSL, secure connection
-    payload = struct.pack("<IIB23x", flags, 1 << 24, 45)  # SSLRequest, utf8mb4
-    sock.sendall(len(payload).to_bytes(3, "little") + bytes([header[3] + 1]) + payload)
-
-
-_START_TLS = {"postgres": _start_tls_postgres, "mysql": _start_tls_mysql}
-
-
-def _certificate_fix(message: str, d: ConnectionDefinition) -> str:
-    if "mismatch" in message.lower() or "doesn't match" in message.lower():
-        return (f"the certificate does not name {d.iam_host or d.host}: connect to the RDS endpoint name, or set "
-                "'iam_host' to it when host is a CNAME, proxy alias or tunnel")
-    if "expired" in message.lower():
-        return "the server certificate has expired: rotate the instance's certificate authority"
-    return ("the server's CA is not in the bundle: drop 'ca_bundle' to use the shipped RDS bundle, refresh it "
-            "(scripts/update_rds_ca_bundle.py), or point 'ca_bundle' at the server's CA")
-
-
-def _name_of(rdns: Any) -> str:
-    for rdn in rdns:
-        for key, value in rdn:
-            if key == "commonName":
-                return value
-    return "(no common name)"
 
 
 def _error_code(exc: Exception) -> str:

@@ -10,9 +10,9 @@ import pytest
 
 from rdsgate import errors
 from rdsgate.sessions import codec
-from rdsgate.sessions.store import (
-    CHUNK_BYTES, INLINE_BYTES, DynamoDBSessionStore, EXPIRED, LOST, OPEN, STARTING, now_ms,
-)
+from rdsgate.sessions.payloads import CHUNK_BYTES, INLINE_BYTES
+from rdsgate.sessions.store import DynamoDBSessionStore
+from rdsgate.sessions.table import EXPIRED, LOST, OPEN, STARTING, now_ms
 from rdsgate_devstack.sessions_local import create_table
 
 REGION = "us-east-1"

@@ -1,4 +1,4 @@
-"""The driver interface's shared types: results, login parameters, options, the row budget, the protocol.
+"""The driver interface's shared types: results, login parameters, options, the row budget, the protocols.
 
 The engines' modules (``postgres``, ``mysql``) and the session facades import these from here,
 never from the package, whose ``__init__`` picks the engine (``open_connection``).
@@ -182,8 +182,43 @@ class RowSink(Protocol):
     def rows(self, batch: list[list[Any]]) -> None: ...
 
 
+class HeldTransaction(Protocol):
+    """A transaction held open across calls on one connection (``DriverConnection.hold_transaction``; ``held``).
+
+    ``execute``, ``execute_many`` and ``describe`` are the connection's, run inside the transaction and
+    leaving it open, so the query service takes this in place of a connection (an interactive
+    session: ``sessions.runner``); ``commit`` or ``rollback`` ends it with the clean-session reset.
+    """
+
+    engine: str
+    broken: bool  # the connection was lost, and the transaction with it: the pool must drop the connection
+    implicit_commits: int  # statements that committed the work before them (MySQL's DDL); the caller sets it back to 0
+
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult: ...
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        """The statements in order, in the held transaction; ``details["statement"]`` of an error names the one that failed."""
+        ...
+
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]: ...
+
+    def commit(self) -> bool:
+        """COMMIT, then the session reset; False when the database rolled back instead (an earlier error failed it)."""
+        ...
+
+    def rollback(self) -> None:
+        """ROLLBACK, then the session reset."""
+        ...
+
+    def is_usable(self) -> bool: ...
+
+    def close(self) -> None:
+        """Close the connection: the database rolls the transaction back."""
+        ...
+
+
 class DriverConnection(Protocol):
-    """One open database connection: everything the service, the workers and the pool call.
+    """One open database connection: everything the service, the workers, the pool and the session runner call.
 
     Each call applies ``options.session`` (its request's ``SessionPolicy``) at its start, runs on a
     clean session and leaves one behind (see ``session`` and each engine's module).
@@ -203,6 +238,10 @@ class DriverConnection(Protocol):
 
     def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
         """Parameter types and result columns, without running the statement."""
+        ...
+
+    def hold_transaction(self, read_only: bool) -> HeldTransaction:
+        """Begin a transaction (read-only if asked) that stays open across calls until its commit or rollback."""
         ...
 
     def backend_id(self) -> int | None:

@@ -6,30 +6,27 @@ mapping. The connection runs in autocommit: each statement is its own
 transaction. MariaDB and MySQL differ in the statement-timeout variable and in
 JSON (MariaDB's is LONGTEXT with a ``json_valid`` check); the server is told
 apart by its version string. PyMySQL's internals are used only in ``pymysql_wire``, values
-are converted in ``mysql_values``; driver errors are mapped to rdsgate's in ``_map_error``.
+are converted in ``mysql_values``; driver errors are mapped to rdsgate's in ``mysql_errors``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
-import ssl
 from typing import Any, Mapping
 
-import pymysql
-from pymysql.constants import FIELD_TYPE, FLAG, SERVER_STATUS
+from pymysql.constants import SERVER_STATUS
 
 from .. import errors
 from ..sql.constants import MYSQL_IMPLICIT_COMMIT as IMPLICIT_COMMIT
 from ..sql.text import PreparedSql
 from .base import STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .mysql_values import _BLOB_SIZES, _CONVERSIONS, _TEXT_SIZES, TYPE_NAMES, _lean_converters, _post_converter, _to_python
+from .held import STATEMENT_ERRORS, HeldTransactionBase
+from .mysql_errors import map_error
+from .mysql_values import _CONVERSIONS, _lean_converters, _post_converter, _to_python, column_type, json_candidate
 from .pymysql_wire import MysqlWire, read_rows
 from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup
 
-
-BINARY_CHARSET = 63
-_BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
-_LONGTEXT_LENGTH = 4294967295
 # Server status bits that tell whether a statement left work uncommitted: after a statement in
 # autocommit mode only AUTOCOMMIT may be set.
 _LEFT_OPEN = SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS.SERVER_STATUS_IN_TRANS
@@ -60,7 +57,7 @@ class MysqlConnection:
             self._setup = mysql_setup(self.session, self.is_mariadb)
             self._conn.query(self._setup)
         except Exception as exc:
-            raise _map_error(exc, login=True, iam=self._iam) from None
+            raise map_error(exc, login=True, iam=self._iam) from None
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
@@ -96,6 +93,10 @@ class MysqlConnection:
     def backend_id(self) -> int | None:
         """The server thread of this session (what ``KILL QUERY`` takes)."""
         return self._conn.server_thread_id[0] if self._conn.server_thread_id else None
+
+    def hold_transaction(self, read_only: bool) -> MysqlTransaction:
+        """``START TRANSACTION`` (the session read-only if asked), held across calls until the returned transaction ends."""
+        return MysqlTransaction(self, read_only)
 
     def apply(self, policy: SessionPolicy) -> None:
         """Queue what gives the session ``policy`` (on the login's), unless it has that already: the reset and its setup.
@@ -142,7 +143,7 @@ class MysqlConnection:
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            mapped = _map_error(exc, login=False, iam=self._iam)
+            mapped = map_error(exc, login=False, iam=self._iam)
             if transaction and isinstance(mapped, (errors.SqlError, errors.ReadOnlyViolation, errors.QueryTimeout)):
                 mapped.details["statement"] = index
             raise mapped from None
@@ -165,7 +166,7 @@ class MysqlConnection:
         try:
             _, fields = self._conn.prepare_describe(text)
         except Exception as exc:
-            raise _map_error(exc, login=False, iam=self._iam) from None
+            raise map_error(exc, login=False, iam=self._iam) from None
         return ["unknown"] * len(prepared.names), [self._column(field) for field in fields]
 
     def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False, sink: Any = None) -> StatementResult:
@@ -222,13 +223,7 @@ class MysqlConnection:
         return any(self._json_candidate(f) and (f.db, f.org_table) not in self._json_columns for f in fields)
 
     def _json_candidate(self, field: Any) -> bool:
-        return (
-            self.is_mariadb
-            and field.type_code in _BLOB_TYPES
-            and field.charsetnr != BINARY_CHARSET
-            and field.length == _LONGTEXT_LENGTH
-            and bool(field.org_table and field.db)
-        )
+        return self.is_mariadb and json_candidate(field)
 
     def is_usable(self) -> bool:
         """Open, and the server has not closed it: nothing waiting on the socket but the reset's replies.
@@ -256,30 +251,12 @@ class MysqlConnection:
             pass
 
     def _column(self, field: Any, lookup: bool = True) -> dict[str, str]:
-        return {"name": field.name, "type": self._type_name(field, lookup)}
-
-    def _type_name(self, field: Any, lookup: bool) -> str:
-        code = field.type_code
-        if code in (FIELD_TYPE.STRING, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR):
-            if field.flags & FLAG.ENUM:
-                return "enum"
-            if field.flags & FLAG.SET:
-                return "set"
-            binary = field.charsetnr == BINARY_CHARSET
-            if code == FIELD_TYPE.STRING:
-                return "binary" if binary else "char"
-            return "varbinary" if binary else "varchar"
-        if code in _BLOB_TYPES:
-            binary = field.charsetnr == BINARY_CHARSET
-            if lookup and self._json_candidate(field) and self._is_json(field):
-                return "json"
-            sizes = _BLOB_SIZES if binary else _TEXT_SIZES
-            size = next((prefix for limit, prefix in sizes if field.length <= limit), "long")
-            return size + ("blob" if binary else "text")
-        return TYPE_NAMES.get(code, "unknown")
+        return {"name": field.name, "type": column_type(field, self._is_json if lookup else None)}
 
     def _is_json(self, field: Any) -> bool:
         """MariaDB's JSON is LONGTEXT checked by json_valid(); look the table up once."""
+        if not self._json_candidate(field):
+            return False
         key = (field.db, field.org_table)
         if key not in self._json_columns:
             with self._conn.cursor() as lookup:
@@ -292,38 +269,116 @@ class MysqlConnection:
         return field.org_name in self._json_columns[key]
 
 
-# --- errors: the one place PyMySQL's exceptions become rdsgate's ------------------------------
+class MysqlTransaction(HeldTransactionBase):
+    """``START TRANSACTION`` held until ``commit`` or ``rollback`` (``held``): statements run inside it, one by one.
 
-_AUTH_ERRNOS = {1044, 1045, 1698, 1251}
-_TOO_MANY_CONNECTIONS = {1040, 1203}  # max_connections, max_user_connections
-_BUSY_ERRNOS = {1226}
-_TIMEOUT_ERRNOS = {1969, 3024, 1317}
-_GONE_ERRNOS = {2002, 2003, 2005, 2006, 2013, 2055, 1053, 1927}
+    A statement that commits implicitly (DDL, a procedure's COMMIT) commits the work before it, as
+    MySQL does, and the transaction goes on in a new one (``implicit_commits``); an error that rolled
+    the whole transaction back (a deadlock) marks it ``aborted``, so nothing after it can commit alone.
+    """
 
+    engine = "mysql"
 
-def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateError:
-    if isinstance(exc, errors.RdsgateError):
-        return exc
-    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
-        errno, message = exc.args[0], str(exc.args[1])
-        if errno in _AUTH_ERRNOS and (login or errno != 1044):  # 1044 after login: a privilege error
-            hint = errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT
-            return errors.AuthenticationFailed(f"the database refused the login: {message}", errno=errno, hint=hint)
-        if errno in _TOO_MANY_CONNECTIONS:
-            return errors.DatabaseUnavailable(f"the database has too many connections: {message}", errno=errno, retry_after=1)
-        if errno in _BUSY_ERRNOS:
-            return errors.DatabaseUnavailable(f"the database is busy: {message}", errno=errno, retry_after=1)
-        if errno == 1792:
-            return errors.ReadOnlyViolation(f"the connection is read-only: {message}", errno=errno)
-        if errno in _TIMEOUT_ERRNOS:
-            return errors.QueryTimeout(f"the statement was cancelled: {message}", errno=errno)
-        if errno == 2026 or isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
-            return errors.DatabaseUnavailable(f"the TLS connection to the database failed: {message}", errno=errno)
-        if errno in _GONE_ERRNOS or login:
-            return errors.DatabaseUnavailable(f"the database could not be reached: {message}", errno=errno, retry_after=1)
-        return errors.SqlError(message, errno=errno)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
-    if isinstance(exc, (socket.timeout, TimeoutError, OSError, ssl.SSLError, EOFError)):
-        return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
-    return errors.InternalError(f"unexpected driver failure ({type(exc).__name__})")
+    def __init__(self, connection: MysqlConnection, read_only: bool) -> None:
+        super().__init__(connection)
+        self._conn = connection._conn
+
+        def run() -> None:
+            # The session's read-only as the hold asks (a reset and its setup, queued ahead, if it differs).
+            connection.apply(dataclasses.replace(connection.session, read_only=read_only))
+            self._conn.query("START TRANSACTION")
+
+        self._guarded(run, None)
+        self._began(self._in_transaction())
+
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
+        return self._execute([(prepared, values)], options, many=False)[0]
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        return self._execute(statements, options, many=True)
+
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
+        return self._guarded(lambda: self.connection.describe(prepared), None)
+
+    def commit(self) -> bool:
+        """COMMIT, then the clean-session reset; False when the database had rolled the transaction back (``aborted``)."""
+        if self.aborted:
+            self.rollback()
+            return False
+        try:
+            self._guarded(lambda: self._conn.query("COMMIT"), None)
+        finally:
+            self._reset()
+        return True
+
+    def rollback(self) -> None:
+        try:
+            self._guarded(lambda: self._conn.query("ROLLBACK"), None)
+        finally:
+            self._reset()
+
+    def _execute(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions, *, many: bool) -> list[StatementResult]:
+        if self.aborted:
+            raise errors.SqlError(
+                "the database rolled this transaction back after an earlier error (a deadlock or lock wait timeout); "
+                "roll the session back and start again", errno=1213,
+            )
+        connection = self.connection
+        timeout_ms = options.session.within(connection.login_session).statement_timeout_ms
+        scoped = ""
+        if timeout_ms != connection.session.statement_timeout_ms and timeout_ms:
+            if connection.is_mariadb:
+                scoped = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
+            else:  # a session variable: the reset when the transaction ends restores it
+                self._conn.queue_query(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+        budget = RowBudget(options)
+        results = []
+        for index, (prepared, values) in enumerate(statements):
+            args = {name: _to_python(values[name]) for name in prepared.names}
+            try:
+                results.append(self._guarded(lambda: connection._run(scoped + prepared.text, args, budget, drain=True), timeout_ms))
+            except errors.RdsgateError as exc:
+                if many and isinstance(exc, STATEMENT_ERRORS):
+                    exc.details["statement"] = index
+                self._after_error()
+                raise
+            self._after_success()
+        return results
+
+    def _in_transaction(self) -> bool:
+        return bool((self._conn.server_status or 0) & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+    def _after_success(self) -> None:
+        if self._conn.open and not self._in_transaction():
+            # The statement committed what came before it (DDL, or a procedure's COMMIT), as MySQL does:
+            # the work goes on in a new transaction, so what follows still commits or rolls back as one.
+            self.implicit_commits += 1
+            self._guarded(lambda: self._conn.query("START TRANSACTION"), None)
+
+    def _after_error(self) -> None:
+        """Did the error roll the whole transaction back (a deadlock)? An OK packet says whether one is open."""
+        if self.broken or not self._conn.open:
+            self.broken = True
+            return
+        try:
+            self._conn.query("DO 0")
+        except Exception:
+            self.close()
+            return
+        if not self._in_transaction():
+            self.aborted = True
+
+    def _reset(self) -> None:
+        if self._conn.open:
+            self.connection._reset()
+        if not self._conn.open:
+            self.broken = True
+
+    def _open(self) -> bool:
+        return self._conn.open
+
+    def _set_timeout(self, seconds: float | None) -> None:
+        self._conn.set_timeout(seconds)
+
+    def _map_error(self, exc: BaseException) -> errors.RdsgateError:
+        return map_error(exc, login=False, iam=self.connection._iam)

@@ -2,7 +2,8 @@
 
 PyMySQL hands each column's bytes to a converter of ours (``_DECODERS``); ``_lean_converters``
 makes the pairs the driver's row reader (``pymysql_wire.read_rows``) applies as it reads, and
-``_post_converter`` what is known only once a column's type is (SET, MariaDB's JSON).
+``_post_converter`` what is known only once a column's type is (SET, MariaDB's JSON);
+``column_type`` names each column's type as the API reports it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import pymysql
-from pymysql.constants import FIELD_TYPE
+from pymysql.constants import FIELD_TYPE, FLAG
 
 from ..encoding import MAX_SAFE_INTEGER, json_loads
 
@@ -32,6 +33,41 @@ TYPE_NAMES = {
 # charset's bytes per character (up to 4), so TEXT's limits are scaled by 4.
 _BLOB_SIZES = ((255, "tiny"), (65535, ""), (16777215, "medium"))
 _TEXT_SIZES = ((1020, "tiny"), (262140, ""), (67108860, "medium"))
+BINARY_CHARSET = 63
+_BLOB_TYPES = (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB)
+_LONGTEXT_LENGTH = 4294967295
+
+
+def column_type(field: Any, is_json: Callable[[Any], bool] | None = None) -> str:
+    """A result column's type name, as the API reports it; ``is_json`` says whether a TEXT column is MariaDB's JSON."""
+    code = field.type_code
+    if code in (FIELD_TYPE.STRING, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR):
+        if field.flags & FLAG.ENUM:
+            return "enum"
+        if field.flags & FLAG.SET:
+            return "set"
+        binary = field.charsetnr == BINARY_CHARSET
+        if code == FIELD_TYPE.STRING:
+            return "binary" if binary else "char"
+        return "varbinary" if binary else "varchar"
+    if code in _BLOB_TYPES:
+        binary = field.charsetnr == BINARY_CHARSET
+        if is_json is not None and is_json(field):
+            return "json"
+        sizes = _BLOB_SIZES if binary else _TEXT_SIZES
+        size = next((prefix for limit, prefix in sizes if field.length <= limit), "long")
+        return size + ("blob" if binary else "text")
+    return TYPE_NAMES.get(code, "unknown")
+
+
+def json_candidate(field: Any) -> bool:
+    """Could this column be MariaDB's JSON (LONGTEXT with a json_valid check on its table)?"""
+    return (
+        field.type_code in _BLOB_TYPES
+        and field.charsetnr != BINARY_CHARSET
+        and field.length == _LONGTEXT_LENGTH
+        and bool(field.org_table and field.db)
+    )
 
 
 def _int(text: str) -> int | str:

@@ -135,15 +135,24 @@ class PgWire(CoreConnection):
             code, data_len = ci_unpack(_read(self._sock, 5))
             self.message_types[code](_read(self._sock, data_len - 4), context)
 
-    def run_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> Context:
-        """The prefix, several statements, then the end of the request: one transaction, one round trip."""
+    def run_many(
+        self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int, *, in_transaction: bool = False,
+    ) -> Context:
+        """The prefix, several statements, then the end of the request: one transaction, one round trip.
+
+        ``in_transaction``: only a Sync ends the round trip, and the transaction stays open (a held one).
+        The error raised names the statement that failed (``completed_statements``, 0 for the first).
+        """
         context = new_context()
         context.statements = []
         self.send_many(statements, prefix, row_limit)
         try:
-            self.end_request(context)
+            if in_transaction:
+                self.sync(context)
+            else:
+                self.end_request(context)
         except DatabaseError as exc:
-            exc.completed_statements = len(context.statements)  # which statement failed
+            exc.completed_statements = len(context.statements) - len(prefix)
             raise
         return context
 
@@ -188,24 +197,10 @@ class PgWire(CoreConnection):
         count = int.from_bytes(data[:2], "big")
         context.parameter_oids = [int.from_bytes(data[2 + 4 * i : 6 + 4 * i], "big") for i in range(count)]
 
-    def open_portal(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], batch: int) -> Context:
-        """Like run() but without Sync: the portal stays open for fetch_more()."""
-        context = self.send(statement, params, oids, prefix, batch)
-        self._pump(context, len(prefix) + 1)
-        return context
-
-    def fetch_more(self, context: Context, batch: int) -> None:
-        self.send_execute(context, batch)
-        self._pump(context, len(context.completions) + 1)
-
     def send_execute(self, context: Context, batch: int) -> None:
         """Ask the suspended portal for up to ``batch`` more rows."""
         context.suspended = False
         self._send_message(EXECUTE, NULL_BYTE + i_pack(batch))
-
-    def finish(self, context: Context) -> None:
-        """End the request: COMMIT closes the portal; the reset follows (see end_request)."""
-        self.end_request(context)
 
     def send(self, statement: str, params: list[str | None], oids: list[int], prefix: list[str], row_limit: int) -> Context:
         """Send the prefix and the statement, without a Sync; a row limit suspends the portal (rows past it are never sent)."""
@@ -219,11 +214,6 @@ class PgWire(CoreConnection):
         while context.error is None and not context.suspended and len(context.completions) < completions:
             code, data_len = ci_unpack(_read(self._sock, 5))
             self.message_types[code](_read(self._sock, data_len - 4), context)
-
-    def _pump(self, context: Context, completions: int) -> None:
-        self.read_ahead(context, completions)
-        if context.error is not None:
-            self.finish(context)  # the server skips to Sync; finish() then raises the error
 
     def handle_PORTAL_SUSPENDED(self, data: bytes, context: Context) -> None:
         context.suspended = True

@@ -6,22 +6,23 @@ as its session policy's prefix (``BEGIN [READ ONLY]``, ``SET LOCAL statement_tim
 another timeout) and Parse/Bind/Describe/Execute, then COMMIT and the session reset, in one
 round trip (``pg8000_wire``, the only user of pg8000's internals).
 Values arrive as text and are converted once, per column, straight to their JSON form
-(``pg_values``); driver errors are mapped to rdsgate's in ``_map_error``.
+(``pg_values``); driver errors are mapped to rdsgate's in ``pg_errors``.
 """
 
 from __future__ import annotations
 
 import re
 import socket
-import ssl
 from typing import Any, Callable, Mapping
 
-from pg8000.exceptions import DatabaseError, InterfaceError
+from pg8000.exceptions import DatabaseError
 
 from .. import errors
 from ..sql.text import PreparedSql
 from .base import SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .pg8000_wire import PgWire
+from .held import HeldTransactionBase
+from .pg8000_wire import PgWire, new_context
+from .pg_errors import map_error
 from .pg_values import ARRAY_ELEMENTS, TYPE_NAMES, _identity, _wire_values, converter
 from .session import SessionPolicy, postgres_prefix
 
@@ -55,7 +56,7 @@ class PostgresConnection:
             # Values stay the server's text; _admit converts them once.
             self._wire = PgWire.login(params, startup, _identity)
         except Exception as exc:
-            raise _map_error(exc, login=True, iam=self._iam) from None
+            raise map_error(exc, login=True, iam=self._iam) from None
         self._type_names = dict(TYPE_NAMES)
         self._array_elements = dict(ARRAY_ELEMENTS)
 
@@ -75,11 +76,10 @@ class PostgresConnection:
             self.close()  # the server never answered in time: this connection cannot be trusted
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            raise _map_error(exc, login=False, iam=self._iam) from None
+            raise map_error(exc, login=False, iam=self._iam) from None
         finally:
             self._ensure_idle()
-        main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
-        return self._result(context.columns, rows, truncated, main, budget.encoded(rows))
+        return self._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one implicit transaction and one round trip: all commit or none do."""
@@ -89,19 +89,15 @@ class PostgresConnection:
         budget = RowBudget(options)
         try:
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
-            results = []
-            for tag, count, columns, raw_rows in context.statements[len(prefix) : len(prefix) + len(pipeline)]:
-                rows, truncated = self._admit(columns, raw_rows, budget)
-                results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
-            return results
+            return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget)
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statements ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            mapped = _map_error(exc, login=False, iam=self._iam)
+            mapped = map_error(exc, login=False, iam=self._iam)
             done = getattr(exc, "completed_statements", None)
             if done is not None and isinstance(mapped, errors.SqlError | errors.ReadOnlyViolation | errors.QueryTimeout):
-                mapped.details["statement"] = done - len(prefix)
+                mapped.details["statement"] = done
             raise mapped from None
         finally:
             self._ensure_idle()
@@ -109,13 +105,20 @@ class PostgresConnection:
     def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
         """Parameter types (in ``prepared.names`` order) and result columns, without running the statement."""
         try:
-            context = self._wire.describe(prepared.text)
-            columns = context.columns or []
-            self._learn_types(context.parameter_oids + [column["type_oid"] for column in columns])
+            return self._describe(prepared)
         except Exception as exc:
-            raise _map_error(exc, login=False, iam=self._iam) from None
+            raise map_error(exc, login=False, iam=self._iam) from None
         finally:
             self._ensure_idle()
+
+    def hold_transaction(self, read_only: bool) -> PostgresTransaction:
+        """``BEGIN [READ ONLY]``, held across calls until the returned transaction's commit or rollback."""
+        return PostgresTransaction(self, read_only)
+
+    def _describe(self, prepared: PreparedSql, *, in_transaction: bool = False) -> tuple[list[str], list[dict[str, str]]]:
+        context = self._wire.describe(prepared.text)
+        columns = context.columns or []
+        self._learn_types(context.parameter_oids + [column["type_oid"] for column in columns], in_transaction=in_transaction)
         parameters = [self._type_names.get(oid, "unknown") for oid in context.parameter_oids]
         return parameters, self._result(columns, [], False, (b"", 0)).columns
 
@@ -141,22 +144,51 @@ class PostgresConnection:
             encoded=encoded,
         )
 
-    def _stream(self, statement, texts, oids, prefix, budget):
+    def _results(self, done: list[tuple[bytes, int, Any, Any]], budget: RowBudget, *, in_transaction: bool = False) -> list[StatementResult]:
+        """Each pipelined statement's result (``PgWire.run_many``'s ``statements``), as the budget admits its rows."""
+        if in_transaction:  # type lookups inside the open transaction, before any row is converted
+            self._learn_types([c["type_oid"] for _, _, columns, _ in done for c in columns or []], in_transaction=True)
+        results = []
+        for tag, count, columns, raw_rows in done:
+            rows, truncated = self._admit(columns, raw_rows, budget, learn=not in_transaction)
+            results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
+        return results
+
+    def _stream(self, statement, texts, oids, prefix, budget, *, in_transaction: bool = False):
         """Fetch in batches through the open portal, stopping as soon as the budget is spent."""
-        context = self._wire.open_portal(statement, texts, oids, prefix, STREAM_BATCH_ROWS)
         rows: list[list[Any]] = []
-        first = True
-        while True:
+        context, truncated = self._portal(
+            statement, texts, oids, prefix, budget, STREAM_BATCH_ROWS, lambda context, batch, first: rows.extend(batch),
+            in_transaction=in_transaction,
+        )
+        return context, rows, truncated
+
+    def _portal(self, statement, texts, oids, prefix, budget, batch_rows, take, *, in_transaction: bool = False):
+        """Read the statement's rows through its open portal, ``batch_rows`` per round trip, until the budget is spent.
+
+        ``take(context, batch, first)`` gets each batch the budget admits. The request then ends (COMMIT and the
+        reset), or, ``in_transaction``, only the round trip (a Sync: the held transaction stays open);
+        either raises the statement's error. The context, and whether rows were left unread.
+        """
+        context = self._wire.send(statement, texts, oids, prefix, batch_rows)
+        self._wire.read_ahead(context, len(prefix) + 1)
+        truncated, first = False, True
+        while context.error is None:
             batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+            take(context, batch, first)
             first = False
-            rows.extend(batch)
             context.rows = []
             if truncated or not context.suspended:
                 break
-            self._wire.fetch_more(context, STREAM_BATCH_ROWS)
-        self._wire.finish(context)
-        self._learn_types([column["type_oid"] for column in context.columns or []])
-        return context, rows, truncated or context.suspended
+            self._wire.send_execute(context, batch_rows)
+            self._wire.read_ahead(context, len(context.completions) + 1)
+        suspended = context.suspended
+        if in_transaction:
+            self._wire.sync(context)
+        else:
+            self._wire.end_request(context)
+        self._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=in_transaction)
+        return context, truncated or suspended
 
     def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True, start: bool = True) -> tuple[list[list[Any]], bool]:
         """Convert the fetched rows to JSON values and keep those the budget admits.
@@ -190,7 +222,6 @@ class PostgresConnection:
         policy = options.session.within(self.login_session)
         timeout_ms = policy.statement_timeout_ms
         budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False, session=options.session))
-        truncated = False
         try:
             prefix = self._apply(policy, prepared)
             # Learn the columns' types first (user-defined arrays, enums): no other query can run while the portal streams.
@@ -199,31 +230,22 @@ class PostgresConnection:
                 self._learn_types([column["type_oid"] for column in described.columns or []])
             except DatabaseError:
                 pass  # the statement's own run reports what is wrong with it
-            context = self._wire.open_portal(prepared.text, texts, oids, prefix, EXPORT_BATCH_ROWS)
-            first = True
-            while True:
-                batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+
+            def take(context: Any, batch: list[list[Any]], first: bool) -> None:
                 if first:
                     sink.start(self._result(context.columns, [], False, (b"", 0)))
-                    first = False
-                context.rows = []
                 if batch:
                     sink.rows(batch)
-                if truncated or not context.suspended:
-                    break
-                self._wire.fetch_more(context, EXPORT_BATCH_ROWS)
-            truncated = truncated or context.suspended
-            self._wire.finish(context)
-            self._learn_types([column["type_oid"] for column in context.columns or []])
+
+            context, truncated = self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take)
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            raise _map_error(exc, login=False, iam=self._iam) from None
+            raise map_error(exc, login=False, iam=self._iam) from None
         finally:
             self._ensure_idle()  # a sink that failed mid-stream leaves the portal open: the connection goes
-        main = context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
-        return self._result(context.columns, [], truncated, main)
+        return self._result(context.columns, [], truncated, _completion(context, prefix))
 
     def backend_id(self) -> int | None:
         """The server process of this session (what ``pg_cancel_backend`` takes)."""
@@ -264,40 +286,99 @@ class PostgresConnection:
         return converter(oid, self._array_elements, self._json_as_text)
 
 
-# --- errors: the one place pg8000's exceptions become rdsgate's -------------------------------
+def _completion(context: Any, prefix: list[str]) -> tuple[bytes, int]:
+    """The statement's own command tag and row count, after its prefix's."""
+    return context.completions[len(prefix)] if len(context.completions) > len(prefix) else (b"", 0)
 
-def _map_error(exc: BaseException, *, login: bool, iam: bool) -> errors.RdsgateError:
-    if isinstance(exc, errors.RdsgateError):
-        return exc
-    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
-        fields = exc.args[0]
-        sqlstate, message, hint = fields.get("C", ""), fields.get("M", "database error"), fields.get("H")
-        if sqlstate.startswith("28"):
-            return errors.AuthenticationFailed(
-                f"the database refused the login: {message}",
-                sqlstate=sqlstate,
-                hint=errors.IAM_LOGIN_HINT if iam else errors.STATIC_LOGIN_HINT,
-            )
-        if sqlstate == "25006":
-            return errors.ReadOnlyViolation(f"the connection is read-only: {message}", sqlstate=sqlstate)
-        if sqlstate == "57014":
-            return errors.QueryTimeout(f"the statement was cancelled: {message}", sqlstate=sqlstate)
-        if sqlstate == "53300":  # too_many_connections: no slot free (max_connections, or the role's limit)
-            return errors.DatabaseUnavailable(
-                f"the database has too many connections: {message}", sqlstate=sqlstate, retry_after=1
-            )
-        if sqlstate in ("53400", "57P03") or sqlstate.startswith(("08", "57P")):
-            return errors.DatabaseUnavailable(f"the database is unavailable: {message}", sqlstate=sqlstate, retry_after=1)
-        if login:
-            return errors.DatabaseUnavailable(f"the database refused the connection: {message}", sqlstate=sqlstate)
-        # "P": where in the statement the server found the error (1-based), for the Data API's "; Position: n".
-        return errors.SqlError(message, sqlstate=sqlstate, hint=hint, position=fields.get("P"))
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return errors.DatabaseUnavailable(f"TLS verification of the database failed: {exc.verify_message}")
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return errors.DatabaseUnavailable("the database did not answer in time", retry_after=1)
-    if isinstance(exc, InterfaceError) and "refuses SSL" in str(exc):
-        return errors.DatabaseUnavailable("the database does not offer TLS; rdsgate never connects without it")
-    if isinstance(exc, (InterfaceError, OSError, ssl.SSLError, EOFError)):
-        return errors.DatabaseUnavailable(f"the database could not be reached ({type(exc).__name__})", retry_after=1)
-    return errors.InternalError(f"unexpected driver failure ({type(exc).__name__})")
+
+class PostgresTransaction(HeldTransactionBase):
+    """``BEGIN [READ ONLY]`` held until ``commit`` or ``rollback`` (``held``): statements run inside it.
+
+    Each call is Parse/Bind/Describe/Execute and a Sync (not a COMMIT), with ``SET LOCAL
+    statement_timeout`` in the same round trip; type lookups run inside the transaction. An error
+    fails the transaction until it is rolled back, as in PostgreSQL (``aborted``, its 25P02 state):
+    COMMIT then rolls back, and ``commit`` says so.
+    """
+
+    engine = "postgres"
+
+    def __init__(self, connection: PostgresConnection, read_only: bool) -> None:
+        super().__init__(connection)
+        self._wire = connection._wire
+        self._guarded(lambda: self._wire.simple([b"BEGIN READ ONLY" if read_only else b"BEGIN"]), None)
+        self._began(self._wire.in_transaction())
+
+    def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:
+        texts, oids = _wire_values(prepared, values)
+        prefix, timeout_ms = self._settings(options)
+        budget = RowBudget(options)
+        connection = self.connection
+
+        def run() -> StatementResult:
+            if options.max_rows <= SINGLE_TRIP_ROWS:
+                context = self._wire.send(prepared.text, texts, oids, prefix, options.max_rows + 1)
+                self._wire.sync(context)
+                connection._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=True)
+                rows, truncated = connection._admit(context.columns, context.rows, budget, learn=False)
+            else:
+                context, rows, truncated = connection._stream(prepared.text, texts, oids, prefix, budget, in_transaction=True)
+            return connection._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
+
+        return self._guarded(run, timeout_ms)
+
+    def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
+        """The statements in one round trip, inside the held transaction (an error fails it, as any error does)."""
+        prefix, timeout_ms = self._settings(options)
+        budget = RowBudget(options)
+
+        def run() -> list[StatementResult]:
+            pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
+            context = self._wire.run_many(pipeline, prefix, options.max_rows + 1, in_transaction=True)
+            done = context.statements[len(prefix) : len(prefix) + len(statements)]
+            return self.connection._results(done, budget, in_transaction=True)
+
+        return self._guarded(run, timeout_ms, many=True)
+
+    def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
+        return self._guarded(lambda: self.connection._describe(prepared, in_transaction=True), None)
+
+    def commit(self) -> bool:
+        """COMMIT, then the clean-session reset; False when PostgreSQL rolled back instead (a failed transaction)."""
+        context = new_context()
+        self._guarded(lambda: self._wire.end_request(context), None)
+        self._after_end()
+        return bool(context.completions) and context.completions[0][0] == b"COMMIT"
+
+    def rollback(self) -> None:
+        context = new_context()
+
+        def run() -> None:
+            self._wire.send_many([], ["ROLLBACK"], 0)
+            self._wire.end_request(context)  # a COMMIT with nothing to commit, then the reset
+
+        self._guarded(run, None)
+        self._after_end()
+
+    def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
+        timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
+        return ([f"SET LOCAL statement_timeout = {int(timeout_ms)}"] if timeout_ms else []), timeout_ms
+
+    def _after_end(self) -> None:
+        if self._wire.needs_closing():
+            self.connection.close()  # never reused unless the reset worked
+            self.broken = True
+
+    def _open(self) -> bool:
+        return self._wire.is_open()
+
+    def _set_timeout(self, seconds: float | None) -> None:
+        self._wire.set_timeout(seconds)
+
+    def _map_error(self, exc: BaseException) -> errors.RdsgateError:
+        return map_error(exc, login=False, iam=self.connection._iam)
+
+    def _after_call(self) -> None:
+        if not self._wire.is_open():
+            self.broken = True
+        elif self._wire.transaction_failed():
+            self.aborted = True

@@ -20,9 +20,8 @@ from ..service import Invocation
 from . import codec
 from .launcher import launcher_for
 from .settings import SessionSettings
-from .store import (
-    ABANDONED, COMMITTED, EXPIRED, FAILED, LOST, OPEN, ROLLED_BACK, STARTING, DynamoDBSessionStore, fingerprint, now_ms,
-)
+from .store import DynamoDBSessionStore
+from .table import ABANDONED, COMMITTED, EXPIRED, FAILED, LOST, OPEN, ROLLED_BACK, STARTING, fingerprint, now_ms
 
 # The longest a runner lives: Lambda's 15 minutes. Limit entries of a session count until then at most.
 MAX_LIFE_MS = 900_000

@@ -1,9 +1,9 @@
 """The session runner: one asynchronous invocation that owns one database session for its whole life.
 
 ``handler({"key": …}, context)`` is started by a begin (``gateway.SessionGateway.begin``). It
-opens (or reuses) its environment's pooled connection for the session's definition, runs BEGIN
-(READ ONLY when the connection or the begin says so), marks the session ``open`` and serves the
-session's channel: each request is a statement (or batch) run by the query service with the
+opens (or reuses) its environment's pooled connection for the session's definition, holds a
+transaction on it (``hold_transaction``: BEGIN, READ ONLY when the connection or the begin says
+so; ``drivers.held``), marks the session ``open`` and serves the session's channel: each request is a statement (or batch) run by the query service with the
 session's connection in place of the pool's, so access checks, SQL checks, guardrails,
 masking, limits and the audit record are the same as for any request. It ends on COMMIT or
 ROLLBACK, when no call came for ``idle_seconds``, or shortly before its own time limit, rolling
@@ -26,16 +26,17 @@ from typing import Any
 
 from .. import errors
 from ..access import Caller
+from ..drivers.held import ABORTED_MESSAGE
 from ..guardrails import check_guardrails
 from ..params import bind_values
 from ..request import AtomicRequest, QueryRequest, Statement
 from ..service import Invocation, QueryService
 from ..sql.text import prepare
 from . import codec
-from .connection import ABORTED_MESSAGE, session_connection
 from .settings import SessionSettings
 from .sqlcheck import check_session_statement, session_only
-from .store import COMMITTED, EXPIRED, LOST, OPEN, ROLLED_BACK, STARTING, DynamoDBSessionStore, fingerprint, now_ms
+from .store import DynamoDBSessionStore
+from .table import COMMITTED, EXPIRED, LOST, OPEN, ROLLED_BACK, STARTING, fingerprint, now_ms
 
 # The runner stops serving this long before its function's time limit: enough to roll back and say so.
 END_MARGIN_MS = 3000
@@ -88,8 +89,7 @@ class SessionRunner:
         service = self.service
         try:
             definition = service.catalog.get(item.connection)
-            session = session_connection(service.pool.acquire(definition))
-            session.begin(item.read_only)
+            session = service.pool.acquire(definition).hold_transaction(item.read_only)
         except Exception as exc:  # noqa: BLE001 - the begin reports it
             error = exc if isinstance(exc, errors.RdsgateError) else errors.InternalError("the session could not begin")
             if isinstance(error, errors.DatabaseUnavailable):

@@ -12,7 +12,7 @@ they live and die inside the transaction and cannot end it:
 Everything else is checked as for any request (``sql.text.check_statement_kind``): ``SET``,
 dynamic SQL, ``LISTEN``, ``COPY``, MySQL ``LOCK TABLES``, … stay refused. On MySQL, DDL and
 ``CALL`` run, with MySQL's own meaning: they may commit the work before them (see
-``connection.MysqlSession``).
+``drivers.mysql.MysqlTransaction``).
 """
 
 from __future__ import annotations
