@@ -33,6 +33,8 @@ from .sql import RDS_ENDPOINT
 from .tls import RDS_CA_BUNDLE, client_context
 from .tokens import TokenSigner
 
+__all__ = ["FAIL", "PASS", "SKIP", "STEPS", "WARN", "Check", "Diagnosis", "db_user_arn", "diagnose", "invalid_definition"]
+
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 STEPS = ("definition", "signing-host", "credentials", "token", "dns", "tcp", "tls", "policy", "login", "privileges")
 MAX_CLOCK_SKEW_SECONDS = 300  # RDS rejects tokens dated more than five minutes off

@@ -14,6 +14,7 @@ from .base import (
     ConnectParams,
     DriverConnection,
     ExecutionOptions,
+    HeldTransaction,
     RowBudget,
     RowSink,
     StatementResult,

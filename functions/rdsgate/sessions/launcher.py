@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from ..errors import DatabaseUnavailable
 
+__all__ = ["launcher_for", "use_local_launcher"]
+
 
 class Launcher(Protocol):
     def launch(self, event: dict[str, Any]) -> None: ...

@@ -26,6 +26,8 @@ from ..runtime import SERVICE
 from ..service import Invocation
 from .gateway import SessionsHolder
 
+__all__ = ["SESSIONS", "parse_begin", "split_session"]
+
 router = APIGatewayRouter()
 SESSIONS = SessionsHolder(SERVICE)  # the sessions of the process-wide service (rdsgate.runtime)
 BEGIN_FIELDS = frozenset({"readOnly"})
