@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 import time
 
-from rdsgate.sql import MYSQL_IMPLICIT_COMMIT
+from rdsgate.sql import MYSQL_IMPLICIT_COMMIT, TRANSACTION_BEGIN, TRANSACTION_COMMIT, TRANSACTION_ROLLBACK
 
 from .gateway import Gateway, Notice, Outcome, Statement, TunnelError
 from .wiresql import Analysis, analyse
 
-BEGIN = frozenset({"BEGIN", "START"})
-COMMIT = frozenset({"COMMIT", "END"})
-ROLLBACK = frozenset({"ROLLBACK", "ABORT"})
+BEGIN, COMMIT, ROLLBACK = TRANSACTION_BEGIN, TRANSACTION_COMMIT, TRANSACTION_ROLLBACK
 REFUSED = frozenset({"XA", "LOCK", "UNLOCK"})
 _SAVEPOINT_NAME = re.compile(r'(?is)\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?\s+to'
                              r'(?:\s+savepoint)?)\s+("(?:[^"]|"")*"|`(?:[^`]|``)*`|[\w$]+)')

@@ -21,7 +21,11 @@ RDS_ENDPOINT = re.compile(
 # Statement kinds refused before anything runs. Each request runs in one transaction on a
 # connection the next request reuses: these would end that transaction, leave state on the
 # session past the request, or run SQL text that the checks cannot see (dynamic SQL).
-TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "XA"})
+# The first keywords that open, commit and roll back a transaction (the tunnel runs them itself).
+TRANSACTION_BEGIN = frozenset({"BEGIN", "START"})
+TRANSACTION_COMMIT = frozenset({"COMMIT", "END"})
+TRANSACTION_ROLLBACK = frozenset({"ROLLBACK", "ABORT"})
+TRANSACTION_CONTROL = TRANSACTION_BEGIN | TRANSACTION_COMMIT | TRANSACTION_ROLLBACK | {"SAVEPOINT", "RELEASE", "XA"}
 SESSION_SETTINGS = frozenset({"SET", "RESET"})
 SESSION_STATE = {
     "postgres": frozenset(
