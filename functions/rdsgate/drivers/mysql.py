@@ -1,7 +1,7 @@
 """MySQL and MariaDB through PyMySQL over TLS, text results to JSON.
 
 PyMySQL binds parameters by escaping them client-side (the server has no say), so
-only ``%(name)s`` placeholders produced by ``sqltext`` reach it, always with a
+only ``%(name)s`` placeholders produced by ``rdsgate.sql.text`` reach it, always with a
 mapping. The connection runs in autocommit: each statement is its own
 transaction. MariaDB and MySQL differ in the statement-timeout variable and in
 JSON (MariaDB's is LONGTEXT with a ``json_valid`` check); the server is told
@@ -40,7 +40,7 @@ class MysqlConnection:
     the request's session policy (``session.mysql_setup``); a request whose policy sets
     something else sends the reset and its own setup ahead of its statement. The reset keeps
     the default database, which only a top-level USE can change, and USE is refused
-    (``sqltext``): stored routines and prepared statements cannot run it. The replies are
+    (``rdsgate.sql.text``): stored routines and prepared statements cannot run it. The replies are
     read before the next command, so neither costs the warm path a round trip of its own.
     """
 

@@ -101,7 +101,7 @@ class MysqlWire(pymysql.connections.Connection):
     def unbuffered(self, sql: str, args: dict[str, Any]) -> tuple[Any, Any]:
         """Run ``sql`` on an unbuffered cursor (rows are read as they arrive): the cursor and its result."""
         cursor = pymysql.cursors.SSCursor(self)
-        cursor.execute(sql, args)  # always a mapping: sqltext doubled every literal '%'
+        cursor.execute(sql, args)  # always a mapping: rdsgate.sql.text doubled every literal '%'
         return cursor, cursor._result
 
     def abandon(self, cursor: Any) -> None:
