@@ -21,7 +21,7 @@ from rdsgate_client.api import CliError, path_for
 from rdsgate_devstack.http_server import LOCAL_IDENTITY
 
 from . import output
-from .options import api_client, aws_session, parse_pair, parse_parameter
+from .options import add_result_options, api_client, aws_session, parse_pair, parse_parameter
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,14 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("query", query, "run one SQL statement on a connection")
     sub.add_argument("connection")
     sub.add_argument("sql", help="the statement, with named parameters :name ('-' reads it from standard input)")
-    sub.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                     help="a parameter; VALUE is JSON when it parses as JSON, else a string")
-    sub.add_argument("-t", "--type", action="append", metavar="NAME=HINT",
-                     help="a type hint: DATE, TIME, TIMESTAMP, DECIMAL, UUID or JSON")
-    sub.add_argument("--max-rows", type=int, metavar="N")
-    formats = sub.add_mutually_exclusive_group()
-    formats.add_argument("--json", action="store_true", help="print the result document")
-    formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    add_result_options(sub, type_hints=True)
     sub.add_argument("--async", dest="async_", action="store_true",
                      help="run it asynchronously, the result in S3 (JSON Lines, or CSV with --csv): print its id")
     sub.add_argument("--compression", choices=("gzip", "none"), default="gzip", help="with --async (default gzip)")

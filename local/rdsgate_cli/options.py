@@ -1,5 +1,5 @@
 """What the commands share: the AWS session, the API client built from ``--endpoint``/``--profile``/``--region``,
-and ``name=value`` options.
+``name=value`` options, and the options of a command that runs SQL and prints its result.
 
 Every command module (cli, connect, runbooks_cli, statements_cli, mcp_server) builds its client here, so a
 missing endpoint or broken AWS configuration is one message everywhere.
@@ -50,3 +50,16 @@ def parse_parameter(text: str) -> tuple[str, Any]:
         return name, json.loads(value, parse_constant=no_constants)
     except ValueError:
         return name, value
+
+
+def add_result_options(sub: argparse.ArgumentParser, *, type_hints: bool = False) -> None:
+    """``-p NAME=VALUE`` (and ``-t NAME=HINT``), ``--max-rows`` and ``--json``/``--csv``: `rdsgate query` and `rdsgate run`."""
+    sub.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                     help="a parameter; VALUE is JSON when it parses as JSON, else a string")
+    if type_hints:
+        sub.add_argument("-t", "--type", action="append", metavar="NAME=HINT",
+                         help="a type hint: DATE, TIME, TIMESTAMP, DECIMAL, UUID or JSON")
+    sub.add_argument("--max-rows", type=int, metavar="N")
+    formats = sub.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the result document")
+    formats.add_argument("--csv", action="store_true", help="print CSV with a header row")

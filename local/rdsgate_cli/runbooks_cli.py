@@ -13,7 +13,7 @@ from typing import Any, Callable
 from rdsgate_client.api import path_for
 
 from . import output
-from .options import api_client, parse_parameter
+from .options import add_result_options, api_client, parse_parameter
 
 
 def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -22,12 +22,7 @@ def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
 
     sub = command("run", run, "run a runbook with its parameters")
     sub.add_argument("runbook")
-    sub.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                     help="a parameter; VALUE is JSON when it parses as JSON, else a string")
-    sub.add_argument("--max-rows", type=int, metavar="N")
-    formats = sub.add_mutually_exclusive_group()
-    formats.add_argument("--json", action="store_true", help="print the result document")
-    formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    add_result_options(sub)
 
     sub = command("reviews", list_reviews, "list the reviews you may decide (or, with --mine, your own requests)")
     sub.add_argument("--status", default="PENDING", help="PENDING (default), APPROVED, REJECTED, EXPIRED, EXECUTED or FAILED")
