@@ -346,3 +346,29 @@ def test_pathological_sql_answers_403_quickly(runtime, connections, server, engi
     assert http_status(caught.value) == 403 and (limit in message or (limit == "parsing steps" and "0.5 s" in message))
     assert elapsed < 1.5, f"{case}: {elapsed:.2f} s"
     assert table(runtime, victim) == ROWS
+
+
+def test_comments_end_where_the_server_ends_them(runtime, connections, server, engine, victim):
+    """The scanners must never see less code than the server: a comment ends where the server ends it.
+
+    PostgreSQL nests block comments and reads the "/*" of "/*/" first (one more level); MySQL does
+    not nest, so its "/*/" closes the comment. A scanner that got this wrong would bind a parameter
+    the server never sees, or miss a statement the server runs.
+    """
+    if engine == "postgres":
+        sql = "SELECT 1 AS a /* x /*/ :p, 2 AS b */ */"
+        result = run_query(runtime, victim, sql)  # no parameter: ":p" is inside the nested comment
+        assert [column["name"] for column in result["columns"]] == ["a"]
+        hidden = "SELECT owner FROM hg_victim WHERE id = 1 /* x /*/ */ ; DELETE FROM hg_victim */"
+    else:
+        result = run_query(runtime, victim, "SELECT 1 AS a /* x /*/ , :p AS b", {"p": 2})
+        assert [column["name"] for column in result["columns"]] == ["a", "b"]
+        assert result["records"] == [{"a": 1, "b": 2}]
+        hidden = "SELECT owner FROM hg_victim WHERE id = 1 /* x /*/ ; DELETE FROM hg_victim"
+    name = guarded(connections, server, engine, SELECT_ONLY, "comments")
+    if engine == "postgres":  # all one comment to the server: a plain SELECT runs
+        assert run_query(runtime, name, hidden)["records"] == [{"owner": "ann"}]
+    else:  # the DELETE is code to the server: refused before anything runs
+        with pytest.raises((errors.InvalidRequest, errors.GuardrailViolation)):
+            run_query(runtime, name, hidden)
+    assert len(run_query(runtime, victim, "SELECT id FROM hg_victim")["records"]) == 3

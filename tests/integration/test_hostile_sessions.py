@@ -285,6 +285,7 @@ def my_sum(mariadb) -> int:
         "/*!DELETE FROM hostile_t*/",
         "/*!40101 SET autocommit=0 */",
         "/*M!100100 SET max_statement_time=0 */",
+        "/*m!100100 SET max_statement_time=0 */",
         "SELECT 1 /*!, SLEEP(0) */",
         "DELETE /*!50000 FROM hostile_t */",
     ],
