@@ -157,7 +157,7 @@ class _AwsSession:
         if self._dynamodb is None:
             from .awsapi import DynamoDBClient
 
-            self._dynamodb = DynamoDBClient.if_allowed(self._region, self.credentials) or self._get().create_client("dynamodb")
+            self._dynamodb = DynamoDBClient.if_allowed(self._region) or self._get().create_client("dynamodb")
         return self._dynamodb
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -174,30 +174,31 @@ class QueryService:
 
     def query(self, name: str, request: QueryRequest, invocation: Invocation) -> dict[str, Any]:
         """Run the request's statement on connection ``name``, at most once per ``idempotencyKey``; raises RdsgateError subclasses."""
-        payload = {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints}
         return self._at_most_once(
-            name, request.idempotency_key, invocation, payload,
+            name, request.idempotency_key, invocation,
+            lambda: {"sql": request.sql, "parameters": request.parameters, "typeHints": request.type_hints},
             lambda: self._audited(name, request.sql, invocation, lambda record: self._query(name, request, invocation, record)),
         )
 
     def run_atomic(self, name: str, request: AtomicRequest, invocation: Invocation) -> dict[str, Any]:
         """Run a batch or a transaction: every statement commits, or none does (at most once per ``idempotencyKey``)."""
         sql: Any = request.statements[0].sql if request.batch else [s.sql for s in request.statements]
-        payload = {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]}
         return self._at_most_once(
-            name, request.idempotency_key, invocation, payload,
+            name, request.idempotency_key, invocation,
+            lambda: {"statements": [(s.sql, s.parameters, s.type_hints) for s in request.statements]},
             lambda: self._audited(name, sql, invocation, lambda record: self._run_atomic(name, request, invocation, record)),
         )
 
-    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: dict[str, Any],
+    def _at_most_once(self, name: str, key: str | None, invocation: Invocation, payload: Callable[[], dict[str, Any]],
                       work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The idempotency step: with a key, ``work`` runs once per caller, connection and key."""
+        """The idempotency step: with a key, ``work`` runs once per caller, connection and key (``payload``: what
+        a repeat must match, built only then)."""
         if key is None:
             return work()
         if self._idempotency is None:
             raise InvalidRequest("idempotencyKey: idempotent requests are not enabled (no idempotency table)", field="idempotencyKey")
         scope = {"caller": invocation.caller.arn, "connection": name, "idempotencyKey": key}
-        return self._idempotency.run(scope, payload, work, invocation.remaining_ms)
+        return self._idempotency.run(scope, payload(), work, invocation.remaining_ms)
 
     def describe(self, name: str, sql: str, invocation: Invocation) -> dict[str, Any]:
         """The parameters and result columns of a statement, without running it."""
