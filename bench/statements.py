@@ -280,12 +280,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"rows": options.rows, "reps": options.reps, "machine": machine(), "engines": {}}
     with BenchEnv(log=log) as env:
-        import boto3
-
         from rdsgate_devstack.statements_local import create_resources
 
-        session = boto3.session.Session(region_name="us-east-1")
-        create_resources(lambda service: session.client(service, endpoint_url=env.endpoint), table=TABLE, bucket=BUCKET)
+        create_resources(env.aws.client, table=TABLE, bucket=BUCKET)
         for engine in options.engines.split(","):
             try:
                 results["engines"][engine] = measure(env, engine, options.rows, log, options.reps)
