@@ -248,15 +248,10 @@ def _without_session_reset(connection):
             del connection._reset
         return
     wire = connection._wire
-    from pg8000.core import SYNC_MSG, _flush, _write
 
-    def commit_only(context):
-        wire._simple(b"COMMIT")
-        _write(wire._sock, SYNC_MSG)
-        _flush(wire._sock)
-        wire._read_until_ready(context)
-        if context.error is not None:
-            raise context.error
+    def commit_only(context):  # PgWire.end_request's first half, through the wire's own calls: COMMIT, Sync, read
+        wire.send_many([], ["COMMIT"], 0)
+        wire.sync(context)
 
     wire.end_request = commit_only
     try:
