@@ -1,8 +1,9 @@
 """The benchmark's world: moto (DynamoDB, STS), IAM-verifying PostgreSQL and MariaDB on loopback, seeded data.
 
-Everything is started the way the tests start it (tests/conftest.py): moto's server in
-its own process, STS session credentials that rdsgate signs IAM tokens with, and the
-local servers of ``rdsgate_devstack`` trusting those credentials. Workers run in child
+Everything is started with ``rdsgate_devstack``, as the tests start it (tests/conftest.py):
+``MotoAws`` runs moto's server in its own process and puts the STS session credentials
+that rdsgate signs IAM tokens with in this process's environment, and the local servers
+trust those credentials. Workers run in child
 processes with ``child_environment()``, the environment of a Lambda execution role.
 """
 
@@ -10,11 +11,9 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PYTHONPATH = os.pathsep.join(str(REPO / part) for part in ("functions", "local", "."))
@@ -22,12 +21,16 @@ for _path in reversed(PYTHONPATH.split(os.pathsep)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+if TYPE_CHECKING:
+    from rdsgate_devstack.moto_aws import MotoAws
+
 REGION = "us-east-1"
 TABLE = "rdsgate-bench-connections"
 DATABASE = "bench"
 IAM_USER = "bench_iam"
 CALLER_ROLE = "arn:aws:iam::123456789012:role/bench-caller"
 CALLER_ARN = "arn:aws:sts::123456789012:assumed-role/bench-caller/bench"
+FUNCTION_ROLE = "arn:aws:iam::123456789012:role/rdsgate-bench-function"  # the workers' execution role
 ITEM_ROWS = 100_000
 CONNECTIONS = {"postgres": "pg", "mysql": "my"}  # engine -> connection name
 
@@ -59,12 +62,6 @@ SELECT seq, seq % 1000, seq * 1.37, CONCAT('item-', seq), seq % 2 = 0, DATE '202
 FROM seq_1_to_{ITEM_ROWS}"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class BenchEnv:
     """Starts and stops the servers; hands out what workers need."""
 
@@ -73,8 +70,7 @@ class BenchEnv:
         self.credentials: dict[str, str] = {}
         self.endpoint = ""
         self.servers: dict[str, Any] = {}  # engine -> server
-        self._moto: subprocess.Popen | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self.aws: MotoAws | None = None  # moto, once started
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -95,19 +91,9 @@ class BenchEnv:
             except Exception:  # noqa: BLE001 - keep stopping the rest
                 pass
         self.servers = {}
-        if self._moto is not None:
-            self._moto.terminate()
-            try:
-                self._moto.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._moto.kill()
-            self._moto = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
+        if self.aws is not None:  # stops moto and puts the environment back
+            self.aws.stop()
+            self.aws = None
 
     def __enter__(self) -> BenchEnv:
         return self.start()
@@ -165,50 +151,12 @@ class BenchEnv:
 
     # -- start-up steps -----------------------------------------------------------------------
 
-    def _setenv(self, name: str, value: str | None) -> None:
-        self._saved_env.setdefault(name, os.environ.get(name))
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
     def _start_moto(self) -> None:
-        port = _free_port()
-        self._moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if self._moto.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's server did not start") from None
-                time.sleep(0.05)
-        self.endpoint = f"http://127.0.0.1:{port}"
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN"):
-            self._setenv(name, None)
-        for name, value in (
-            ("AWS_REGION", REGION), ("AWS_DEFAULT_REGION", REGION), ("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint),
-            ("AWS_ENDPOINT_URL_STS", self.endpoint), ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
-            ("AWS_SECRET_ACCESS_KEY", "bootstrap-secret"),
-        ):  # fmt: skip
-            self._setenv(name, value)
-        import boto3
+        from rdsgate_devstack.moto_aws import MotoAws
 
-        role = boto3.session.Session().client("sts").assume_role(
-            RoleArn="arn:aws:iam::123456789012:role/rdsgate-bench-function", RoleSessionName="bench"
-        )["Credentials"]
-        self.credentials = {
-            "AWS_ACCESS_KEY_ID": role["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": role["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": role["SessionToken"],
-        }
-        for name, value in self.credentials.items():
-            self._setenv(name, value)
+        self.aws = MotoAws(region=REGION, role_arn=FUNCTION_ROLE, own_process=True).start()
+        self.endpoint = self.aws.endpoint
+        self.credentials = dict(self.aws.credentials)
         self.log(f"moto on {self.endpoint}")
 
     def _start_databases(self) -> None:
@@ -243,7 +191,7 @@ class BenchEnv:
         from bench.definitions import iam_definition
         from rdsgate_devstack.moto_aws import DefinitionsTable
 
-        table = DefinitionsTable(_EnvironmentAws(), TABLE).create()
+        table = DefinitionsTable(self.aws, TABLE).create()
         for engine, name in CONNECTIONS.items():
             item = iam_definition(name, self.servers[engine], engine, database=DATABASE, iam_user=IAM_USER,
                                   caller_role=CALLER_ROLE, description=f"benchmark {engine}")  # fmt: skip
@@ -251,12 +199,3 @@ class BenchEnv:
             # The same database with every content detector on: what scanning results costs, (b).
             table.put({**item, "name": f"{name}-detect", "mask_detectors": list(DETECTORS)})
 
-
-class _EnvironmentAws:
-    """What ``DefinitionsTable`` asks of moto: a client, here from this process's environment (moto's endpoint
-    and the session's credentials are set there)."""
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.session.Session().client(service, region_name=REGION)

@@ -78,8 +78,8 @@ class Runner:
                 process.wait()
             os.unlink(result_file)
 
-    def run(self, task: str, args: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
-        return self.collect(*self.spawn(task, args), timeout=timeout)
+    def run(self, task: str, args: dict[str, Any], timeout: float = 300, **extra_env: str) -> dict[str, Any]:
+        return self.collect(*self.spawn(task, args, None, **extra_env), timeout=timeout)
 
     def timed_run(self, task: str, args: dict[str, Any], python: str | None = None, **extra_env: str) -> tuple[float, dict[str, Any]]:
         """A whole child process's wall time, from spawn to exit, and what it reported."""

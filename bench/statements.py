@@ -2,7 +2,7 @@
 
 ``python3 -m bench.statements [--rows 10000000] [--engines postgres,mysql]`` starts the benchmark world
 (``bench.env``: moto in its own process, now with S3, and the IAM-verifying servers), then, per engine and
-in child processes (a Lambda execution environment each):
+in child processes (a Lambda execution environment each; bench/worker.py's ``export_raw`` and ``export_gate``):
 
 - raw: the driver alone reads every row of the 10-column SELECT, streaming (pg8000 ``DECLARE … CURSOR`` and
   ``FETCH 10000``; PyMySQL's unbuffered cursor, ``fetchmany(10000)``), converting values as the driver does,
@@ -18,20 +18,16 @@ Reported: rows per second of each, their ratio (target ≥ 0.8), the gate's peak
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
 from .env import REPO, BenchEnv
+from .run import Runner
 
 TARGET_RATIO = 0.8
 TARGET_GROWTH_MB = 50
 TABLE, BUCKET = "rdsgate-bench-statements", "rdsgate-bench-results"
-COLUMNS = "id, qty, price, name, active, born, created, ratio, token, attrs"
 # items holds 100,000 rows of 10 columns (bench.env); a cross join with a counter multiplies them.
 SQL = {
     "postgres": "SELECT i.id + g * 100000 AS id, qty, price, name, active, born, created, ratio, token, attrs "
@@ -39,7 +35,6 @@ SQL = {
     "mysql": "SELECT i.id + g.seq * 100000 AS id, qty, price, name, active, born, created, ratio, token, attrs "
              "FROM seq_0_to_{copies} AS g CROSS JOIN items AS i",
 }
-CONNECTION = {"postgres": "pg", "mysql": "my"}
 
 
 def sql_for(engine: str, rows: int) -> str:
@@ -48,151 +43,24 @@ def sql_for(engine: str, rows: int) -> str:
     return SQL[engine].format(copies=rows // 100_000 - 1)
 
 
-# -- child tasks ---------------------------------------------------------------------------------
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(field)
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def task_raw(args: dict[str, Any]) -> dict[str, Any]:
-    import ssl
-
-    import boto3
-
-    engine, info = args["engine"], args["info"]
-    token = boto3.client("rds", region_name="us-east-1").generate_db_auth_token(
-        DBHostname="localhost", Port=info["port"], DBUsername="bench_iam", Region="us-east-1")
-    context = ssl.create_default_context(cafile=info["ca_file"])
-    sql = args["sql"]
-    rows = 0
-    if engine == "postgres":
-        import pg8000.native
-
-        conn = pg8000.native.Connection("bench_iam", host="localhost", port=info["port"], database="bench",
-                                        password=token, ssl_context=context)
-        started = time.perf_counter()
-        conn.run("BEGIN READ ONLY")
-        conn.run(f"DECLARE export NO SCROLL CURSOR FOR {sql}")
-        while True:
-            batch = conn.run("FETCH 10000 FROM export")
-            if not batch:
-                break
-            rows += len(batch)
-        conn.run("COMMIT")
-    else:
-        import pymysql
-
-        conn = pymysql.connect(host="localhost", port=info["port"], user="bench_iam", password=token, database="bench",
-                               ssl=context, autocommit=True, cursorclass=pymysql.cursors.SSCursor)
-        started = time.perf_counter()
-        with conn.cursor() as cursor:
-            cursor.execute(sql)
-            while True:
-                batch = cursor.fetchmany(10000)
-                if not batch:
-                    break
-                rows += len(batch)
-    seconds = time.perf_counter() - started
-    conn.close()
-    return {"rows": rows, "seconds": seconds}
-
-
-def task_gate(args: dict[str, Any]) -> dict[str, Any]:
-    import gc
-
-    from rdsgate import statements as st
-    from rdsgate.result_writer import ResultWriter
-    from rdsgate.runtime import LOGGER, ServiceHolder
-    from rdsgate.worker import run_submitted, store_for
-
-    settings = st.StatementSettings.resolve()
-    store = store_for(settings)
-    holder = ServiceHolder(LOGGER)
-    output = st.Output("jsonl", args.get("compression", "gzip"))
-
-    def submit(sql: str) -> str:
-        statement_id = st.new_statement_id()
-        store.create(connection=CONNECTION[args["engine"]], caller="bench", request={"sql": sql}, output=output,
-                     key=settings.key_for(statement_id, output), statement_id=statement_id)
-        store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
-        return statement_id
-
-    writers: list[Any] = []
-    original = ResultWriter.__init__
-
-    def keep(self: Any, *a: Any, **k: Any) -> None:  # to read when the first byte reached S3
-        original(self, *a, **k)
-        writers.append(self)
-
-    ResultWriter.__init__ = keep  # type: ignore[method-assign]
-    warm = run_submitted(submit("SELECT 1 AS one"), holder, remaining=lambda: 900_000, settings=settings)
-    assert warm is not None and warm["rowCount"] == 1
-    statement_id = submit(args["sql"])
-    gc.collect()
-    baseline_kb = _status_kb("VmRSS")
-    reset = _reset_peak()
-    started = time.monotonic()
-    summary = run_submitted(statement_id, holder, remaining=lambda: 900_000, settings=settings)
-    seconds = time.monotonic() - started
-    peak_kb = _status_kb("VmHWM")
-    if summary is None:
-        raise RuntimeError(f"the statement did not finish: {store.get(statement_id)}")
-    return {
-        "rows": summary["rowCount"], "seconds": seconds, "bytes": summary["bytes"], "stored_bytes": summary["storedBytes"],
-        "first_byte_seconds": writers[-1].first_byte_at - started,
-        "baseline_kb": baseline_kb, "peak_kb": peak_kb, "peak_reset": reset,
-    }
-
-
-TASKS = {"raw": task_raw, "gate": task_gate}
-
-
 # -- the parent ------------------------------------------------------------------------------------
 
 
-def run_child(env: BenchEnv, task: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-    handle, result_file = tempfile.mkstemp(prefix=f"rdsgate-bench-{task}-", suffix=".json")
-    os.close(handle)
-    extra = {"AWS_ENDPOINT_URL_S3": env.endpoint, "RDSGATE_STATEMENTS_TABLE": TABLE, "RDSGATE_RESULTS_BUCKET": BUCKET}
-    try:
-        done = subprocess.run([sys.executable, "-m", "bench.statements", "--child", task, json.dumps(args), result_file],
-                              cwd=REPO, env=env.child_environment(**extra), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"{task} failed:\n{done.stderr[-3000:]}")
-        with open(result_file) as f:
-            return json.load(f)
-    finally:
-        os.unlink(result_file)
-
-
-def measure(env: BenchEnv, engine: str, rows: int, log: Any, reps: int = 1) -> dict[str, Any]:
-    """Raw and gate interleaved (raw gate, gate raw, …); each side's best run counts (others share this machine)."""
+def measure(runner: Runner, engine: str, rows: int, log: Any, reps: int = 1) -> dict[str, Any]:
+    """Raw and gate interleaved (raw gate, gate raw, …), each in its own worker process (bench/worker.py's
+    export tasks); each side's best run counts (others share this machine)."""
     sql = sql_for(engine, rows)
-    info = env.server_info()[engine]
+    info = runner.info[engine]
     timeout = max(900.0, rows / 4_000)  # a loaded two-core machine reads ~10,000 rows/s per side
+    extra = {"AWS_ENDPOINT_URL_S3": runner.env.endpoint, "RDSGATE_STATEMENTS_TABLE": TABLE, "RDSGATE_RESULTS_BUCKET": BUCKET}
     raws, gates = [], []
     for rep in range(reps):
         for side in (("raw", "gate") if rep % 2 == 0 else ("gate", "raw")):
             if side == "raw":
-                raws.append(run_child(env, "raw", {"engine": engine, "info": info, "sql": sql}, timeout))
+                raws.append(runner.run("export_raw", {"engine": engine, "info": info, "sql": sql}, timeout, **extra))
                 log(f"{engine}: raw driver {raws[-1]['rows']:,} rows in {raws[-1]['seconds']:.1f} s")
             else:
-                gates.append(run_child(env, "gate", {"engine": engine, "sql": sql}, timeout))
+                gates.append(runner.run("export_gate", {"engine": engine, "sql": sql}, timeout, **extra))
                 log(f"{engine}: rdsgate {gates[-1]['rows']:,} rows in {gates[-1]['seconds']:.1f} s")
     raw = min(raws, key=lambda r: r["seconds"])
     gate = min(gates, key=lambda r: r["seconds"])
@@ -259,13 +127,6 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--child":
-        task, args, result_file = argv[1], json.loads(argv[2]), argv[3]
-        outcome = TASKS[task](args)
-        with open(result_file, "w") as f:
-            json.dump(outcome, f)
-        return 0
     parser = argparse.ArgumentParser(prog="python3 -m bench.statements", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows to export (a multiple of 100,000)")
     parser.add_argument("--engines", default="postgres,mysql")
@@ -280,15 +141,13 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"rows": options.rows, "reps": options.reps, "machine": machine(), "engines": {}}
     with BenchEnv(log=log) as env:
-        import boto3
-
         from rdsgate_devstack.statements_local import create_resources
 
-        session = boto3.session.Session(region_name="us-east-1")
-        create_resources(lambda service: session.client(service, endpoint_url=env.endpoint), table=TABLE, bucket=BUCKET)
+        create_resources(env.aws.client, table=TABLE, bucket=BUCKET)
+        runner = Runner(env, quick=False, log=log)
         for engine in options.engines.split(","):
             try:
-                results["engines"][engine] = measure(env, engine, options.rows, log, options.reps)
+                results["engines"][engine] = measure(runner, engine, options.rows, log, options.reps)
             except Exception as exc:  # noqa: BLE001 - report it and measure the rest
                 results["engines"][engine] = {"error": f"{type(exc).__name__}: {exc}"}
                 log(f"{engine}: failed: {exc}")

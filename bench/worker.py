@@ -98,8 +98,11 @@ def _token(port: int) -> str:
     )
 
 
-def raw_connect(engine: str, info: dict, token: str):
-    """A plain driver connection as a developer would open it: TLS verified, IAM token as password."""
+def raw_connect(engine: str, info: dict, token: str, *, unbuffered: bool = False):
+    """A plain driver connection as a developer would open it: TLS verified, IAM token as password.
+
+    ``unbuffered``: MySQL's cursors stream rows from the server (PyMySQL's SSCursor) instead of reading them all.
+    """
     import ssl
 
     context = ssl.create_default_context(cafile=info["ca_file"])
@@ -111,8 +114,10 @@ def raw_connect(engine: str, info: dict, token: str):
         )
     import pymysql
 
+    streaming = {"cursorclass": pymysql.cursors.SSCursor} if unbuffered else {}
     return pymysql.connect(
-        host="localhost", port=info["port"], user=IAM_USER, password=token, database=DATABASE, ssl=context, autocommit=True
+        host="localhost", port=info["port"], user=IAM_USER, password=token, database=DATABASE, ssl=context, autocommit=True,
+        **streaming,
     )
 
 
@@ -243,15 +248,10 @@ def _without_session_reset(connection):
             del connection._reset
         return
     wire = connection._wire
-    from pg8000.core import SYNC_MSG, _flush, _write
 
-    def commit_only(context):
-        wire._simple(b"COMMIT")
-        _write(wire._sock, SYNC_MSG)
-        _flush(wire._sock)
-        wire._read_until_ready(context)
-        if context.error is not None:
-            raise context.error
+    def commit_only(context):  # PgWire.end_request's first half, through the wire's own calls: COMMIT, Sync, read
+        wire.send_many([], ["COMMIT"], 0)
+        wire.sync(context)
 
     wire.end_request = commit_only
     try:
@@ -439,6 +439,16 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _reset_peak() -> bool:
+    """Reset the peak (VmHWM) to the current RSS, so the peak measured next is the work's; False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def task_memory(args: dict) -> dict:
     """Peak RSS while rdsgate answers a 1,000,000-row SELECT with maxRows 1000, over the baseline before it."""
     import gc
@@ -451,12 +461,7 @@ def task_memory(args: dict) -> dict:
     event = json.loads(api_event_text(connection, {"sql": MILLION_SQL[args["engine"]], "maxRows": 1000}))
     gc.collect()
     baseline_kb = _status_kb("VmRSS")
-    try:  # reset the peak (VmHWM) to the current RSS, so the peak measured is this request's
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        reset = True
-    except OSError:
-        reset = False
+    reset = _reset_peak()  # the peak measured is this request's
     started = time.perf_counter()
     response = api.handler(event, LambdaContext(2))
     elapsed = time.perf_counter() - started
@@ -503,6 +508,86 @@ def task_concurrent(args: dict) -> dict:
         "seconds": elapsed,
         "opened": service.pool.stats.opened,
         "tokens_signed": service.pool._signer.tokens_signed,
+    }
+
+
+# --- (h) a large SELECT to S3 (bench.statements) --------------------------------------------
+
+def task_export_raw(args: dict) -> dict:
+    """The raw driver reads every row of ``sql``, streaming (a server-side cursor, batches of 10,000), keeping nothing."""
+    engine, info, sql = args["engine"], args["info"], args["sql"]
+    conn = raw_connect(engine, info, _token(info["port"]), unbuffered=True)
+    rows = 0
+    if engine == "postgres":
+        started = time.perf_counter()
+        conn.run("BEGIN READ ONLY")
+        conn.run(f"DECLARE export NO SCROLL CURSOR FOR {sql}")
+        while True:
+            batch = conn.run("FETCH 10000 FROM export")
+            if not batch:
+                break
+            rows += len(batch)
+        conn.run("COMMIT")
+    else:
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            while True:
+                batch = cursor.fetchmany(10000)
+                if not batch:
+                    break
+                rows += len(batch)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"rows": rows, "seconds": seconds}
+
+
+def task_export_gate(args: dict) -> dict:
+    """``sql`` as an asynchronous statement, through ``rdsgate.worker.run_submitted``: rows, time, peak RSS growth,
+    when the first byte reached S3."""
+    import gc
+
+    from rdsgate import statements as st
+    from rdsgate.result_writer import ResultWriter
+    from rdsgate.runtime import LOGGER, ServiceHolder
+    from rdsgate.worker import run_submitted, store_for
+
+    settings = st.StatementSettings.resolve()
+    store = store_for(settings)
+    holder = ServiceHolder(LOGGER)
+    output = st.Output("jsonl", args.get("compression", "gzip"))
+
+    def submit(sql: str) -> str:
+        statement_id = st.new_statement_id()
+        store.create(connection=CONNECTION[args["engine"]], caller="bench", request={"sql": sql}, output=output,
+                     key=settings.key_for(statement_id, output), statement_id=statement_id)
+        store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
+        return statement_id
+
+    writers: list = []
+    original = ResultWriter.__init__
+
+    def keep(self, *a, **k) -> None:  # to read when the first byte reached S3
+        original(self, *a, **k)
+        writers.append(self)
+
+    ResultWriter.__init__ = keep  # type: ignore[method-assign]
+    warm = run_submitted(submit("SELECT 1 AS one"), holder, remaining=lambda: 900_000, settings=settings)
+    assert warm is not None and warm["rowCount"] == 1
+    statement_id = submit(args["sql"])
+    gc.collect()
+    baseline_kb = _status_kb("VmRSS")
+    reset = _reset_peak()
+    started = time.monotonic()
+    summary = run_submitted(statement_id, holder, remaining=lambda: 900_000, settings=settings)
+    seconds = time.monotonic() - started
+    peak_kb = _status_kb("VmHWM")
+    if summary is None:
+        raise RuntimeError(f"the statement did not finish: {store.get(statement_id)}")
+    return {
+        "rows": summary["rowCount"], "seconds": seconds, "bytes": summary["bytes"], "stored_bytes": summary["storedBytes"],
+        "first_byte_seconds": writers[-1].first_byte_at - started,
+        "baseline_kb": baseline_kb, "peak_kb": peak_kb, "peak_reset": reset,
     }
 
 

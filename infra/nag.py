@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
 ENI_ACTIONS = [
@@ -38,3 +39,12 @@ def acknowledge_runtime(function: IConstruct) -> None:
         "The Python runtime is pinned on purpose to the version the bundled wheels are installed for "
         "(infra/bundling.py); the two are upgraded together",
     )
+
+
+def acknowledge_lambda_invoke(state_machine: IConstruct, function: lambda_.IFunction) -> None:
+    """A state machine's LambdaInvoke grants ``<function ARN>:*``: cdk-nag names that resource by the function's
+    ``GetAtt`` (``<Id.Arn>``), or by an alias's ``Ref`` (``<AliasId>``, the SnapStart target)."""
+    arn = cdk.Stack.of(state_machine).resolve(function.function_arn)
+    resource = f"{arn['Fn::GetAtt'][0]}.Arn" if "Fn::GetAtt" in arn else arn["Ref"]
+    acknowledge(state_machine, f"AwsSolutions-IAM5[Resource::<{resource}>:*]",
+                "LambdaInvoke grants the invoke function's versions and aliases (ARN:*), nothing else")

@@ -86,19 +86,19 @@ class RdsgateStack(cdk.Stack):
             self, "Statements", runners=runners, context=self.node.try_get_context,
             query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
         )
-        statements.add_routes(api.rest_api, functions.api_function)
+        statements.add_routes(api.rest_api, functions.api_target)
         runbooks = Runbooks(  # runbooks: named SQL with typed parameters (infra/runbooks.py)
             self, "Runbooks", code=code, settings=settings, context=self.node.try_get_context, query_role=functions.role,
             query_functions=[functions.api_function, functions.invoke_function], connections=connections,
         )
-        runbooks.add_routes(api.rest_api, functions.api_function)
+        runbooks.add_routes(api.rest_api, functions.api_target)
         reviews = Reviews(  # reviews: approvals before a statement runs (infra/reviews.py)
             self, "Reviews", settings=settings, context=self.node.try_get_context, network=network, query_role=functions.role,
             query_functions=[functions.api_function, functions.invoke_function], worker_role=statements.worker_role,
             worker=statements.worker, endpoint_group=statements.node.try_find_child("EndpointsSecurityGroup"), code=code,
         )
-        reviews.add_routes(api.rest_api, functions.api_function)
-        statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_function,
+        reviews.add_routes(api.rest_api, functions.api_target)
+        statements_workflow = StatementsWorkflow(self, "StatementsWorkflow", function=functions.invoke_target,
                                                  settings=settings, worker_timeout_seconds=statements.options.worker_timeout_seconds)
         session_options = SessionsSettings.from_context(self.node.try_get_context)
         sessions = None
@@ -107,7 +107,7 @@ class RdsgateStack(cdk.Stack):
                 self, "Sessions", runners=runners, options=session_options,
                 query_role=functions.role, query_functions=[functions.api_function, functions.invoke_function],
             )
-            sessions.add_routes(api.rest_api, functions.api_function)
+            sessions.add_routes(api.rest_api, functions.api_target)
         if settings.masking_key_secret:  # one key for hashed masks in every function that runs statements (infra/masking.py)
             masking = MaskingKey(self, "MaskingKey", network=network, settings=settings)
             for function in (functions.api_function, functions.invoke_function, statements.worker,

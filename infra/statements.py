@@ -293,6 +293,4 @@ class StatementsWorkflow(Construct):
         )
         nag.acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
                         "Step Functions log delivery and X-Ray actions support no resource-level permissions")
-        invoke_arn = cdk.Stack.of(self).resolve(function.function_arn)["Fn::GetAtt"][0]
-        nag.acknowledge(self.state_machine, f"AwsSolutions-IAM5[Resource::<{invoke_arn}.Arn>:*]",
-                        "LambdaInvoke grants the invoke function's versions and aliases (ARN:*), nothing else")
+        nag.acknowledge_lambda_invoke(self.state_machine, function)

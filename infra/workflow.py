@@ -70,10 +70,4 @@ class SampleWorkflow(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Step Functions log delivery and X-Ray actions support no resource-level permissions",
         )
-        arn = cdk.Stack.of(self).resolve(function.function_arn)  # a function's GetAtt, or an alias's Ref (SnapStart)
-        invoke_arn = f"{arn['Fn::GetAtt'][0]}.Arn" if "Fn::GetAtt" in arn else arn["Ref"]
-        nag.acknowledge(
-            self.state_machine,
-            f"AwsSolutions-IAM5[Resource::<{invoke_arn}>:*]",
-            "LambdaInvoke grants the invoke function's versions and aliases (ARN:*), nothing else",
-        )
+        nag.acknowledge_lambda_invoke(self.state_machine, function)  # the function, or its alias (SnapStart)

@@ -105,7 +105,12 @@ def test_snapstart_puts_the_query_functions_behind_a_live_alias(synth):
                      if r["Properties"]["FunctionName"] == {"Ref": handlers["rdsgate.api.handler"][0]})  # fmt: skip
     integrations = {render(r["Properties"]["Integration"].get("Uri", "")) for r in synth.of_type("AWS::ApiGateway::Method").values()
                     if r["Properties"]["Integration"].get("Type") == "AWS_PROXY"}  # fmt: skip
-    assert any("${%s}" % api_alias in uri for uri in integrations)  # the API invokes the alias
+    assert integrations and all("${%s}" % api_alias in uri for uri in integrations)  # every route invokes the alias
+    invoke_id = handlers["rdsgate.invoke.handler"][0]
+    invoke_alias = next(lid for lid, r in synth.of_type("AWS::Lambda::Alias").items()
+                        if r["Properties"]["FunctionName"] == {"Ref": invoke_id})  # fmt: skip
+    machines = {lid: render(r["Properties"]["DefinitionString"]) for lid, r in synth.of_type("AWS::StepFunctions::StateMachine").items()}
+    assert machines and all("${%s}" % invoke_alias in text and "${%s." % invoke_id not in text for text in machines.values())
     assert all("SnapStart" not in props for handler, (_, props) in handlers.items()
                if handler not in ("rdsgate.api.handler", "rdsgate.invoke.handler"))  # fmt: skip
 
