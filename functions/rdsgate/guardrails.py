@@ -25,10 +25,10 @@ from typing import Iterable
 
 from .definitions import Guardrail
 from .errors import GuardrailViolation
+from .sql import DIALECTS
 
 __all__ = ["analyse", "check_guardrails", "clear_cache"]
 
-_DIALECTS = {"postgres": "postgres", "mysql": "mysql"}
 # Short statements are cached by their text, longer ones by a digest of it (memory stays bounded).
 _SHORT_SQL = 8192
 _LONG_CACHE_SIZE = 64
@@ -54,7 +54,9 @@ def check_guardrails(rules: Iterable[Guardrail], sql: str, engine: str) -> None:
             statement_rules.append(rule)
     if not statement_rules:
         return
-    outcome = analyse(sql, _DIALECTS[engine])
+    if engine not in DIALECTS:  # an engine's name is its dialect's
+        raise KeyError(engine)
+    outcome = analyse(sql, engine)
     for rule in statement_rules:
         if outcome.problem is not None:
             raise GuardrailViolation(f"guardrail {rule.name!r}: {outcome.problem}", rule=rule.name)

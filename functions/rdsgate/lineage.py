@@ -8,10 +8,17 @@ the tables the connection can see, then each scope's outputs are traced down to 
 
 What cannot be traced (unparseable SQL, a statement that is not a query, RETURNING, an
 unresolved name) raises ``Untraceable``: the caller refuses rather than guesses.
+
+Before any of that, ``read_names`` reads the names a statement holds as the server reads them
+(``sql.lexer``'s tokens: quoted names unquoted, comments left out), so that a name cannot
+hide from the question "does this statement name a masked column?" behind quoting. What
+sqlglot would read differently from the server (PostgreSQL's Unicode-escaped names
+``U&"…"``, names PostgreSQL truncates) is reported as untraceable rather than decoded twice.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
@@ -25,6 +32,63 @@ MAX_DEPTH = 200
 
 class Untraceable(Exception):
     """The outputs of the statement cannot be traced to their source columns."""
+
+
+# PostgreSQL keeps the first NAMEDATALEN - 1 bytes of a longer name (with a notice).
+PG_NAME_BYTES = 63
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names in one statement as the server reads them, lower case."""
+
+    identifiers: frozenset[str]  # every word and quoted name, keywords included
+    calls: frozenset[str]  # the names followed by "(": functions called (and a few keywords)
+    strings: tuple[str, ...]  # the text of each string constant, as written
+    head: tuple[str, ...]  # the words before the first "(", upper case, at most eight
+    label: bool  # the statement opens with "word:" (a MariaDB label of a compound statement)
+
+
+@lru_cache(maxsize=256)
+def read_names(sql: str, engine: str) -> Names:
+    """The names ``sql`` holds, as the server reads them; raises Untraceable where sqlglot would read otherwise."""
+    from .sql.lexer import OP, QUOTED, STRING, WORD, LexError, lex  # loaded on a masked connection's first plan
+
+    pg = engine == "postgres"
+    try:
+        tokens = lex(sql, engine)
+    except LexError as exc:
+        raise Untraceable(f"it could not be read as the server reads it ({exc})") from None
+    identifiers: set[str] = set()
+    calls: set[str] = set()
+    strings: list[str] = []
+    for index, token in enumerate(tokens):
+        if token.kind == STRING:
+            strings.append(token.text)
+            continue
+        if token.kind == WORD:
+            name = token.text.lower()
+        elif token.kind == QUOTED:
+            if pg and token.text[:2].upper() == "U&":
+                raise Untraceable(f"it holds a Unicode-escaped name ({token.text[:40]}), which is not traced")
+            quote = token.text[0]
+            name = token.text[1:-1].replace(quote * 2, quote).lower()
+        else:
+            continue
+        if pg and len(name.encode("utf-8")) > PG_NAME_BYTES:
+            raise Untraceable(f"it holds a name longer than PostgreSQL's {PG_NAME_BYTES} bytes, which the server truncates")
+        identifiers.add(name)
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if following is not None and following.kind == OP and following.text == "(":
+            calls.add(name)
+    head: list[str] = []
+    for token in tokens[:8]:
+        if token.kind == OP and token.text == "(":
+            break
+        if token.kind == WORD:
+            head.append(token.text)
+    label = len(tokens) > 1 and tokens[0].kind in (WORD, QUOTED) and tokens[1].text == ":"
+    return Names(frozenset(identifiers), frozenset(calls), tuple(strings), tuple(head), label)
 
 
 @lru_cache(maxsize=256)

@@ -8,7 +8,10 @@ then every output of the statement is traced to the columns it derives from
 and whole-row references. An output derived from a masked column is masked; a statement
 that touches a table with masked columns but cannot be traced is refused. The server's
 own column origin (PostgreSQL's table OID and attribute number, MySQL's ``org_table``)
-masks direct references as well, as a second opinion.
+masks direct references as well, as a second opinion. Whether a statement names a masked
+column or table is decided on the names as the server reads them (``lineage.read_names``), and
+what returns data no name leads to (functions that run SQL text or dump whole tables, the
+planner's statistics, procedural code) is refused on a connection with masked columns.
 
 ``fixed`` replaces a value with ``****``; ``hash`` with an HMAC-SHA256 under the
 deployment's key, so equal values stay equal (joinable) without being readable. Only
@@ -30,7 +33,7 @@ from typing import Any, Callable, Iterable
 from .detectors import scan_rows
 from .drivers import ExecutionOptions
 from .errors import GuardrailViolation, SqlError
-from .lineage import Source, Untraceable, output_sources, referenced_tables
+from .lineage import Names, Source, Untraceable, output_sources, read_names, referenced_tables
 from .sql.text import prepare
 
 FIXED_MASK = "****"
@@ -51,6 +54,26 @@ CATALOG_QUERIES = {
         "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
     ),
 }
+# What a connection with masked columns refuses whatever the statement names, because what it
+# returns cannot be traced to columns: functions that run SQL text they are given (built at run
+# time, so no check reads it) or read whole tables, schemas or databases named by a value;
+# the planner's statistics (sampled values of every column); procedural code, which can build
+# and run SQL text (PostgreSQL's DO, MariaDB's compound statements, code a definition installs).
+# (With ``sql.syntax.DYNAMIC_SQL_FUNCTIONS``, imported when first needed: the guardrails' readers load lazily.)
+UNTRACEABLE_FUNCTIONS = frozenset(
+    {
+        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "table_to_xml", "table_to_xmlschema",
+        "table_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xmlschema", "schema_to_xml_and_xmlschema",
+        "database_to_xml", "database_to_xmlschema", "database_to_xml_and_xmlschema", "cursor_to_xml",
+        "cursor_to_xmlschema", "connectby", "execute_prepared_stmt", "sys_exec", "sys_eval",
+    }
+)  # fmt: skip
+UNTRACEABLE_PREFIXES = ("dblink", "crosstab", "pgr_")  # dblink's, tablefunc's and pgRouting's take SQL text
+STATISTICS = frozenset(
+    {"pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic", "pg_statistic_ext_data", "column_statistics", "column_stats"}
+)
+PROCEDURAL = {"postgres": frozenset({"DO"}), "mysql": frozenset({"BEGIN", "IF", "CASE", "LOOP", "REPEAT", "WHILE", "FOR"})}
+CODE_OBJECTS = frozenset({"FUNCTION", "PROCEDURE", "TRIGGER", "EVENT", "RULE"})
 CATALOG_TTL_SECONDS = 60.0
 # A statement naming a table the catalog lacks reloads it, at most this often.
 STALE_RELOAD_SECONDS = 1.0
@@ -110,8 +133,14 @@ class MaskCatalog:
         not hold (created since it was read); otherwise such a name is taken as missing.
         """
         untouched = MaskPlan(False, (), self.server_keys)
-        lowered = sql.lower()
-        if not self._names.search(lowered):
+        try:  # the names as the server reads them: quoting hides none of them
+            names = read_names(sql, self.engine)
+        except Untraceable as exc:
+            raise self._refusal(str(exc), masks=True) from None
+        why = self._untraceable(names)
+        if why:
+            raise self._refusal(why, masks=True)
+        if not self._names_any(names, self._names):
             return untouched  # names no masked column and no table or view that holds one
         try:
             tree, tables = referenced_tables(sql, self.engine)
@@ -120,7 +149,7 @@ class MaskCatalog:
         if writes(tree):
             # Reading a masked column into a table, a view, a routine or a variable would copy
             # it where masking cannot follow: such a statement may not name masked columns.
-            if self._columns.search(lowered) or (any(self._holds_masked(*t) for t in tables) and _whole_rows(tree)):
+            if self._names_any(names, self._columns) or (any(self._holds_masked(*t) for t in tables) and _whole_rows(tree)):
                 raise self._refusal("it writes or defines something, so masked values could be copied unmasked")
             return MaskPlan(False, (), self.server_keys, ddl=_defines(tree))
         unknown = [table for table in tables if not self._knows(*table)]
@@ -134,12 +163,35 @@ class MaskCatalog:
             raise self._refusal(str(exc)) from None
         return MaskPlan(True, tuple(bool(sources & self.masked) for sources in outputs), self.server_keys)
 
+    def _untraceable(self, names: Names) -> str | None:
+        """Why a statement cannot be traced whatever it names, on a connection that masks columns; None when it can."""
+        from .sql.syntax import DYNAMIC_SQL_FUNCTIONS
+
+        for call in sorted(names.calls):
+            if call in UNTRACEABLE_FUNCTIONS or call in DYNAMIC_SQL_FUNCTIONS or call.startswith(UNTRACEABLE_PREFIXES):
+                return f"it calls {call}(), which runs SQL text or reads whole tables or schemas that masking cannot trace"
+        statistics = sorted(names.identifiers & STATISTICS)
+        if statistics:
+            return f"it reads {statistics[0]}, the planner's statistics, which hold sampled values of every column"
+        head = names.head
+        if (head and head[0] in PROCEDURAL[self.engine]) or (names.label and self.engine == "mysql"):
+            return f"it runs procedural code ({head[0] if head else 'a labelled block'}), which can run SQL text built at run time"
+        if head and head[0] in ("CREATE", "ALTER") and CODE_OBJECTS.intersection(head[1:6]):
+            return "it defines code (a function, procedure, trigger, event or rule), which could read masked columns later"
+        return None
+
     @staticmethod
-    def _refusal(why: str) -> GuardrailViolation:
+    def _names_any(names: Names, pattern: re.Pattern[str]) -> bool:
+        """Whether any name in the statement is one of ``pattern``'s, or any string constant holds one."""
+        return any(pattern.fullmatch(name) for name in names.identifiers) or any(
+            pattern.search(text.lower()) for text in names.strings
+        )
+
+    @staticmethod
+    def _refusal(why: str, masks: bool = False) -> GuardrailViolation:
+        what = "the connection masks columns" if masks else "the statement names masked columns or the tables that hold them"
         return GuardrailViolation(
-            f"guardrail {RULE!r}: the statement names masked columns or the tables that hold them, and {why}; "
-            "it is refused so that masked values cannot leak",
-            rule=RULE,
+            f"guardrail {RULE!r}: {what}, and {why}; it is refused so that masked values cannot leak", rule=RULE
         )
 
     @cached_property

@@ -77,3 +77,39 @@ def test_plans_mask_derived_outputs_and_refuse_copies():
 def test_malformed_patterns_are_refused(pattern):
     with pytest.raises(ValueError):
         parse_pattern(pattern)
+
+
+def test_names_are_read_as_the_server_reads_them():
+    built = catalog(["email"])
+    # Quoted, commented or split names still name the masked column: the full trace runs.
+    assert built.plan('SELECT "email" FROM /* x */ "customers"').outputs == (True,)
+    assert not built.plan("SELECT total FROM orders -- email").touches  # a comment names nothing
+
+
+@pytest.mark.parametrize(
+    "sql, why",
+    [
+        ('SELECT upper(U&"\\0065mail") FROM U&"\\0063ustomers"', "Unicode-escaped name"),
+        ("SELECT query_to_xml('select em'||'ail from cust'||'omers', true, true, '')", "query_to_xml()"),
+        ("SELECT pg_catalog.schema_to_xml('public', true, true, '')", "schema_to_xml()"),
+        ("SELECT \"table_to_xml\"('orders', true, true, '')", "table_to_xml()"),
+        ("SELECT * FROM dblink('dbname=x', 'select 1') AS t(a int)", "dblink()"),
+        ("SELECT histogram_bounds FROM pg_stats", "pg_stats"),
+        ("DO $$ BEGIN EXECUTE 'select 1'; END $$", "procedural code (DO)"),
+        ("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'", "defines code"),
+        ("SELECT " + "x" * 64 + " FROM orders", "longer than PostgreSQL's 63 bytes"),
+    ],
+)
+def test_what_masking_cannot_trace_is_refused_whatever_it_names(sql, why):
+    with pytest.raises(GuardrailViolation) as caught:
+        catalog(["email"]).plan(sql)
+    assert why in str(caught.value) and "the connection masks columns" in str(caught.value)
+
+
+def test_mysql_reads_its_own_quoting():
+    rows = [("shop", "customers", "email", 0, 0), ("shop", "orders", "total", 0, 0)]
+    built = MaskCatalog.build("mysql", "shop", rows, ("email",))
+    assert built.plan("SELECT upper(`email`) FROM `customers`").outputs == (True,)
+    assert not built.plan("SELECT total FROM orders").touches
+    with pytest.raises(GuardrailViolation):
+        built.plan("SELECT sys_eval('id')")

@@ -94,3 +94,18 @@ def test_which_statements_need_a_review(rule, kinds, unreadable, needed):
 def test_a_malformed_rule_names_the_field(rule, message):
     with pytest.raises(ApprovalRuleError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_approval(rule)
+
+
+@pytest.mark.parametrize("parameter, value", [
+    ({"name": "s", "type": "string", "enum": ["open", "closed"]}, "4111 1111 1111 1111"),
+    ({"name": "s", "type": "date"}, "my ssn is 123-45-6789"),
+    ({"name": "s", "type": "uuid"}, "secret-token-value"),
+    ({"name": "s", "type": "integer", "enum": [1, 2]}, 987654321),
+])
+def test_a_refused_value_is_never_shown_only_its_type(parameter, value):
+    # The message reaches Step Functions' execution history on the invoke path: it names the type, not the value.
+    runbook = parse_runbook({**BASE, "sql": "SELECT :s", "parameters": [parameter]})
+    with pytest.raises(InvalidRequest) as caught:
+        runbook.bind({"s": value})
+    assert str(value) not in caught.value.message and str(value) not in str(caught.value.details)
+    assert "got a " in caught.value.message

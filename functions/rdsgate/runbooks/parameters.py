@@ -101,9 +101,9 @@ class Parameter:
                 raise self._refused("max", f"must be at most {MAX_STRING_CHARS} characters")
         moment = _moment(self.type, value)
         if moment is _INVALID:
-            raise self._refused("type", f"must be {self._format()} (got {_shown(value)})")
+            raise self._refused("type", f"must be {self._format()} (got a string that is not one)")
         if self.enum is not None and value not in self.enum:
-            raise self._refused("enum", f"must be one of {', '.join(json.dumps(v) for v in self.enum)} (got {_shown(value)})")
+            raise self._refused("enum", f"must be one of {', '.join(json.dumps(v) for v in self.enum)} (got {_kind(value)})")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
             raise self._refused("pattern", f"must match the pattern {self.pattern}")
         measure, unit = (len(value), " characters") if self.type == "string" else (moment if moment is not None else value, "")
@@ -144,7 +144,15 @@ def _bound(kind: str, bound: Any) -> Any:
     return bound if moment is None else moment
 
 
+def _kind(value: Any) -> str:
+    """What a caller's value is, never the value: refusals reach Step Functions' execution history."""
+    if isinstance(value, str):
+        return "a string"
+    return "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"a {type(value).__name__}"
+
+
 def _shown(value: Any) -> str:
+    """A definition's own value (an enum entry), shortened: never a caller's."""
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "…"
 
