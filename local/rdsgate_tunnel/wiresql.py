@@ -380,7 +380,7 @@ def _end(sql: str, i: int, token: str, pg: bool) -> int:
         if token[0] == "$":
             return skip_dollar(sql, i)
         if token in ("--", "#"):
-            return line_end(sql, i)
+            return line_end(sql, i, pg)
         return block_end(sql, i, pg)
     except Unterminated:
         return len(sql)

@@ -18,6 +18,7 @@ from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
+from rdsgate.sql.lexrules import line_end
 from tests.conftest import ENGINES, iam_definition, run_query
 
 ROWS = [{"id": 1, "owner": "ann", "n": 10}, {"id": 2, "owner": "bob", "n": 20}, {"id": 3, "owner": "cat", "n": 30}]
@@ -372,3 +373,34 @@ def test_comments_end_where_the_server_ends_them(runtime, connections, server, e
         with pytest.raises((errors.InvalidRequest, errors.GuardrailViolation)):
             run_query(runtime, name, hidden)
     assert len(run_query(runtime, victim, "SELECT id FROM hg_victim")["records"]) == 3
+
+
+# Line comments end where each server ends them: PostgreSQL's at \n or \r (its scanner's newline is
+# [\n\r]), MySQL's and MariaDB's at \n only. What follows the end is code, and is checked as code.
+PG_LINE_COMMENT_ATTACKS = [
+    (SAFE_WRITES, "DELETE FROM hg_victim WHERE id = 1 -- \r OR true\n"),
+    (SELECT_ONLY, "SELECT 1 AS a -- \r INTO hg_copy\n"),
+    (SELECT_ONLY, "SELECT owner FROM hg_victim -- \r; DELETE FROM hg_victim\n"),
+    (None, "-- \rCOMMIT -- \nAND NO CHAIN"),
+]
+MY_LINE_COMMENT_ATTACKS = []
+
+
+@pytest.mark.parametrize("engine, attack", per_engine(PG_LINE_COMMENT_ATTACKS, MY_LINE_COMMENT_ATTACKS))
+def test_a_line_comment_hides_no_code(runtime, connections, server, engine, victim, attack):
+    rules, sql = attack
+    name = guarded(connections, server, engine, rules, "line") if rules else victim
+    with pytest.raises((errors.InvalidRequest, errors.GuardrailViolation)):
+        run_query(runtime, name, sql)
+    assert table(runtime, victim) == ROWS
+    created = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'hg_copy'"
+    assert int(run_query(runtime, victim, created)["records"][0]["n"]) == 0
+
+
+@pytest.mark.parametrize("end", ["\n", "\r", "\f", "\v", "\x85", "\u2028"])
+def test_a_line_comment_ends_where_the_scanners_end_it(runtime, engine, victim, end):
+    """Control: the server ends a -- comment exactly where rdsgate's rules do, character by character."""
+    sql = f"SELECT 1 AS a -- x{end}, 2 AS b\n"
+    columns = [column["name"] for column in run_query(runtime, victim, sql)["columns"]]
+    ends_there = line_end(sql, sql.index("--"), engine == "postgres") == sql.index(end) + 1
+    assert columns == (["a", "b"] if ends_there else ["a"])

@@ -226,6 +226,13 @@ def test_a_where_that_narrows_the_rows_guards(where, dialect):
     assert classify(f"DELETE FROM t WHERE {where}", dialect).unguarded == ()
 
 
+def test_a_comment_ended_by_a_carriage_return_hides_nothing():
+    """PostgreSQL ends a -- comment at \r: what follows is code, for require_where and allow_statements too."""
+    assert classify("delete from t where a = 1 -- \r or true\n", PG).unguarded == ("DELETE whose WHERE clause is always true",)
+    assert kinds("select 1 as a -- \r into newtab\n", PG) == {"SELECT", "CREATE"}
+    assert kinds("-- \rcommit -- \nand no chain", PG) == {"COMMIT"}
+
+
 def test_require_where_finds_nested_and_special_writes():
     assert classify("WITH d AS (DELETE FROM t WHERE true RETURNING id) SELECT * FROM d", PG).unguarded
     assert classify("DO $$ BEGIN UPDATE t SET a = 1 WHERE 1 = 1; END $$", PG).unguarded
@@ -438,6 +445,9 @@ def test_every_kind_the_classifier_reports_can_be_named_in_a_rule():
         ("SELECT U&'d\\0061t' DELETE", PG, ["SELECT", "DELETE"]),
         ("SELECT\u00a0DELETE FROM t", PG, ["SELECT\u00a0DELETE", "FROM", "T"]),  # U+00A0 is part of an identifier
         ("SELECT 'a'\n'b' DELETE", PG, ["SELECT", "DELETE"]),
+        ("SELECT 1 -- x\rDELETE", PG, ["SELECT", "DELETE"]),  # PostgreSQL's newline is \n or \r
+        ("SELECT 1 -- x\rDELETE", MY, ["SELECT"]),  # MySQL's is \n only
+        ("SELECT 1 # x\rDELETE\nFROM", MY, ["SELECT", "FROM"]),
     ],
 )
 def test_the_lexer_follows_the_server(sql, dialect, words):

@@ -166,6 +166,12 @@ def test_more_than_one_statement_is_rejected(sql: str, dialect: str) -> None:
     assert_rejected(sql, dialect, MULTIPLE)
 
 
+def test_a_carriage_return_ends_a_line_comment_on_postgres_only() -> None:
+    assert_rejected("select 1 -- c\r; select 2", PG, MULTIPLE)
+    assert prepare("select 1 -- c\r; select 2\n, :a", MY).names == ("a",)
+    assert prepare("select 1 -- c\r, :a\n, :b", PG).names == ("a", "b")
+
+
 @pytest.mark.parametrize(
     "sql, dialect, text",
     [
@@ -282,6 +288,8 @@ def test_unterminated_constructs_are_rejected(sql: str, dialect: str, what: str)
         ("select*from t", PG, "SELECT"),
         ("$$x$$", PG, ""),
         ("'x'", MY, ""),
+        ("-- \rcommit -- \nand no chain", PG, "COMMIT"),  # PostgreSQL's -- comment ends at \r
+        ("-- \rcommit -- \nselect 1", MY, "SELECT"),  # MySQL's at \n only
     ],
 )
 def test_statement_type_is_the_first_keyword(sql: str, dialect: str, statement_type: str) -> None:

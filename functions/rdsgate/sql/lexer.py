@@ -83,10 +83,10 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
             i = _SPACE.match(sql, i).end()
             continue
         if c == "-" and is_dash_comment(sql, i, pg):
-            i = line_end(sql, i)
+            i = line_end(sql, i, pg)
             continue
         if c == "#" and not pg:
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
             continue
         if c == "/" and sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):

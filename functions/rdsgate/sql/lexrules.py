@@ -4,9 +4,9 @@ Every reader of SQL in rdsgate (the request scanner ``text``, the guardrail ``le
 tunnel's ``wiresql``) must agree on what is code and what is a literal or a comment, or a
 ``:name``, a ``;`` or a keyword could hide from one of them. These are the rules, once:
 
-- PostgreSQL: ``--`` comments, block comments that nest, ``'…'`` with doubled quotes only
+- PostgreSQL: ``--`` comments (ending at ``\n`` or ``\r``), block comments that nest, ``'…'`` with doubled quotes only
   (``E'…'`` also takes backslashes), ``"…"`` names, ``$tag$ … $tag$`` quotes;
-- MySQL/MariaDB: ``#`` comments, ``--`` only when followed by whitespace or a control
+- MySQL/MariaDB: ``#`` comments (ending at ``\n`` only), ``--`` only when followed by whitespace or a control
   character (``1--1`` is arithmetic), block comments that do not nest, ``'…'`` and ``"…"``
   with backslash escapes, backtick names, and *executable* comments ``/*! … */`` and
   ``/*M! … */``, whose body the server runs as code.
@@ -66,9 +66,17 @@ def is_dash_comment(sql: str, i: int, pg: bool) -> bool:
     return pg or i + 2 >= len(sql) or sql[i + 2] <= " "
 
 
-def line_end(sql: str, i: int) -> int:
-    """Index just past the line comment at ``i`` (its newline included)."""
+def line_end(sql: str, i: int, pg: bool) -> int:
+    """Index just past the line comment at ``i`` (its newline included).
+
+    PostgreSQL's comment ends at ``\n`` or ``\r`` (its scanner's newline is ``[\n\r]``); MySQL's and
+    MariaDB's at ``\n`` only. Reading on past a ``\r`` on PostgreSQL would hide code the server runs.
+    """
     newline = sql.find("\n", i)
+    if pg:
+        ret = sql.find("\r", i, len(sql) if newline < 0 else newline)
+        if ret >= 0:
+            return ret + 1
     return len(sql) if newline < 0 else newline + 1
 
 

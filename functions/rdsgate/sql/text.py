@@ -190,9 +190,9 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
                 positional = True
             i = skip_dollar(sql, i)
         elif c == "-":
-            i = line_end(sql, i) if is_dash_comment(sql, i, pg) else i + 1
+            i = line_end(sql, i, pg) if is_dash_comment(sql, i, pg) else i + 1
         elif c == "#":
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
         elif sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
@@ -260,7 +260,7 @@ def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
         elif token == "`":
             i = skip_doubled(sql, k, "`", "quoted identifier")
         elif token == "#" or (token == "-" and is_dash_comment(sql, k, False)):
-            i = line_end(sql, k)
+            i = line_end(sql, k, False)
         elif token == "/" and sql.startswith("/*", k):
             i = block_end(sql, k, False)
         elif token in ("-", "/"):
@@ -291,9 +291,9 @@ def _skip_blank(sql: str, i: int, pg: bool, semicolons: bool) -> int:
         if c == ";" and semicolons:
             i += 1
         elif c == "-" and is_dash_comment(sql, i, pg):
-            i = line_end(sql, i)
+            i = line_end(sql, i, pg)
         elif c == "#" and not pg:
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
         elif sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")

@@ -38,9 +38,9 @@ export function tokenize(sql, dialect = "postgres") {
       while (j < n && /\s/.test(sql[j])) j++;
       push("space", j);
     } else if (c === "-" && next === "-" && (pg || i + 2 >= n || sql[i + 2] <= " ")) {
-      push("comment", lineEnd(sql, i));
+      push("comment", lineEnd(sql, i, pg));
     } else if (c === "#" && !pg) {
-      push("comment", lineEnd(sql, i));
+      push("comment", lineEnd(sql, i, false));
     } else if (c === "/" && next === "*") {
       push("comment", blockEnd(sql, i, pg));
     } else if (c === "'") {
@@ -84,8 +84,14 @@ function dollarTag(sql, i) {
   return match ? match[0] : null;
 }
 
-function lineEnd(sql, i) {
+// PostgreSQL's line comment ends at \n or \r (its scanner's newline is [\n\r]); MySQL's at \n only.
+function lineEnd(sql, i, pg) {
   const newline = sql.indexOf("\n", i);
+  const end = newline < 0 ? sql.length : newline;
+  if (pg) {
+    const ret = sql.indexOf("\r", i);
+    if (ret >= 0 && ret < end) return ret + 1;
+  }
   return newline < 0 ? sql.length : newline + 1;
 }
 
@@ -246,7 +252,7 @@ export function completionsAt(sql, caret, schema, dialect = "postgres", { explic
 }
 
 function terminated(token) {
-  if (token.type === "comment") return token.text.startsWith("/*") ? token.text.endsWith("*/") : token.text.endsWith("\n");
+  if (token.type === "comment") return token.text.startsWith("/*") ? token.text.endsWith("*/") : /[\n\r]$/.test(token.text);
   if (token.type === "string" && token.text.startsWith("$")) return token.text.length > 1 && /\$$/.test(token.text);
   const quote = token.text.replace(/^[Ee]/, "")[0];
   return token.text.length > 1 && token.text.endsWith(quote);
