@@ -18,7 +18,7 @@ from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
-from rdsgate.sql.lexrules import line_end
+from rdsgate.sql.lexrules import is_dash_comment, line_end
 from tests.conftest import ENGINES, iam_definition, run_query
 
 ROWS = [{"id": 1, "owner": "ann", "n": 10}, {"id": 2, "owner": "bob", "n": 20}, {"id": 3, "owner": "cat", "n": 30}]
@@ -376,14 +376,20 @@ def test_comments_end_where_the_server_ends_them(runtime, connections, server, e
 
 
 # Line comments end where each server ends them: PostgreSQL's at \n or \r (its scanner's newline is
-# [\n\r]), MySQL's and MariaDB's at \n only. What follows the end is code, and is checked as code.
+# [\n\r]), MySQL's and MariaDB's at \n only; and MySQL's "--" opens one before any control character,
+# DEL included. What follows the end is code, and is checked as code.
 PG_LINE_COMMENT_ATTACKS = [
     (SAFE_WRITES, "DELETE FROM hg_victim WHERE id = 1 -- \r OR true\n"),
     (SELECT_ONLY, "SELECT 1 AS a -- \r INTO hg_copy\n"),
     (SELECT_ONLY, "SELECT owner FROM hg_victim -- \r; DELETE FROM hg_victim\n"),
     (None, "-- \rCOMMIT -- \nAND NO CHAIN"),
 ]
-MY_LINE_COMMENT_ATTACKS = []
+MY_LINE_COMMENT_ATTACKS = [
+    (NO_WRITES, "--\x7f '\nDELETE FROM hg_victim -- '"),
+    (SELECT_ONLY, "SELECT 1 AS a --\x7f '\n, 2 AS b /*! , 3 */ -- '"),
+    (SELECT_ONLY, "SELECT owner FROM hg_victim --\x7f '\n; DELETE FROM hg_victim -- '"),
+    (None, "--\x7f '\nCOMMIT -- '"),
+]
 
 
 @pytest.mark.parametrize("engine, attack", per_engine(PG_LINE_COMMENT_ATTACKS, MY_LINE_COMMENT_ATTACKS))
@@ -404,3 +410,14 @@ def test_a_line_comment_ends_where_the_scanners_end_it(runtime, engine, victim, 
     columns = [column["name"] for column in run_query(runtime, victim, sql)["columns"]]
     ends_there = line_end(sql, sql.index("--"), engine == "postgres") == sql.index(end) + 1
     assert columns == (["a", "b"] if ends_there else ["a"])
+
+
+@pytest.mark.parametrize("after", [" ", "\t", "\x01", "\x1f", "\x7f", "\x80", "\xa0", "\u3000", "x"])
+def test_a_dash_comment_opens_where_the_scanners_open_one(runtime, engine, victim, after):
+    """Control: the server opens a -- comment exactly where rdsgate's rules do (MySQL: before whitespace or a control)."""
+    sql = f"SELECT 1 AS a --{after}x\n, 2 AS b"
+    try:
+        columns = [column["name"] for column in run_query(runtime, victim, sql)["columns"]]
+    except errors.SqlError:
+        columns = None  # 1 - -<after>x: not a name the server knows
+    assert (columns == ["a", "b"]) == is_dash_comment(sql, sql.index("--"), engine == "postgres")

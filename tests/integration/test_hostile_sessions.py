@@ -402,6 +402,7 @@ def test_nul_in_a_postgres_parameter_is_a_4xx_on_the_same_connection(runtime, co
 # (connection, sql): a COMMIT the server runs after a comment that rdsgate's scanners must end where the server does.
 COMMENT_ESCAPES = [
     ("pg", "-- \rCOMMIT -- \nAND NO CHAIN"),  # PostgreSQL ends a -- comment at \r
+    ("my", "--\x7f '\nCOMMIT -- '"),  # MySQL's -- before DEL opens a comment: the quote is in it
 ]
 
 

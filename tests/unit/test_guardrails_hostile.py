@@ -180,6 +180,8 @@ def test_what_cannot_be_seen_into_is_refused(sql, dialect, reason):
 def test_executable_comments_are_only_a_mysql_matter():
     assert kinds("SELECT 1 /*! DELETE */", PG) == {"SELECT"}
     assert kinds("SELECT '/*!' AS x", MY) == {"SELECT"}  # inside a string it is text
+    with pytest.raises(Unclassifiable, match="executable comment"):  # -- before DEL is a comment: the quote is in it
+        classify("select 1 --\x7f '\n, 2 /*! , 3 */ -- '", MY)
 
 
 def test_a_parser_that_reads_the_text_differently_is_not_trusted():
@@ -448,6 +450,8 @@ def test_every_kind_the_classifier_reports_can_be_named_in_a_rule():
         ("SELECT 1 -- x\rDELETE", PG, ["SELECT", "DELETE"]),  # PostgreSQL's newline is \n or \r
         ("SELECT 1 -- x\rDELETE", MY, ["SELECT"]),  # MySQL's is \n only
         ("SELECT 1 # x\rDELETE\nFROM", MY, ["SELECT", "FROM"]),
+        ("SELECT 1 --\x7f '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),  # -- before DEL is a comment on MySQL
+        ("SELECT 1 --\x01 '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),
     ],
 )
 def test_the_lexer_follows_the_server(sql, dialect, words):

@@ -53,6 +53,7 @@ def test_ending_the_transaction_from_inside_is_refused(dialect, sql):
 
 @pytest.mark.parametrize("sql, dialect", [
     ("-- \rcommit -- \nand no chain", "postgres"),  # PostgreSQL ends the comment at \r: COMMIT AND NO CHAIN
+    ("--\x7f '\ncommit -- '", "mysql"),  # MySQL's -- before DEL is a comment: the quote is in it
 ])
 def test_a_comment_hides_no_transaction_end(sql, dialect):
     prepared = prepare(sql, dialect)

@@ -7,7 +7,7 @@ tunnel's ``wiresql``) must agree on what is code and what is a literal or a comm
 - PostgreSQL: ``--`` comments (ending at ``\n`` or ``\r``), block comments that nest, ``'…'`` with doubled quotes only
   (``E'…'`` also takes backslashes), ``"…"`` names, ``$tag$ … $tag$`` quotes;
 - MySQL/MariaDB: ``#`` comments (ending at ``\n`` only), ``--`` only when followed by whitespace or a control
-  character (``1--1`` is arithmetic), block comments that do not nest, ``'…'`` and ``"…"``
+  character, DEL included (``1--1`` is arithmetic), block comments that do not nest, ``'…'`` and ``"…"``
   with backslash escapes, backtick names, and *executable* comments ``/*! … */`` and
   ``/*M! … */``, whose body the server runs as code.
 
@@ -60,10 +60,11 @@ def is_executable_comment(sql: str, i: int) -> bool:
 
 
 def is_dash_comment(sql: str, i: int, pg: bool) -> bool:
-    """True when ``--`` at ``i`` opens a comment: always on PostgreSQL; on MySQL only before whitespace."""
+    """True when ``--`` at ``i`` opens a comment: always on PostgreSQL; on MySQL only before whitespace or a
+    control character (the server's test: ASCII whitespace or control, DEL included; never a non-ASCII one)."""
     if not sql.startswith("--", i):
         return False
-    return pg or i + 2 >= len(sql) or sql[i + 2] <= " "
+    return pg or i + 2 >= len(sql) or sql[i + 2] <= " " or sql[i + 2] == "\x7f"
 
 
 def line_end(sql: str, i: int, pg: bool) -> int:

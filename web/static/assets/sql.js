@@ -37,7 +37,7 @@ export function tokenize(sql, dialect = "postgres") {
       let j = i + 1;
       while (j < n && /\s/.test(sql[j])) j++;
       push("space", j);
-    } else if (c === "-" && next === "-" && (pg || i + 2 >= n || sql[i + 2] <= " ")) {
+    } else if (c === "-" && next === "-" && (pg || i + 2 >= n || sql[i + 2] <= " " || sql[i + 2] === "\x7f")) {
       push("comment", lineEnd(sql, i, pg));
     } else if (c === "#" && !pg) {
       push("comment", lineEnd(sql, i, false));
