@@ -389,6 +389,7 @@ MY_LINE_COMMENT_ATTACKS = [
     (SELECT_ONLY, "SELECT 1 AS a --\x7f '\n, 2 AS b /*! , 3 */ -- '"),
     (SELECT_ONLY, "SELECT owner FROM hg_victim --\x7f '\n; DELETE FROM hg_victim -- '"),
     (None, "--\x7f '\nCOMMIT -- '"),
+    (SAFE_WRITES, "DELETE FROM hg_victim WHERE id =-- '\n 1 OR true -- '"),  # = then a comment, then OR true
 ]
 
 

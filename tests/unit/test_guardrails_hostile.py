@@ -452,6 +452,9 @@ def test_every_kind_the_classifier_reports_can_be_named_in_a_rule():
         ("SELECT 1 # x\rDELETE\nFROM", MY, ["SELECT", "FROM"]),
         ("SELECT 1 --\x7f '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),  # -- before DEL is a comment on MySQL
         ("SELECT 1 --\x01 '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),
+        ("SELECT 2 *-- '\n DELETE -- '", MY, ["SELECT", "DELETE"]),  # a -- that ends an operator run opens a comment
+        ("SELECT 2 ---- x\n DELETE", MY, ["SELECT", "DELETE"]),
+        ("SELECT 2 *--x\n DELETE", MY, ["SELECT", "X", "DELETE"]),
     ],
 )
 def test_the_lexer_follows_the_server(sql, dialect, words):
