@@ -422,3 +422,17 @@ def test_a_dash_comment_opens_where_the_scanners_open_one(runtime, engine, victi
     except errors.SqlError:
         columns = None  # 1 - -<after>x: not a name the server knows
     assert (columns == ["a", "b"]) == is_dash_comment(sql, sql.index("--"), engine == "postgres")
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_dollar_quotes_open_where_postgres_opens_them(runtime, engine, victim):
+    """PostgreSQL reads €$a$ as a name (a non-ASCII character continues one) and $😀$ … $😀$ as a string."""
+    result = run_query(runtime, victim, "SELECT 1 AS €$a$, :p AS b, 2 AS x$a$", {"p": 5})
+    assert result["records"] == [{"€$a$": 1, "b": 5, "x$a$": 2}]  # :p is code: bound
+    result = run_query(runtime, victim, "SELECT $😀$ $$ :no $😀$ AS a, :yes AS b, $$x$$ AS c", {"yes": 1})
+    assert result["records"] == [{"a": " $$ :no ", "b": 1, "c": "x"}]
+    for sql in ("SELECT 1 AS €$a$; DELETE FROM hg_victim; SELECT 2 AS x$a$",
+                "SELECT $😀$ ' $😀$ AS a; DELETE FROM hg_victim -- '"):
+        with pytest.raises(errors.InvalidRequest, match="exactly one statement"):
+            run_query(runtime, victim, sql)
+    assert table(runtime, victim) == ROWS

@@ -166,6 +166,15 @@ def test_more_than_one_statement_is_rejected(sql: str, dialect: str) -> None:
     assert_rejected(sql, dialect, MULTIPLE)
 
 
+def test_dollar_quotes_open_where_postgres_opens_them() -> None:
+    # A non-ASCII character continues a name (PostgreSQL's ident_cont holds every byte from \x80): €$a$ is a name.
+    assert_rejected("select 1 as €$a$; delete from t; select 2 as x$a$", PG, MULTIPLE)
+    assert_rejected("select 1 as é$a$; delete from t; select 2 as x$a$", PG, MULTIPLE)
+    # A tag may hold any non-ASCII character, beyond U+FFFF too.
+    assert_rejected("select $😀$ ' $😀$ as a; delete from t -- '", PG, MULTIPLE)
+    assert prepare("select $😀$ :no $😀$, $𝔞_1$ :no $𝔞_1$, :yes", PG).names == ("yes",)
+
+
 def test_a_carriage_return_ends_a_line_comment_on_postgres_only() -> None:
     assert_rejected("select 1 -- c\r; select 2", PG, MULTIPLE)
     assert prepare("select 1 -- c\r; select 2\n, :a", MY).names == ("a",)

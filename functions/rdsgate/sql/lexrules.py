@@ -35,9 +35,10 @@ __all__ = [
     "skip_escaped",
 ]
 
-# A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it: a letter, '_' or any
-# non-ASCII character first (never a digit: $1 is a parameter), then those or digits.
-DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
+# A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it (dolq_start
+# [A-Za-z\200-\377_], dolq_cont [A-Za-z\200-\377_0-9]): a letter, '_' or any non-ASCII character first
+# (never a digit: $1 is a parameter), then those or digits. Every byte of a non-ASCII character is in \200-\377.
+DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 # Next backslash or closing quote inside a string with backslash escapes.
 _ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
 
@@ -132,7 +133,9 @@ def skip_escaped(sql: str, i: int, quote: str) -> int:
 
 
 def is_ident_char(c: str) -> bool:
-    return c.isalnum() or c == "_" or c == "$"
+    """True for a character that continues a PostgreSQL identifier (ident_cont [A-Za-z\\200-\\377_0-9\\$]):
+    any non-ASCII character is one, so a '$' after it (€$a$) is part of the name, not a dollar quote."""
+    return c.isalnum() or c == "_" or c == "$" or c >= "\x80"
 
 
 def is_escape_string(sql: str, i: int) -> bool:

@@ -15,6 +15,8 @@ export const FUNCTIONS = new Set(`
   avg coalesce concat count date_trunc extract greatest json_agg jsonb_agg least length lower max min now
   nullif round string_agg substring sum trim upper`.trim().split(/\s+/));
 
+// PostgreSQL's names and dollar-quote tags take every non-ASCII character. These classes test UTF-16 code units
+// (no u flag), so a character beyond U+FFFF is two units, both in \u0080-\uffff: $😀$ is a tag, €$a$ one name.
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/; // a parameter name, as the server reads it
