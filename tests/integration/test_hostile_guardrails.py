@@ -436,3 +436,15 @@ def test_dollar_quotes_open_where_postgres_opens_them(runtime, engine, victim):
         with pytest.raises(errors.InvalidRequest, match="exactly one statement"):
             run_query(runtime, victim, sql)
     assert table(runtime, victim) == ROWS
+
+
+@pytest.mark.parametrize("engine", ["mysql"])
+def test_a_compound_statement_is_one_statement_however_its_head_is_written(runtime, engine, victim):
+    """The request scanner and the tunnel decide a compound statement's head with one word-based test."""
+    run_query(runtime, victim, "CREATE /* why */ PROCEDURE hg_p() BEGIN SELECT 1; SELECT 2; END")
+    run_query(runtime, victim, "DROP PROCEDURE hg_p")
+    run_query(runtime, victim, "CREATE DEFINER = CURRENT_USER() PROCEDURE hg_p() BEGIN SET @end = 1; SELECT 1; END")
+    assert code_objects(runtime, victim, engine) == 1
+    with pytest.raises(errors.InvalidRequest, match="exactly one statement"):  # a compound kind in a name is no head
+        run_query(runtime, victim, "CREATE TABLE procedure_hg (a INT); DELETE FROM hg_victim")
+    assert table(runtime, victim) == ROWS

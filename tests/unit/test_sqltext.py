@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rdsgate.errors import InvalidRequest
-from rdsgate.sql.text import PreparedSql, parameter_names, prepare
+from rdsgate.sql.text import PreparedSql, compound_head, parameter_names, prepare
 
 PG = "postgres"
 MY = "mysql"
@@ -398,3 +398,22 @@ def test_mysql_compound_statement_keeps_its_parameters_and_postgres_is_unchanged
     assert prepared.text == "CREATE PROCEDURE p() BEGIN SELECT %(a)s; SELECT %(b)s; END"
     assert_rejected("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql; SELECT 1", PG,
                     "sql must contain exactly one statement; found more than one")
+
+
+@pytest.mark.parametrize(
+    "words, kind",
+    [
+        (["CREATE", "PROCEDURE"], "PROCEDURE"),
+        (["CREATE", "OR", "REPLACE", "DEFINER", "A", "B", "AGGREGATE", "FUNCTION"], "FUNCTION"),
+        (["CREATE", "PACKAGE", "BODY"], "PACKAGE"),
+        (["BEGIN", "NOT", "ATOMIC"], "ATOMIC"),
+        (["CREATE", "TABLE", "PROCEDURE"], ""),
+        (["BEGIN", "WORK"], ""),
+        (["SELECT"], ""),
+        (["CREATE", "DEFINER"], None),
+        (["BEGIN", "NOT"], None),
+        (["CREATE"] + ["X"] * 7, ""),
+    ],
+)
+def test_one_head_test_decides_a_mysql_compound_statement(words: list[str], kind: str | None) -> None:
+    assert compound_head(words) == kind
