@@ -35,7 +35,7 @@ from rdsgate.sql.lexrules import (
     skip_dollar,
     skip_escaped,
 )
-from rdsgate.sql.text import CompoundBody
+from rdsgate.sql.text import CompoundBody, compound_head
 
 # Where a literal, quoted name or comment may start (a $ only where a dollar quote could: $1 is a parameter).
 _SPECIAL = {"postgres": re.compile(r"""['"]|--|/\*|""" + DOLLAR_TAG.pattern), "mysql": re.compile(r"""['"`#]|--|/\*""")}
@@ -109,39 +109,36 @@ def split(sql: str, dialect: str) -> list[str]:
 
 
 _SEMICOLON = re.compile(";")
-_BODY_TOKEN = re.compile(r"(?<![\w$])[A-Za-z_][\w$]*|;")
-_COMPOUND_KINDS = frozenset({"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE"})
-_NOT_COMPOUND = frozenset({"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "SEQUENCE"})
+_BODY_TOKEN = re.compile(r"(?<![\w$@])[A-Za-z_][\w$]*|;")  # not a variable's name (@end)
 
 
 class _Body:
     """Where a MySQL statement is: at its start, in its head, or inside a compound body's BEGIN … END.
 
-    The body's blocks are counted as the API's scanner counts them (``CompoundBody``); the head
-    (CREATE … PROCEDURE, BEGIN NOT ATOMIC) is read from the words, chunk by chunk.
+    The head is read from the words, chunk by chunk, and decided as the API's scanner decides it
+    (``compound_head``); then the body's blocks are counted as it counts them (``CompoundBody``).
     """
 
     def __init__(self) -> None:
         self.head: list[str] = []
-        self.compound = False
+        self.compound: str | None = None  # the compound statement's kind, "" for none; None while undecided
         self.block = CompoundBody()
 
     def word(self, word: str) -> None:
-        if len(self.head) < 8 and not self.compound:
+        if self.compound is None:
             self.head.append(word)
-            head = self.head
-            self.compound = (head[0] == "CREATE" and word in _COMPOUND_KINDS
-                             and not _NOT_COMPOUND.intersection(head)) or head[:3] == ["BEGIN", "NOT", "ATOMIC"]
-            if head[:3] == ["BEGIN", "NOT", "ATOMIC"]:
-                self.block.depth = 1
-                return
-        if self.compound:
+            self.compound = compound_head(self.head)
+            if self.compound:  # the head's words count as the API's scanner counts them (BEGIN NOT ATOMIC's BEGIN)
+                self.block = CompoundBody.opening(self.compound)
+                for head_word in self.head:
+                    self.block.word(head_word)
+        elif self.compound:
             self.block.word(word)
 
     def ends_at_semicolon(self) -> bool:
         if self.compound and not self.block.semicolon():
             return False
-        self.head, self.compound, self.block = [], False, CompoundBody()
+        self.head, self.compound, self.block = [], None, CompoundBody()
         return True
 
 
@@ -380,7 +377,7 @@ def _end(sql: str, i: int, token: str, pg: bool) -> int:
         if token[0] == "$":
             return skip_dollar(sql, i)
         if token in ("--", "#"):
-            return line_end(sql, i)
+            return line_end(sql, i, pg)
         return block_end(sql, i, pg)
     except Unterminated:
         return len(sql)

@@ -18,6 +18,7 @@ from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
 from rdsgate.service import Invocation
+from rdsgate.sql.lexrules import is_dash_comment, line_end
 from tests.conftest import ENGINES, iam_definition, run_query
 
 ROWS = [{"id": 1, "owner": "ann", "n": 10}, {"id": 2, "owner": "bob", "n": 20}, {"id": 3, "owner": "cat", "n": 30}]
@@ -372,3 +373,78 @@ def test_comments_end_where_the_server_ends_them(runtime, connections, server, e
         with pytest.raises((errors.InvalidRequest, errors.GuardrailViolation)):
             run_query(runtime, name, hidden)
     assert len(run_query(runtime, victim, "SELECT id FROM hg_victim")["records"]) == 3
+
+
+# Line comments end where each server ends them: PostgreSQL's at \n or \r (its scanner's newline is
+# [\n\r]), MySQL's and MariaDB's at \n only; and MySQL's "--" opens one before any control character,
+# DEL included. What follows the end is code, and is checked as code.
+PG_LINE_COMMENT_ATTACKS = [
+    (SAFE_WRITES, "DELETE FROM hg_victim WHERE id = 1 -- \r OR true\n"),
+    (SELECT_ONLY, "SELECT 1 AS a -- \r INTO hg_copy\n"),
+    (SELECT_ONLY, "SELECT owner FROM hg_victim -- \r; DELETE FROM hg_victim\n"),
+    (None, "-- \rCOMMIT -- \nAND NO CHAIN"),
+]
+MY_LINE_COMMENT_ATTACKS = [
+    (NO_WRITES, "--\x7f '\nDELETE FROM hg_victim -- '"),
+    (SELECT_ONLY, "SELECT 1 AS a --\x7f '\n, 2 AS b /*! , 3 */ -- '"),
+    (SELECT_ONLY, "SELECT owner FROM hg_victim --\x7f '\n; DELETE FROM hg_victim -- '"),
+    (None, "--\x7f '\nCOMMIT -- '"),
+    (SAFE_WRITES, "DELETE FROM hg_victim WHERE id =-- '\n 1 OR true -- '"),  # = then a comment, then OR true
+]
+
+
+@pytest.mark.parametrize("engine, attack", per_engine(PG_LINE_COMMENT_ATTACKS, MY_LINE_COMMENT_ATTACKS))
+def test_a_line_comment_hides_no_code(runtime, connections, server, engine, victim, attack):
+    rules, sql = attack
+    name = guarded(connections, server, engine, rules, "line") if rules else victim
+    with pytest.raises((errors.InvalidRequest, errors.GuardrailViolation)):
+        run_query(runtime, name, sql)
+    assert table(runtime, victim) == ROWS
+    created = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'hg_copy'"
+    assert int(run_query(runtime, victim, created)["records"][0]["n"]) == 0
+
+
+@pytest.mark.parametrize("end", ["\n", "\r", "\f", "\v", "\x85", "\u2028"])
+def test_a_line_comment_ends_where_the_scanners_end_it(runtime, engine, victim, end):
+    """Control: the server ends a -- comment exactly where rdsgate's rules do, character by character."""
+    sql = f"SELECT 1 AS a -- x{end}, 2 AS b\n"
+    columns = [column["name"] for column in run_query(runtime, victim, sql)["columns"]]
+    ends_there = line_end(sql, sql.index("--"), engine == "postgres") == sql.index(end) + 1
+    assert columns == (["a", "b"] if ends_there else ["a"])
+
+
+@pytest.mark.parametrize("after", [" ", "\t", "\x01", "\x1f", "\x7f", "\x80", "\xa0", "\u3000", "x"])
+def test_a_dash_comment_opens_where_the_scanners_open_one(runtime, engine, victim, after):
+    """Control: the server opens a -- comment exactly where rdsgate's rules do (MySQL: before whitespace or a control)."""
+    sql = f"SELECT 1 AS a --{after}x\n, 2 AS b"
+    try:
+        columns = [column["name"] for column in run_query(runtime, victim, sql)["columns"]]
+    except errors.SqlError:
+        columns = None  # 1 - -<after>x: not a name the server knows
+    assert (columns == ["a", "b"]) == is_dash_comment(sql, sql.index("--"), engine == "postgres")
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_dollar_quotes_open_where_postgres_opens_them(runtime, engine, victim):
+    """PostgreSQL reads €$a$ as a name (a non-ASCII character continues one) and $😀$ … $😀$ as a string."""
+    result = run_query(runtime, victim, "SELECT 1 AS €$a$, :p AS b, 2 AS x$a$", {"p": 5})
+    assert result["records"] == [{"€$a$": 1, "b": 5, "x$a$": 2}]  # :p is code: bound
+    result = run_query(runtime, victim, "SELECT $😀$ $$ :no $😀$ AS a, :yes AS b, $$x$$ AS c", {"yes": 1})
+    assert result["records"] == [{"a": " $$ :no ", "b": 1, "c": "x"}]
+    for sql in ("SELECT 1 AS €$a$; DELETE FROM hg_victim; SELECT 2 AS x$a$",
+                "SELECT $😀$ ' $😀$ AS a; DELETE FROM hg_victim -- '"):
+        with pytest.raises(errors.InvalidRequest, match="exactly one statement"):
+            run_query(runtime, victim, sql)
+    assert table(runtime, victim) == ROWS
+
+
+@pytest.mark.parametrize("engine", ["mysql"])
+def test_a_compound_statement_is_one_statement_however_its_head_is_written(runtime, engine, victim):
+    """The request scanner and the tunnel decide a compound statement's head with one word-based test."""
+    run_query(runtime, victim, "CREATE /* why */ PROCEDURE hg_p() BEGIN SELECT 1; SELECT 2; END")
+    run_query(runtime, victim, "DROP PROCEDURE hg_p")
+    run_query(runtime, victim, "CREATE DEFINER = CURRENT_USER() PROCEDURE hg_p() BEGIN SET @end = 1; SELECT 1; END")
+    assert code_objects(runtime, victim, engine) == 1
+    with pytest.raises(errors.InvalidRequest, match="exactly one statement"):  # a compound kind in a name is no head
+        run_query(runtime, victim, "CREATE TABLE procedure_hg (a INT); DELETE FROM hg_victim")
+    assert table(runtime, victim) == ROWS

@@ -13,9 +13,10 @@ import pytest
 from rdsgate.edge import http_status
 from rdsgate import errors
 from rdsgate.access import TRUSTED
-from rdsgate.request import parse_batch, parse_transaction
+from rdsgate.request import parse_batch, parse_query, parse_transaction
 from rdsgate.service import Invocation
 from tests.conftest import DATABASE, IAM_USER, iam_definition, run_query
+from tests.integration.sessions_fixtures import ALICE, invocation, runners, session_table, sessions  # noqa: F401
 
 PG_PROBE = (
     "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema())::int AS temp_tables, "
@@ -394,3 +395,27 @@ def test_nul_in_a_postgres_parameter_is_a_4xx_on_the_same_connection(runtime, co
     assert 400 <= http_status(caught.value) < 500
     run_query(runtime, "pg", "SELECT 1")
     assert _pool(runtime).stats.opened == opened
+
+
+# -- Comments that end where the server ends them hide no transaction end ------------------------
+
+# (connection, sql): a COMMIT the server runs after a comment that rdsgate's scanners must end where the server does.
+COMMENT_ESCAPES = [
+    ("pg", "-- \rCOMMIT -- \nAND NO CHAIN"),  # PostgreSQL ends a -- comment at \r
+    ("my", "--\x7f '\nCOMMIT -- '"),  # MySQL's -- before DEL opens a comment: the quote is in it
+]
+
+
+@pytest.mark.parametrize("conn, sql", COMMENT_ESCAPES)
+def test_a_comment_hides_no_commit_in_a_request_or_a_session(request, runtime, sessions, conn, sql):
+    request.getfixturevalue("pg_tables" if conn == "pg" else "my_tables")
+    with pytest.raises(errors.InvalidRequest, match="is not supported"):
+        run_query(runtime, conn, sql)
+    gateway, alice = sessions.get(), invocation(ALICE)
+    session = gateway.begin(conn, alice)["sessionId"]
+    gateway.run(session, conn, parse_query({"sql": "UPDATE hostile_t SET v = 0"}), alice)
+    with pytest.raises(errors.InvalidRequest, match="gateway owns the session's BEGIN and COMMIT"):
+        gateway.run(session, conn, parse_query({"sql": sql}), alice)
+    assert gateway.end(session, alice, commit=False) == {"status": "rolledback"}
+    total = run_query(runtime, conn, "SELECT SUM(v) AS total FROM hostile_t")["records"][0]["total"]
+    assert int(total) == 60  # the UPDATE was rolled back: nothing committed it

@@ -180,6 +180,8 @@ def test_what_cannot_be_seen_into_is_refused(sql, dialect, reason):
 def test_executable_comments_are_only_a_mysql_matter():
     assert kinds("SELECT 1 /*! DELETE */", PG) == {"SELECT"}
     assert kinds("SELECT '/*!' AS x", MY) == {"SELECT"}  # inside a string it is text
+    with pytest.raises(Unclassifiable, match="executable comment"):  # -- before DEL is a comment: the quote is in it
+        classify("select 1 --\x7f '\n, 2 /*! , 3 */ -- '", MY)
 
 
 def test_a_parser_that_reads_the_text_differently_is_not_trusted():
@@ -224,6 +226,13 @@ def test_a_where_that_is_always_true_does_not_guard(where, dialect):
 )
 def test_a_where_that_narrows_the_rows_guards(where, dialect):
     assert classify(f"DELETE FROM t WHERE {where}", dialect).unguarded == ()
+
+
+def test_a_comment_ended_by_a_carriage_return_hides_nothing():
+    """PostgreSQL ends a -- comment at \r: what follows is code, for require_where and allow_statements too."""
+    assert classify("delete from t where a = 1 -- \r or true\n", PG).unguarded == ("DELETE whose WHERE clause is always true",)
+    assert kinds("select 1 as a -- \r into newtab\n", PG) == {"SELECT", "CREATE"}
+    assert kinds("-- \rcommit -- \nand no chain", PG) == {"COMMIT"}
 
 
 def test_require_where_finds_nested_and_special_writes():
@@ -438,6 +447,14 @@ def test_every_kind_the_classifier_reports_can_be_named_in_a_rule():
         ("SELECT U&'d\\0061t' DELETE", PG, ["SELECT", "DELETE"]),
         ("SELECT\u00a0DELETE FROM t", PG, ["SELECT\u00a0DELETE", "FROM", "T"]),  # U+00A0 is part of an identifier
         ("SELECT 'a'\n'b' DELETE", PG, ["SELECT", "DELETE"]),
+        ("SELECT 1 -- x\rDELETE", PG, ["SELECT", "DELETE"]),  # PostgreSQL's newline is \n or \r
+        ("SELECT 1 -- x\rDELETE", MY, ["SELECT"]),  # MySQL's is \n only
+        ("SELECT 1 # x\rDELETE\nFROM", MY, ["SELECT", "FROM"]),
+        ("SELECT 1 --\x7f '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),  # -- before DEL is a comment on MySQL
+        ("SELECT 1 --\x01 '\n, DELETE -- '", MY, ["SELECT", "DELETE"]),
+        ("SELECT 2 *-- '\n DELETE -- '", MY, ["SELECT", "DELETE"]),  # a -- that ends an operator run opens a comment
+        ("SELECT 2 ---- x\n DELETE", MY, ["SELECT", "DELETE"]),
+        ("SELECT 2 *--x\n DELETE", MY, ["SELECT", "X", "DELETE"]),
     ],
 )
 def test_the_lexer_follows_the_server(sql, dialect, words):

@@ -51,6 +51,16 @@ def test_ending_the_transaction_from_inside_is_refused(dialect, sql):
         check_session_statement(prepared, sql, dialect)
 
 
+@pytest.mark.parametrize("sql, dialect", [
+    ("-- \rcommit -- \nand no chain", "postgres"),  # PostgreSQL ends the comment at \r: COMMIT AND NO CHAIN
+    ("--\x7f '\ncommit -- '", "mysql"),  # MySQL's -- before DEL is a comment: the quote is in it
+])
+def test_a_comment_hides_no_transaction_end(sql, dialect):
+    prepared = prepare(sql, dialect)
+    with pytest.raises(errors.InvalidRequest, match="gateway owns the session's BEGIN and COMMIT"):
+        check_session_statement(prepared, sql, dialect)
+
+
 def test_postgres_cursors_and_table_locks_live_in_the_transaction():
     for sql in ("DECLARE c CURSOR FOR SELECT 1", "FETCH 10 FROM c", "MOVE 1 IN c", "CLOSE c", "LOCK TABLE t IN SHARE MODE"):
         assert session_only(prepare(sql, "postgres"), sql, "postgres")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rdsgate.errors import InvalidRequest
-from rdsgate.sql.text import PreparedSql, parameter_names, prepare
+from rdsgate.sql.text import PreparedSql, compound_head, parameter_names, prepare
 
 PG = "postgres"
 MY = "mysql"
@@ -166,6 +166,21 @@ def test_more_than_one_statement_is_rejected(sql: str, dialect: str) -> None:
     assert_rejected(sql, dialect, MULTIPLE)
 
 
+def test_dollar_quotes_open_where_postgres_opens_them() -> None:
+    # A non-ASCII character continues a name (PostgreSQL's ident_cont holds every byte from \x80): €$a$ is a name.
+    assert_rejected("select 1 as €$a$; delete from t; select 2 as x$a$", PG, MULTIPLE)
+    assert_rejected("select 1 as é$a$; delete from t; select 2 as x$a$", PG, MULTIPLE)
+    # A tag may hold any non-ASCII character, beyond U+FFFF too.
+    assert_rejected("select $😀$ ' $😀$ as a; delete from t -- '", PG, MULTIPLE)
+    assert prepare("select $😀$ :no $😀$, $𝔞_1$ :no $𝔞_1$, :yes", PG).names == ("yes",)
+
+
+def test_a_carriage_return_ends_a_line_comment_on_postgres_only() -> None:
+    assert_rejected("select 1 -- c\r; select 2", PG, MULTIPLE)
+    assert prepare("select 1 -- c\r; select 2\n, :a", MY).names == ("a",)
+    assert prepare("select 1 -- c\r, :a\n, :b", PG).names == ("a", "b")
+
+
 @pytest.mark.parametrize(
     "sql, dialect, text",
     [
@@ -282,6 +297,8 @@ def test_unterminated_constructs_are_rejected(sql: str, dialect: str, what: str)
         ("select*from t", PG, "SELECT"),
         ("$$x$$", PG, ""),
         ("'x'", MY, ""),
+        ("-- \rcommit -- \nand no chain", PG, "COMMIT"),  # PostgreSQL's -- comment ends at \r
+        ("-- \rcommit -- \nselect 1", MY, "SELECT"),  # MySQL's at \n only
     ],
 )
 def test_statement_type_is_the_first_keyword(sql: str, dialect: str, statement_type: str) -> None:
@@ -381,3 +398,22 @@ def test_mysql_compound_statement_keeps_its_parameters_and_postgres_is_unchanged
     assert prepared.text == "CREATE PROCEDURE p() BEGIN SELECT %(a)s; SELECT %(b)s; END"
     assert_rejected("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql; SELECT 1", PG,
                     "sql must contain exactly one statement; found more than one")
+
+
+@pytest.mark.parametrize(
+    "words, kind",
+    [
+        (["CREATE", "PROCEDURE"], "PROCEDURE"),
+        (["CREATE", "OR", "REPLACE", "DEFINER", "A", "B", "AGGREGATE", "FUNCTION"], "FUNCTION"),
+        (["CREATE", "PACKAGE", "BODY"], "PACKAGE"),
+        (["BEGIN", "NOT", "ATOMIC"], "ATOMIC"),
+        (["CREATE", "TABLE", "PROCEDURE"], ""),
+        (["BEGIN", "WORK"], ""),
+        (["SELECT"], ""),
+        (["CREATE", "DEFINER"], None),
+        (["BEGIN", "NOT"], None),
+        (["CREATE"] + ["X"] * 7, ""),
+    ],
+)
+def test_one_head_test_decides_a_mysql_compound_statement(words: list[str], kind: str | None) -> None:
+    assert compound_head(words) == kind

@@ -83,10 +83,10 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
             i = _SPACE.match(sql, i).end()
             continue
         if c == "-" and is_dash_comment(sql, i, pg):
-            i = line_end(sql, i)
+            i = line_end(sql, i, pg)
             continue
         if c == "#" and not pg:
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
             continue
         if c == "/" and sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):
@@ -210,7 +210,7 @@ def lex(sql: str, dialect: str, max_tokens: int | None = None) -> list[Token]:
             end = match.end()
             run = match.group()
             # A comment may start inside a run of operator characters: 1+/* x */2, 1<--x.
-            cut = _comment_inside(run, pg)
+            cut = _comment_inside(sql, i, run, pg)
             if cut > 0:
                 end = i + cut
             elif cut == 0:
@@ -237,15 +237,14 @@ def _continued(sql: str, end: int, escapes: bool) -> int:
         end = _string_end(sql, match.end() - 1, True, escapes)
 
 
-def _comment_inside(run: str, pg: bool) -> int:
-    """Where a comment starts inside an operator run (-1 if none)."""
-    best = -1
-    for opener in ("/*", "--"):
-        at = run.find(opener)
-        if at >= 0 and (best < 0 or at < best):
-            if opener == "--" and not pg:
-                continue  # MySQL's -- needs whitespace after it, which never sits inside a run
-            best = at
+def _comment_inside(sql: str, i: int, run: str, pg: bool) -> int:
+    """Where a comment starts inside the operator run ``run`` at ``i`` (-1 if none)."""
+    best = run.find("/*")
+    # MySQL's -- needs whitespace or a control character after it, which never sits inside a run: only a -- that
+    # ends the run can open a comment (1 *-- x is 1 * and a comment).
+    at = run.find("--") if pg else (len(run) - 2 if run.endswith("--") and is_dash_comment(sql, i + len(run) - 2, False) else -1)
+    if at >= 0 and (best < 0 or at < best):
+        best = at
     return best
 
 

@@ -4,10 +4,10 @@ Every reader of SQL in rdsgate (the request scanner ``text``, the guardrail ``le
 tunnel's ``wiresql``) must agree on what is code and what is a literal or a comment, or a
 ``:name``, a ``;`` or a keyword could hide from one of them. These are the rules, once:
 
-- PostgreSQL: ``--`` comments, block comments that nest, ``'…'`` with doubled quotes only
+- PostgreSQL: ``--`` comments (ending at ``\n`` or ``\r``), block comments that nest, ``'…'`` with doubled quotes only
   (``E'…'`` also takes backslashes), ``"…"`` names, ``$tag$ … $tag$`` quotes;
-- MySQL/MariaDB: ``#`` comments, ``--`` only when followed by whitespace or a control
-  character (``1--1`` is arithmetic), block comments that do not nest, ``'…'`` and ``"…"``
+- MySQL/MariaDB: ``#`` comments (ending at ``\n`` only), ``--`` only when followed by whitespace or a control
+  character, DEL included (``1--1`` is arithmetic), block comments that do not nest, ``'…'`` and ``"…"``
   with backslash escapes, backtick names, and *executable* comments ``/*! … */`` and
   ``/*M! … */``, whose body the server runs as code.
 
@@ -35,9 +35,10 @@ __all__ = [
     "skip_escaped",
 ]
 
-# A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it: a letter, '_' or any
-# non-ASCII character first (never a digit: $1 is a parameter), then those or digits.
-DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
+# A dollar-quote delimiter: $$ or $tag$, the tag as PostgreSQL's scanner reads it (dolq_start
+# [A-Za-z\200-\377_], dolq_cont [A-Za-z\200-\377_0-9]): a letter, '_' or any non-ASCII character first
+# (never a digit: $1 is a parameter), then those or digits. Every byte of a non-ASCII character is in \200-\377.
+DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 # Next backslash or closing quote inside a string with backslash escapes.
 _ESCAPED_END = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
 
@@ -60,15 +61,24 @@ def is_executable_comment(sql: str, i: int) -> bool:
 
 
 def is_dash_comment(sql: str, i: int, pg: bool) -> bool:
-    """True when ``--`` at ``i`` opens a comment: always on PostgreSQL; on MySQL only before whitespace."""
+    """True when ``--`` at ``i`` opens a comment: always on PostgreSQL; on MySQL only before whitespace or a
+    control character (the server's test: ASCII whitespace or control, DEL included; never a non-ASCII one)."""
     if not sql.startswith("--", i):
         return False
-    return pg or i + 2 >= len(sql) or sql[i + 2] <= " "
+    return pg or i + 2 >= len(sql) or sql[i + 2] <= " " or sql[i + 2] == "\x7f"
 
 
-def line_end(sql: str, i: int) -> int:
-    """Index just past the line comment at ``i`` (its newline included)."""
+def line_end(sql: str, i: int, pg: bool) -> int:
+    """Index just past the line comment at ``i`` (its newline included).
+
+    PostgreSQL's comment ends at ``\n`` or ``\r`` (its scanner's newline is ``[\n\r]``); MySQL's and
+    MariaDB's at ``\n`` only. Reading on past a ``\r`` on PostgreSQL would hide code the server runs.
+    """
     newline = sql.find("\n", i)
+    if pg:
+        ret = sql.find("\r", i, len(sql) if newline < 0 else newline)
+        if ret >= 0:
+            return ret + 1
     return len(sql) if newline < 0 else newline + 1
 
 
@@ -123,7 +133,9 @@ def skip_escaped(sql: str, i: int, quote: str) -> int:
 
 
 def is_ident_char(c: str) -> bool:
-    return c.isalnum() or c == "_" or c == "$"
+    """True for a character that continues a PostgreSQL identifier (ident_cont [A-Za-z\\200-\\377_0-9\\$]):
+    any non-ASCII character is one, so a '$' after it (€$a$) is part of the name, not a dollar quote."""
+    return c.isalnum() or c == "_" or c == "$" or c >= "\x80"
 
 
 def is_escape_string(sql: str, i: int) -> bool:

@@ -33,7 +33,10 @@ from .lexrules import (
     skip_escaped,
 )
 
-__all__ = ["DIALECTS", "PreparedSql", "check_statement_kind", "parameter_names", "prepare", "CompoundBody", "TRANSACTION_CONTROL"]
+__all__ = [
+    "DIALECTS", "PreparedSql", "check_statement_kind", "compound_head", "parameter_names", "prepare", "CompoundBody",
+    "TRANSACTION_CONTROL",
+]
 
 # Characters that can start something the scanner must look at; everything else is copied.
 _SPECIAL = {
@@ -54,14 +57,12 @@ _EXECUTABLE_REFUSED = (
     "sql: MySQL executable comments (/*! ... */, /*M! ... */) are not accepted; "
     "write their content as plain SQL"
 )
-# MySQL compound statements: a routine, trigger or event whose body is BEGIN ... END, and MariaDB's
-# BEGIN NOT ATOMIC ... END. The semicolons of the body are part of the one statement.
-_COMPOUND = re.compile(
-    r"(?:create\s+(?:or\s+replace\s+)?(?:definer\s*=\s*\S+\s+)?(?:aggregate\s+)?(?:procedure|function|trigger|event)\b"
-    r"|begin\s+not\s+atomic\b)",
-    re.IGNORECASE,
-)
-_BODY_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*|['\"`#/-]")
+# MySQL compound statements: a routine, trigger, event or (MariaDB) package whose body is BEGIN ... END, and
+# MariaDB's BEGIN NOT ATOMIC ... END. The semicolons of the body are part of the one statement.
+_COMPOUND_KINDS = frozenset({"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE"})
+_NOT_COMPOUND = frozenset({"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "SEQUENCE"})
+_HEAD_WORDS = 8  # CREATE OR REPLACE DEFINER = user@host AGGREGATE FUNCTION: the kind is among the first words
+_BODY_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*|['\"`#/;-]")
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
     copied = 0  # sql[:copied] is already in pieces
     end = n  # where the statement ends: the first top-level ';' or the end of the text
     positional = False  # a caller-written $n, which our $1, $2 ... would collide with
-    body = CompoundBody() if not pg and _COMPOUND.match(sql, start) is not None else None
+    kind = "" if pg else _compound_kind(sql, start)
+    body = CompoundBody.opening(kind) if kind else None
     scanned = start  # a compound statement's code is fed to ``body`` up to here
     i = start
     while True:
@@ -190,9 +192,9 @@ def _scan(sql: str, dialect: str) -> PreparedSql:
                 positional = True
             i = skip_dollar(sql, i)
         elif c == "-":
-            i = line_end(sql, i) if is_dash_comment(sql, i, pg) else i + 1
+            i = line_end(sql, i, pg) if is_dash_comment(sql, i, pg) else i + 1
         elif c == "#":
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
         elif sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")
@@ -227,6 +229,12 @@ class CompoundBody:
         self.depth = depth
         self.ending = False  # an END whose next word decides what it closes
 
+    @classmethod
+    def opening(cls, kind: str) -> CompoundBody:
+        """The count for a compound statement of ``kind`` (``compound_head``), fed its words from the first:
+        a package (spec or body) is itself a block that its last END closes."""
+        return cls(1 if kind == "PACKAGE" else 0)
+
     def word(self, word: str) -> None:
         """The next word of the code, upper-cased."""
         if self.ending:
@@ -248,8 +256,53 @@ class CompoundBody:
         return self.depth <= 0
 
 
+def compound_head(words: list[str]) -> str | None:
+    """Whether a MySQL statement whose code starts with ``words`` (upper-cased, literals and comments left out) is
+    a compound statement: its kind (``PROCEDURE`` … ``PACKAGE``, ``ATOMIC`` for BEGIN NOT ATOMIC), ``""`` when it
+    is not one, None while more words are needed.
+
+    CREATE … PROCEDURE, FUNCTION, TRIGGER, EVENT or PACKAGE [BODY] (after OR REPLACE, DEFINER = user, AGGREGATE, in
+    any spelling: the kind is the first of those words or of TABLE, VIEW, INDEX … among the first few), and BEGIN
+    NOT ATOMIC. The API's scanner and the tunnel's statement splitter both decide with it, and start counting the
+    body's blocks with ``CompoundBody.opening(kind)``.
+    """
+    if not words:
+        return None
+    if words[0] == "BEGIN":
+        if words[:3] != ["BEGIN", "NOT", "ATOMIC"][: len(words)]:
+            return ""
+        return "ATOMIC" if len(words) >= 3 else None
+    if words[0] != "CREATE":
+        return ""
+    for word in words[1:_HEAD_WORDS]:
+        if word in _COMPOUND_KINDS:
+            return word
+        if word in _NOT_COMPOUND:
+            return ""
+    return None if len(words) < _HEAD_WORDS else ""
+
+
+def _compound_kind(sql: str, start: int) -> str:
+    words: list[str] = []
+    for word in _code_words(sql, start, len(sql)):
+        if word == ";":
+            break
+        words.append(word)
+        kind = compound_head(words)
+        if kind is not None:
+            return kind
+    return ""
+
+
 def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
-    """Feed the words of the MySQL code in ``sql[i:j]`` to ``body``, skipping literals, comments and variables."""
+    """Feed the words of the MySQL code in ``sql[i:j]`` to ``body``."""
+    for word in _code_words(sql, i, j):
+        if word != ";":  # only inside a literal or comment here, which _code_words skips
+            body.word(word)
+
+
+def _code_words(sql: str, i: int, j: int):  # noqa: ANN202 - a generator of str
+    """The words (upper-cased) and ';' of the MySQL code in ``sql[i:j]``, skipping literals, comments and variables."""
     while True:
         match = _BODY_CODE.search(sql, i, j)
         if match is None:
@@ -260,7 +313,7 @@ def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
         elif token == "`":
             i = skip_doubled(sql, k, "`", "quoted identifier")
         elif token == "#" or (token == "-" and is_dash_comment(sql, k, False)):
-            i = line_end(sql, k)
+            i = line_end(sql, k, False)
         elif token == "/" and sql.startswith("/*", k):
             i = block_end(sql, k, False)
         elif token in ("-", "/"):
@@ -269,7 +322,7 @@ def _body_words(sql: str, i: int, j: int, body: CompoundBody) -> None:
             i = match.end()
             if k and (sql[k - 1].isalnum() or sql[k - 1] in "_$@"):  # part of a longer name or a variable
                 continue
-            body.word(token.upper())
+            yield token if token == ";" else token.upper()
 
 
 def _statement_type(sql: str, i: int, pg: bool) -> str:
@@ -291,9 +344,9 @@ def _skip_blank(sql: str, i: int, pg: bool, semicolons: bool) -> int:
         if c == ";" and semicolons:
             i += 1
         elif c == "-" and is_dash_comment(sql, i, pg):
-            i = line_end(sql, i)
+            i = line_end(sql, i, pg)
         elif c == "#" and not pg:
-            i = line_end(sql, i)
+            i = line_end(sql, i, False)
         elif sql.startswith("/*", i):
             if not pg and is_executable_comment(sql, i):
                 raise InvalidRequest(_EXECUTABLE_REFUSED, field="sql")

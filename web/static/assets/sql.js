@@ -15,6 +15,8 @@ export const FUNCTIONS = new Set(`
   avg coalesce concat count date_trunc extract greatest json_agg jsonb_agg least length lower max min now
   nullif round string_agg substring sum trim upper`.trim().split(/\s+/));
 
+// PostgreSQL's names and dollar-quote tags take every non-ASCII character. These classes test UTF-16 code units
+// (no u flag), so a character beyond U+FFFF is two units, both in \u0080-\uffff: $😀$ is a tag, €$a$ one name.
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/; // a parameter name, as the server reads it
@@ -37,10 +39,10 @@ export function tokenize(sql, dialect = "postgres") {
       let j = i + 1;
       while (j < n && /\s/.test(sql[j])) j++;
       push("space", j);
-    } else if (c === "-" && next === "-" && (pg || i + 2 >= n || sql[i + 2] <= " ")) {
-      push("comment", lineEnd(sql, i));
+    } else if (c === "-" && next === "-" && (pg || i + 2 >= n || sql[i + 2] <= " " || sql[i + 2] === "\x7f")) {
+      push("comment", lineEnd(sql, i, pg));
     } else if (c === "#" && !pg) {
-      push("comment", lineEnd(sql, i));
+      push("comment", lineEnd(sql, i, false));
     } else if (c === "/" && next === "*") {
       push("comment", blockEnd(sql, i, pg));
     } else if (c === "'") {
@@ -84,8 +86,14 @@ function dollarTag(sql, i) {
   return match ? match[0] : null;
 }
 
-function lineEnd(sql, i) {
+// PostgreSQL's line comment ends at \n or \r (its scanner's newline is [\n\r]); MySQL's at \n only.
+function lineEnd(sql, i, pg) {
   const newline = sql.indexOf("\n", i);
+  const end = newline < 0 ? sql.length : newline;
+  if (pg) {
+    const ret = sql.indexOf("\r", i);
+    if (ret >= 0 && ret < end) return ret + 1;
+  }
   return newline < 0 ? sql.length : newline + 1;
 }
 
@@ -246,7 +254,7 @@ export function completionsAt(sql, caret, schema, dialect = "postgres", { explic
 }
 
 function terminated(token) {
-  if (token.type === "comment") return token.text.startsWith("/*") ? token.text.endsWith("*/") : token.text.endsWith("\n");
+  if (token.type === "comment") return token.text.startsWith("/*") ? token.text.endsWith("*/") : /[\n\r]$/.test(token.text);
   if (token.type === "string" && token.text.startsWith("$")) return token.text.length > 1 && /\$$/.test(token.text);
   const quote = token.text.replace(/^[Ee]/, "")[0];
   return token.text.length > 1 && token.text.endsWith(quote);
