@@ -118,7 +118,7 @@ class ServerSession(Session):
         if session_id is None:
             return super().commit()
         failed = self.failed
-        self._reset_block()
+        self._end_block()
         try:
             self.calls.end(session_id, commit=not failed)
         except TunnelError as exc:
@@ -131,7 +131,7 @@ class ServerSession(Session):
         session_id = self.session_id
         if session_id is None:
             return super().rollback()
-        self._reset_block()
+        self._end_block()
         try:
             self.calls.end(session_id, commit=False)
         except TunnelError as exc:
@@ -160,9 +160,9 @@ class ServerSession(Session):
                 exc.sqlstate = exc.sqlstate or "25P03"
             raise
 
-    def _reset_block(self) -> None:
+    def _end_block(self) -> None:
         self._open["id"] = None
-        self.queued, self.explicit, self.read_only, self.failed, self.savepoints = [], False, False, False, []
+        super()._end_block()
 
 
 _LOCK = threading.Lock()
