@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import weakref
 from .gateway import Gateway, Outcome, Result, Statement, TunnelError
-from .session import COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
+from .session import BEGIN, COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
 from .wiresql import analyse
 
 MODES = ("auto", "session", "buffered")
@@ -77,7 +77,7 @@ class ServerSession(Session):
     def _execute(self, statement: Statement) -> Outcome:
         analysis = statement.analysis or analyse(statement.sql, self.dialect)
         keyword = analysis.keyword
-        control = keyword in COMMIT or (keyword in ROLLBACK and "TO" not in analysis.words) or keyword in ("BEGIN", "START")
+        control = keyword in COMMIT or (keyword in ROLLBACK and "TO" not in analysis.words) or keyword in BEGIN
         if control or not self.in_block or self.read_only:
             return super()._execute(statement)
         if self.dialect == "mysql" and keyword in MYSQL_IMPLICIT_COMMIT and self.explicit and self.autocommit:
