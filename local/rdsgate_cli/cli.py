@@ -20,7 +20,7 @@ from typing import Any, Callable
 from rdsgate_client.api import LOOPBACK_HOSTS, CliError, path_for
 
 from . import output
-from .options import add_result_options, api_client, aws_session, parse_pair, parse_parameter
+from .options import add_result_options, api_client, aws_session, parse_pair, parse_parameter, print_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +54,7 @@ def query(args: argparse.Namespace) -> int:
 
         print(submit(api_client(args), args.connection, body, "csv" if args.csv else "jsonl", args.compression))
         return 0
-    result = api_client(args).post(path_for("connections", args.connection, "query"), body)
-    print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
+    print_result(args, api_client(args).post(path_for("connections", args.connection, "query"), body))
     return 0
 
 
