@@ -1,6 +1,7 @@
-"""`rdsgate runbooks` and `rdsgate run NAME -p k=v`: the runbooks you may run, and running one.
+"""`rdsgate runbooks` and `rdsgate run NAME -p k=v`: the runbooks you may run, and running one; `rdsgate reviews`,
+`approve` and `reject`: the reviews that wait for an approver, and deciding one.
 
-Registered by cli.py through its ``command`` helper, so both take ``--endpoint``, ``--profile``,
+Registered by cli.py through its ``command`` helper, so all of them take ``--endpoint``, ``--profile``,
 ``--region`` and ``--timeout`` and sign with the usual AWS credentials, like `rdsgate query`.
 """
 

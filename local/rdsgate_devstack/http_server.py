@@ -218,8 +218,7 @@ class LocalApiServer:
             try:
                 signer = self.verifier.verify(method, split.path, split.query, lookup, body)
             except SignatureRejected as exc:
-                return 403, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ForbiddenException")], \
-                    json.dumps({"message": exc.message}).encode()
+                return _error(403, exc.message, [("x-amzn-ErrorType", "ForbiddenException")])
             access_key, principal = signer.access_key_id, signer.principal_arn
         elif IDENTITY_HEADER in lookup:  # --auth none: the identity the request claims (never honoured with sigv4)
             if not _CLAIMED_ARN.match(lookup[IDENTITY_HEADER].strip()):

@@ -4,9 +4,9 @@ Lambda cannot hold a client's TCP session, so the local end of the tunnel does:
 each statement a client sends becomes one signed API call (``/query``), and a
 transaction block becomes one ``/transaction`` call at COMMIT. This module holds
 what both protocols share: the API calls (``Gateway``), statements, results and
-outcomes, and ``TunnelError``. It is the tunnel's lowest module: the session
-(``session``, ``tunnel_sessions``), the protocols (``pgwire``, ``mysqlwire``) and
-the listener (``listener``) import it, never the other way round.
+outcomes, and ``TunnelError``. Below it is only the statement scanner (``wiresql``);
+the session (``session``, ``tunnel_sessions``), the protocols (``pgwire``, ``mysqlwire``)
+and the listener (``listener``) import it, never the other way round.
 
 Nothing here logs SQL text, parameter values, passwords or tokens.
 """
@@ -20,8 +20,6 @@ from typing import Any
 from rdsgate_client.api import ApiClient, ApiError, CliError, path_for
 
 from .wiresql import Analysis
-
-# SQLSTATEs of common MySQL error numbers (the API reports the number, not the state).
 
 class TunnelError(Exception):
     """A failure to report to the client; the protocol modules turn it into their error message."""
