@@ -105,7 +105,7 @@ def connections(moto_aws: MotoAws, postgres: PostgresServer, mariadb: MariaDBSer
     """The table, holding one IAM, Hoop-style and static definition per engine."""
     table = DefinitionsTable(moto_aws, TABLE).create()
     for engine, server in (("postgres", postgres), ("mysql", mariadb)):
-        prefix = "pg" if engine == "postgres" else "my"
+        prefix = ENGINES[engine]
         table.put(iam_definition(f"{prefix}", server, engine))
         table.put(iam_definition(f"{prefix}-alias", server, engine, host="127.0.0.1", iam_host=RDS_ALIAS))
         table.put(

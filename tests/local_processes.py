@@ -78,21 +78,45 @@ class Printing:
 
 
 class Serve(Printing):
-    """One `rdsgate serve` process on a free port, and everything it printed."""
+    """One `rdsgate serve` process on a free port, and everything it printed.
+
+    ``wait=False`` returns at once (to start several side by side); ``wait_started()`` then waits for it.
+    """
 
     name = "rdsgate serve"
+    START_TIMEOUT_S = 90
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, wait: bool = True) -> None:
         super().__init__(rdsgate("serve", "--port", "0", *args), child_environment())
-        self.wait_for("Ctrl-C stops everything", timeout=90)
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> Serve:
+        self.wait_for("Ctrl-C stops everything", timeout=self.START_TIMEOUT_S)
         self.url = self.find(r"API\s+(http://\S+)")
         self.folders = re.findall(r"\[(/\S+)\]", self.text)
+        return self
+
+    def credentials_file(self) -> str:
+        """With --auth sigv4: the file holding the caller role's session credentials."""
+        return self.find(r"AWS_SHARED_CREDENTIALS_FILE=(\S+)")
 
     def stop(self, sig: int) -> int:
         self.process.send_signal(sig)
         code = self.process.wait(timeout=60)
         self._reader.join(timeout=10)
         return code
+
+    def shutdown(self) -> None:
+        """Stopped with SIGTERM (its clean shutdown), killed if that hangs; nothing happens if it has exited."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=10)
 
 
 class Tunnel(Printing):

@@ -17,11 +17,10 @@ import sys
 import threading
 from typing import Any, Callable
 
-from rdsgate_client.api import CliError, path_for
-from rdsgate_devstack.http_server import LOCAL_IDENTITY
+from rdsgate_client.api import LOOPBACK_HOSTS, CliError, path_for
 
 from . import output
-from .options import add_result_options, api_client, aws_session, parse_pair, parse_parameter
+from .options import add_result_options, api_client, aws_session, parse_pair, parse_parameter, print_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +54,7 @@ def query(args: argparse.Namespace) -> int:
 
         print(submit(api_client(args), args.connection, body, "csv" if args.csv else "jsonl", args.compression))
         return 0
-    result = api_client(args).post(path_for("connections", args.connection, "query"), body)
-    print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
+    print_result(args, api_client(args).post(path_for("connections", args.connection, "query"), body))
     return 0
 
 
@@ -104,9 +102,10 @@ def serve(args: argparse.Namespace) -> int:
 
     if os.geteuid() != 0:
         raise CliError("rdsgate serve needs root: the IAM verifier is a PAM service in /etc/pam.d (use sudo)")
-    options = StackOptions(host=args.host, port=args.port, auth=args.auth, identity=args.identity,
-                           region=args.region or "us-east-1", mysql=not args.no_mysql, runbooks=args.runbooks)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and args.auth == "none":
+    identity = {} if args.identity is None else {"identity": args.identity}  # else StackOptions' LOCAL_IDENTITY
+    options = StackOptions(host=args.host, port=args.port, auth=args.auth, region=args.region or "us-east-1",
+                           mysql=not args.no_mysql, runbooks=args.runbooks, **identity)
+    if args.host not in LOOPBACK_HOSTS and args.auth == "none":
         print(f"rdsgate: warning: {args.host} is not loopback and --auth is none: anyone who reaches this port "
               "can run SQL on the demo databases", file=sys.stderr)
     stop = threading.Event()
@@ -248,8 +247,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     sub.add_argument("--auth", choices=("none", "sigv4"), default="none",
                      help="sigv4: require SigV4-signed requests, as API Gateway's AWS_IAM authorization does")
-    sub.add_argument("--identity", default=LOCAL_IDENTITY,
-                     help="the caller identity of unsigned requests (with --auth none)")
+    sub.add_argument("--identity", help="the caller identity of unsigned requests (with --auth none)")
     sub.add_argument("--no-mysql", action="store_true", help="do not start MariaDB")
     sub.add_argument("--runbooks", metavar="FILE", help="a runbooks file ({\"runbooks\": [...]}) to serve beside the demo's")
 

@@ -44,8 +44,7 @@ def add_connect_command(command: Callable[..., argparse.ArgumentParser]) -> None
 
 
 def connect(args: argparse.Namespace) -> int:
-    gateway = Gateway(api_client(args), args.connection, max_rows=args.max_rows)
-    gateway.transactions = getattr(args, "transactions", "auto")  # read by tunnel_sessions
+    gateway = Gateway(api_client(args), args.connection, max_rows=args.max_rows, transactions=args.transactions)
     try:
         info = gateway.info()
     except TunnelError as exc:

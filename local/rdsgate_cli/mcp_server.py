@@ -20,7 +20,8 @@ from typing import Any, Callable
 from rdsgate_client.api import LOOPBACK_HOSTS, ApiError, CliError, path_for
 
 from .options import api_client
-from .runbooks_cli import describe_parameter
+from .output import rows_of
+from .runbooks_cli import describe_parameter, runbook_notes
 
 DEFAULT_MAX_ROWS = 200
 MAX_CELL = 200  # characters per cell in a table shown to the model
@@ -105,7 +106,7 @@ class Tools:
         for runbook in listed:
             parameters = "; ".join(describe_parameter(p) + (f" — {p['description']}" if p.get("description") else "")
                                    for p in runbook.get("parameters", [])) or "none"
-            notes = [n for n in ("read-only" if runbook.get("readOnly") else "", "needs approval" if runbook.get("approval") else "") if n]
+            notes = runbook_notes(runbook)
             blocks.append(f"{runbook['name']} (on {runbook['connection']}{', ' + ', '.join(notes) if notes else ''}): "
                           f"{runbook.get('description') or ''}\n  parameters: {parameters}\n  input schema: "
                           f"{json.dumps(runbook.get('inputSchema', {}), separators=(',', ':'))}")
@@ -154,9 +155,7 @@ class Tools:
 
     def _result(self, document: dict[str, Any], limit: int) -> str:
         columns = document.get("columns") or []
-        names = [c["name"] for c in columns]
-        records = document.get("records") or []
-        rows = [list(r.values()) if isinstance(r, dict) else list(r) for r in records]
+        names, rows = rows_of(document)
         shown = rows[:limit]
         cut = len(rows) > limit or document.get("truncated")
         parts = []

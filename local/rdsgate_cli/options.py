@@ -13,6 +13,8 @@ from typing import Any
 
 from rdsgate_client.api import ApiClient, CliError
 
+from . import output
+
 
 def aws_session(args: argparse.Namespace) -> Any:
     import boto3
@@ -63,3 +65,8 @@ def add_result_options(sub: argparse.ArgumentParser, *, type_hints: bool = False
     formats = sub.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print the result document")
     formats.add_argument("--csv", action="store_true", help="print CSV with a header row")
+
+
+def print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """A result as the options of ``add_result_options`` ask: the JSON document, CSV, or a table."""
+    print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))

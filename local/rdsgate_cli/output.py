@@ -23,9 +23,9 @@ def as_text(value: Any) -> str:
 
 def rows_of(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Column names and rows of a query result, whatever its shape (objects or arrays)."""
-    names = [column["name"] for column in result.get("columns", [])]
+    names = [column["name"] for column in result.get("columns") or []]
     rows = []
-    for record in result.get("records", []):
+    for record in result.get("records") or []:
         rows.append(list(record.values()) if isinstance(record, dict) else list(record))
     return names, rows
 

@@ -13,6 +13,8 @@ from typing import Any
 from rdsgate.diagnose import db_user_arn
 from rdsgate.sql import RDS_ENDPOINT
 
+from .readonly_user import my_ident, my_string, pg_ident
+
 ACCOUNT_PLACEHOLDER = "<account-id>"
 REGION_PLACEHOLDER = "<region>"
 RESOURCE_PLACEHOLDER = "<resource-id>"
@@ -43,17 +45,17 @@ def create_user_sql(engine: str, db_user: str, database: str | None, *, read_onl
     """The statements a DBA runs to create the IAM db user and let it use the database."""
     rights = "SELECT" if read_only else "SELECT, INSERT, UPDATE, DELETE"
     if engine == "postgres":
-        user = '"' + db_user.replace('"', '""') + '"'
+        user = pg_ident(db_user)
         statements = [f"CREATE USER {user};", f"GRANT rds_iam TO {user};"]
         if database:
-            statements.append(f'GRANT CONNECT ON DATABASE "{database.replace(chr(34), chr(34) * 2)}" TO {user};')
+            statements.append(f"GRANT CONNECT ON DATABASE {pg_ident(database)} TO {user};")
         statements += [f"-- connected to {database or 'the database'}:", f"GRANT USAGE ON SCHEMA public TO {user};",
                        f"GRANT {rights} ON ALL TABLES IN SCHEMA public TO {user};"]
         return statements
-    account = "'" + db_user.replace("\\", "\\\\").replace("'", "''") + "'@'%'"
+    account = my_string(db_user.replace("\\", "\\\\")) + "@'%'"  # a backslash escapes in MySQL's default sql_mode
     statements = [f"CREATE USER {account} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL;"]
     if database:
-        statements.append(f"GRANT {rights} ON `{database.replace('`', '``')}`.* TO {account};")
+        statements.append(f"GRANT {rights} ON {my_ident(database)}.* TO {account};")
     return statements
 
 

@@ -1,6 +1,7 @@
-"""`rdsgate runbooks` and `rdsgate run NAME -p k=v`: the runbooks you may run, and running one.
+"""`rdsgate runbooks` and `rdsgate run NAME -p k=v`: the runbooks you may run, and running one; `rdsgate reviews`,
+`approve` and `reject`: the reviews that wait for an approver, and deciding one.
 
-Registered by cli.py through its ``command`` helper, so both take ``--endpoint``, ``--profile``,
+Registered by cli.py through its ``command`` helper, so all of them take ``--endpoint``, ``--profile``,
 ``--region`` and ``--timeout`` and sign with the usual AWS credentials, like `rdsgate query`.
 """
 
@@ -13,7 +14,7 @@ from typing import Any, Callable
 from rdsgate_client.api import path_for
 
 from . import output
-from .options import add_result_options, api_client, parse_parameter
+from .options import add_result_options, api_client, parse_parameter, print_result
 
 
 def add_runbook_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -71,6 +72,12 @@ def describe_parameter(parameter: dict[str, Any]) -> str:
     return text + ")"
 
 
+def runbook_notes(runbook: dict[str, Any]) -> list[str]:
+    """What a runbook's listing says besides its name: read-only, needs approval."""
+    return [note for note, applies in (("read-only", runbook.get("readOnly")), ("needs approval", runbook.get("approval")))
+            if applies]
+
+
 def list_runbooks(args: argparse.Namespace) -> int:
     listed = api_client(args).get("/runbooks").get("runbooks", [])
     if args.json:
@@ -79,8 +86,7 @@ def list_runbooks(args: argparse.Namespace) -> int:
     if not listed:
         print("no runbooks that you may run")
     for runbook in listed:  # a block per runbook: its parameters are too many for a table's cells
-        notes = ", ".join(n for n in ("read-only" if runbook.get("readOnly") else "",
-                                       "needs approval" if runbook.get("approval") else "") if n)
+        notes = ", ".join(runbook_notes(runbook))
         print(f"{runbook.get('name')}  (on {runbook.get('connection')}{', ' + notes if notes else ''})"
               + (f"  {runbook['description']}" if runbook.get("description") else ""))
         for parameter in runbook.get("parameters", []):
@@ -100,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(output.as_json(result))
         return 0
-    print(output.as_json(result) if args.json else output.query_csv(result) if args.csv else output.query_table(result))
+    print_result(args, result)
     return 0

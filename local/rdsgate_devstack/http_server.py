@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from rdsgate_client.api import LOOPBACK_HOSTS
+
 from . import console
 from .sigv4 import SignatureRejected, SigV4Verifier
 
@@ -33,7 +35,6 @@ IDENTITY_HEADER = "x-rdsgate-identity"
 _CLAIMED_ARN = re.compile(r"^arn:aws:(?:iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/-]{1,512}$")
 STAGE = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -98,7 +99,7 @@ def host_allowed(value: str | None, bound_host: str, port: int) -> bool:
     if split is None or (split[1] or 80) != port:
         return False
     name = split[0]
-    if name in LOOPBACK_NAMES or name == bound_host.lower():
+    if name in LOOPBACK_HOSTS or name == bound_host.lower():
         return True
     return bound_host in WILDCARDS and _is_ip(name)
 
@@ -217,8 +218,7 @@ class LocalApiServer:
             try:
                 signer = self.verifier.verify(method, split.path, split.query, lookup, body)
             except SignatureRejected as exc:
-                return 403, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ForbiddenException")], \
-                    json.dumps({"message": exc.message}).encode()
+                return _error(403, exc.message, [("x-amzn-ErrorType", "ForbiddenException")])
             access_key, principal = signer.access_key_id, signer.principal_arn
         elif IDENTITY_HEADER in lookup:  # --auth none: the identity the request claims (never honoured with sigv4)
             if not _CLAIMED_ARN.match(lookup[IDENTITY_HEADER].strip()):

@@ -233,9 +233,6 @@ class VerifierConfig:
     def credentials(self) -> dict:
         return self.to_dict()["credentials"]
 
-    def set_region(self, region: str) -> None:
-        self._update(lambda d: d.__setitem__("region", region))
-
     def add_endpoint(self, host: str, port: int) -> None:
         entry = f"{host}:{int(port)}".lower()
         self._update(lambda d: d.__setitem__("endpoints", sorted(set(d["endpoints"]) | {entry})))

@@ -144,12 +144,6 @@ class LocalStack:
         if errors:
             raise errors[0]
 
-    @property
-    def work_folders(self) -> list[str]:
-        """Folders the stack created (gone after stop())."""
-        servers = [s for s in (self.postgres, self.mariadb) if s is not None and s.workdir]
-        return [s.workdir for s in servers]
-
     def describe(self) -> list[str]:
         """What runs where, for people."""
         options, api = self.options, self.api

@@ -4,9 +4,9 @@ Lambda cannot hold a client's TCP session, so the local end of the tunnel does:
 each statement a client sends becomes one signed API call (``/query``), and a
 transaction block becomes one ``/transaction`` call at COMMIT. This module holds
 what both protocols share: the API calls (``Gateway``), statements, results and
-outcomes, and ``TunnelError``. It is the tunnel's lowest module: the session
-(``session``, ``tunnel_sessions``), the protocols (``pgwire``, ``mysqlwire``) and
-the listener (``listener``) import it, never the other way round.
+outcomes, and ``TunnelError``. Below it is only the statement scanner (``wiresql``);
+the session (``session``, ``tunnel_sessions``), the protocols (``pgwire``, ``mysqlwire``)
+and the listener (``listener``) import it, never the other way round.
 
 Nothing here logs SQL text, parameter values, passwords or tokens.
 """
@@ -20,8 +20,6 @@ from typing import Any
 from rdsgate_client.api import ApiClient, ApiError, CliError, path_for
 
 from .wiresql import Analysis
-
-# SQLSTATEs of common MySQL error numbers (the API reports the number, not the state).
 
 class TunnelError(Exception):
     """A failure to report to the client; the protocol modules turn it into their error message."""
@@ -97,8 +95,10 @@ class Outcome:
 class Gateway:
     """The API calls of one connection; API and transport failures become ``TunnelError``."""
 
-    def __init__(self, client: ApiClient, connection: str, *, max_rows: int | None = None) -> None:
+    def __init__(self, client: ApiClient, connection: str, *, max_rows: int | None = None,
+                 transactions: str = "auto") -> None:
         self.client, self.connection, self.max_rows = client, connection, max_rows
+        self.transactions = transactions  # how transaction blocks run: tunnel_sessions.MODES
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -106,12 +106,25 @@ class Gateway:
         """The connection's definition as the API shows it (engine, database; no secret)."""
         return self._call("GET", path_for("connections", self.connection))
 
-    def query(self, statement: Statement, *, read_only: bool = False, timeout_ms: int | None = None) -> Result:
+    def query(self, statement: Statement, *, read_only: bool = False, timeout_ms: int | None = None,
+              session_id: str | None = None) -> Result:
+        """One statement; with ``session_id``, inside that session's transaction (begin_session)."""
         body: dict[str, Any] = {"sql": statement.sql, "shape": "arrays"}
+        if session_id is not None:
+            body["sessionId"] = session_id
         if statement.parameters:
             body["parameters"] = statement.parameters
         self._options(body, read_only, timeout_ms)
         return Result.of(self._call("POST", path_for("connections", self.connection, "query"), body))
+
+    def begin_session(self, *, read_only: bool = False) -> str:
+        """A new session on the API (a database transaction a session runner holds open): its id."""
+        body = {"readOnly": True} if read_only else {}
+        return self._call("POST", path_for("connections", self.connection, "sessions"), body)["sessionId"]
+
+    def end_session(self, session_id: str, *, commit: bool) -> None:
+        """Commits or rolls back a session that begin_session opened."""
+        self._call("POST", path_for("sessions", session_id, "commit" if commit else "rollback"), {})
 
     def transaction(self, statements: list[Statement], *, read_only: bool = False,
                     timeout_ms: int | None = None) -> list[Result]:

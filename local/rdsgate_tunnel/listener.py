@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import mysqlwire, pgwire
 from .gateway import Gateway
-from .tunnel_sessions import ServerSession, abandon_thread
+from .tunnel_sessions import ServerSession, SessionCalls, abandon_thread
 
 
 class Tunnel:
@@ -25,6 +25,7 @@ class Tunnel:
                  password: str | None = None, dialect: str | None = None, database: str | None = None,
                  log: Callable[[str], None] | None = None) -> None:
         self.gateway, self.protocol, self.password = gateway, protocol, password
+        self.session_calls = SessionCalls(gateway)  # shared by every client: sessions are probed for once
         self.dialect = dialect or protocol
         self.database = database
         self.log = log or (lambda line: None)
@@ -64,7 +65,7 @@ class Tunnel:
 
     def new_session(self, dialect: str, *, abort_on_error: bool) -> Any:
         """A client's session: transaction blocks are sessions on the API when it has them (tunnel_sessions)."""
-        return ServerSession(self.gateway, dialect, abort_on_error=abort_on_error)
+        return ServerSession(self.session_calls, dialect, abort_on_error=abort_on_error)
 
     def serve_in_background(self) -> Tunnel:
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name="rdsgate-connect",

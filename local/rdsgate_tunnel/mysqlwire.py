@@ -22,7 +22,6 @@ from rdsgate.sql.sqlstates import MYSQL_SQLSTATES as SQLSTATES
 from .gateway import Notice, Outcome, TunnelError
 from .mysqllocal import LocalStatements
 from .mysqltypes import BINARY, BINARY_TYPES, FLAGS, NUMERIC, TYPES, UTF8MB4, value_bytes
-from .session import Session
 from .wiresql import hex_literals, split
 
 # Capability flags: long password, found rows, long flag, connect with db, no schema, protocol 41,

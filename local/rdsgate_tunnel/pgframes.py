@@ -78,11 +78,6 @@ class Reader:
         self.at = end + 1
         return text
 
-    def int16(self) -> int:
-        (value,) = struct.unpack_from("!h", self.data, self.at)
-        self.at += 2
-        return value
-
     def count(self) -> int:
         """A count of parameters, formats or values: unsigned, up to 65,535 as in PostgreSQL."""
         (value,) = struct.unpack_from("!H", self.data, self.at)

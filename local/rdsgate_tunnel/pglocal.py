@@ -18,12 +18,12 @@ from typing import Any
 
 from .gateway import Notice, Outcome, Statement, TunnelError
 from .pgtypes import INTERVAL_STYLES, command_tag
-from .session import Session
+from .session import BEGIN, COMMIT, ROLLBACK, Session
 from .wiresql import Analysis, chunks, literal_value, rewrite, split_arguments
 
-LOCAL_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "SET",
-                            "RESET", "DISCARD", "PREPARE", "EXECUTE", "DEALLOCATE", "COPY", "LISTEN", "UNLISTEN",
-                            "DECLARE", "FETCH", "MOVE", "CLOSE"})
+BLOCK_KEYWORDS = BEGIN | COMMIT | ROLLBACK | {"SAVEPOINT", "RELEASE"}  # the session's transaction block
+LOCAL_KEYWORDS = BLOCK_KEYWORDS | {"SET", "RESET", "DISCARD", "PREPARE", "EXECUTE", "DEALLOCATE", "COPY", "LISTEN",
+                                   "UNLISTEN", "DECLARE", "FETCH", "MOVE", "CLOSE"}
 LOCAL_SETTINGS = ("application_name", "client_encoding", "statement_timeout", "intervalstyle", "extra_float_digits",
                   "client_min_messages", "bytea_output", "default_transaction_read_only", "timezone", "datestyle")
 UTC_NAMES = frozenset({"utc", "etc/utc", "uct", "etc/uct", "gmt", "etc/gmt", "gmt0", "etc/gmt0", "etc/gmt+0",
@@ -55,7 +55,7 @@ class LocalStatements:
     def _local(self, prepared: Any) -> Outcome:
         analysis, sql = prepared.analysis, prepared.sql
         keyword = analysis.keyword
-        if keyword in ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"):
+        if keyword in BLOCK_KEYWORDS:
             return self.session.execute(Statement(sql, {}, analysis))
         if keyword == "SET":
             return self._set(sql, analysis)

@@ -150,8 +150,7 @@ class Session:
     def commit(self) -> Outcome:
         """Send the queued statements as one /transaction call; the block ends either way."""
         queued, read_only, failed, timeout_ms = self.queued, self.read_only, self.failed, self.timeout_ms
-        self.queued, self.explicit, self.read_only, self.failed, self.savepoints = [], False, False, False, []
-        self.local_timeout_ms = None
+        self._end_block()
         if failed:
             return Outcome(tag="ROLLBACK")
         if not queued:
@@ -170,9 +169,13 @@ class Session:
 
     def rollback(self) -> Outcome:
         dropped = len(self.queued)
+        self._end_block()
+        return Outcome(tag="ROLLBACK", notices=[f"discarded {dropped} queued statement(s)"] if dropped else [])
+
+    def _end_block(self) -> None:
+        """The transaction block has ended (committed or rolled back): nothing queued, no savepoints, no SET LOCAL."""
         self.queued, self.explicit, self.read_only, self.failed, self.savepoints = [], False, False, False, []
         self.local_timeout_ms = None
-        return Outcome(tag="ROLLBACK", notices=[f"discarded {dropped} queued statement(s)"] if dropped else [])
 
     def set_autocommit(self, on: bool) -> Outcome:
         """MySQL's SET autocommit: switching it on commits what is queued, as MySQL does."""

@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
-
-from rdsgate_client.api import path_for
-
 from .gateway import Gateway, Outcome, Result, Statement, TunnelError
-from .session import COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
+from .session import BEGIN, COMMIT, MYSQL_IMPLICIT_COMMIT, ROLLBACK, Session
 from .wiresql import analyse
 
 MODES = ("auto", "session", "buffered")
@@ -29,57 +25,41 @@ NOT_ENABLED = "are not enabled"  # the API's words when sessions are off
 
 
 class SessionCalls:
-    """The session calls of one connection's API (shared by every client of a tunnel)."""
+    """Whether a tunnel's transaction blocks are sessions on the API (one per tunnel: sessions are probed for once)."""
 
-    def __init__(self, gateway: Gateway, mode: str = "auto") -> None:
-        if mode not in MODES:
+    def __init__(self, gateway: Gateway) -> None:
+        if gateway.transactions not in MODES:
             raise ValueError(f"transactions: one of {', '.join(MODES)}")
-        self.gateway, self.mode = gateway, mode
-        self.available: bool | None = None if mode != "buffered" else False  # None: not asked yet
+        self.gateway, self.mode = gateway, gateway.transactions
+        self.available: bool | None = None if self.mode != "buffered" else False  # None: not asked yet
 
     def begin(self, read_only: bool) -> str | None:
         """A new session's id; None when the API has no sessions (then the block is buffered)."""
         if self.available is False:
             return None
-        body = {"readOnly": True} if read_only else {}
         try:
-            document = self.gateway._call("POST", path_for("connections", self.gateway.connection, "sessions"), body)
+            session_id = self.gateway.begin_session(read_only=read_only)
         except TunnelError as exc:
             if self.mode == "auto" and exc.code == "InvalidRequest" and NOT_ENABLED in exc.message:
                 self.available = False
                 return None
             raise
         self.available = True
-        return document["sessionId"]
+        return session_id
 
     def query(self, session_id: str, statement: Statement, timeout_ms: int | None) -> Result:
-        body: dict[str, Any] = {"sql": statement.sql, "shape": "arrays", "sessionId": session_id}
-        if statement.parameters:
-            body["parameters"] = statement.parameters
-        if self.gateway.max_rows:
-            body["maxRows"] = self.gateway.max_rows
-        if timeout_ms:
-            body["timeoutMs"] = timeout_ms
-        return Result.of(self.gateway._call("POST", path_for("connections", self.gateway.connection, "query"), body))
+        return self.gateway.query(statement, timeout_ms=timeout_ms, session_id=session_id)
 
     def end(self, session_id: str, *, commit: bool) -> None:
-        self.gateway._call("POST", path_for("sessions", session_id, "commit" if commit else "rollback"), {})
-
-
-def calls_for(gateway: Gateway) -> SessionCalls:
-    """The gateway's session calls (made once per tunnel, so sessions are probed for once)."""
-    calls = getattr(gateway, "session_calls", None)
-    if calls is None:
-        calls = gateway.session_calls = SessionCalls(gateway, getattr(gateway, "transactions", "auto"))
-    return calls
+        self.gateway.end_session(session_id, commit=commit)
 
 
 class ServerSession(Session):
     """``Session`` whose transaction blocks are sessions on the API, when the API has them."""
 
-    def __init__(self, gateway: Gateway, dialect: str, *, abort_on_error: bool) -> None:
-        super().__init__(gateway, dialect, abort_on_error=abort_on_error)
-        self.calls = calls_for(gateway)
+    def __init__(self, calls: SessionCalls, dialect: str, *, abort_on_error: bool) -> None:
+        super().__init__(calls.gateway, dialect, abort_on_error=abort_on_error)
+        self.calls = calls
         self._open: dict[str, str | None] = {"id": None}  # shared with the finalizer below
         weakref.finalize(self, _abandon, self.calls, self._open)
         with _LOCK:  # the client's thread: its sessions end when it does (abandon_thread)
@@ -97,7 +77,7 @@ class ServerSession(Session):
     def _execute(self, statement: Statement) -> Outcome:
         analysis = statement.analysis or analyse(statement.sql, self.dialect)
         keyword = analysis.keyword
-        control = keyword in COMMIT or (keyword in ROLLBACK and "TO" not in analysis.words) or keyword in ("BEGIN", "START")
+        control = keyword in COMMIT or (keyword in ROLLBACK and "TO" not in analysis.words) or keyword in BEGIN
         if control or not self.in_block or self.read_only:
             return super()._execute(statement)
         if self.dialect == "mysql" and keyword in MYSQL_IMPLICIT_COMMIT and self.explicit and self.autocommit:
@@ -138,7 +118,7 @@ class ServerSession(Session):
         if session_id is None:
             return super().commit()
         failed = self.failed
-        self._reset_block()
+        self._end_block()
         try:
             self.calls.end(session_id, commit=not failed)
         except TunnelError as exc:
@@ -151,7 +131,7 @@ class ServerSession(Session):
         session_id = self.session_id
         if session_id is None:
             return super().rollback()
-        self._reset_block()
+        self._end_block()
         try:
             self.calls.end(session_id, commit=False)
         except TunnelError as exc:
@@ -180,9 +160,9 @@ class ServerSession(Session):
                 exc.sqlstate = exc.sqlstate or "25P03"
             raise
 
-    def _reset_block(self) -> None:
+    def _end_block(self) -> None:
         self._open["id"] = None
-        self.queued, self.explicit, self.read_only, self.failed, self.savepoints = [], False, False, False, []
+        super()._end_block()
 
 
 _LOCK = threading.Lock()

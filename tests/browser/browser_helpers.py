@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from urllib.parse import urlsplit
 
-from tests.local_processes import ROOT, Printing, child_environment, rdsgate  # noqa: F401 - ROOT for conftest
+from tests import local_processes
+from tests.local_processes import ROOT  # noqa: F401 - ROOT for conftest
 
 CHROMIUM = os.environ.get("RDSGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-START_TIMEOUT_S = 90
 PAGE_TIMEOUT_MS = 10_000
 
 
-class Serve(Printing):
-    """One `rdsgate serve` process; stopped with SIGTERM (its clean shutdown), killed if that hangs."""
-
-    name = "rdsgate serve"
+class Serve(local_processes.Serve):
+    """One `rdsgate serve --no-mysql` process, not waited for: conftest starts two side by side, then waits."""
 
     def __init__(self, *args: str) -> None:
-        super().__init__(rdsgate("serve", "--port", "0", "--no-mysql", *args), child_environment())
-
-    def wait_started(self) -> Serve:
-        self.wait_for("Ctrl-C stops everything", timeout=START_TIMEOUT_S)
-        self.url = self.find(r"API\s+(http://\S+)")
-        return self
-
-    def credentials_file(self) -> str:
-        return self.find(r"AWS_SHARED_CREDENTIALS_FILE=(\S+)")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=10)
+        super().__init__("--no-mysql", *args, wait=False)
 
 
 class PageLog:

@@ -41,7 +41,7 @@ def servers() -> Iterator[dict[str, Serve]]:
         yield started
     finally:
         for serve in started.values():
-            serve.stop()
+            serve.shutdown()
 
 
 @pytest.fixture(scope="session")

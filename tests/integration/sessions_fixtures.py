@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from rdsgate_devstack.sessions_local import LocalRunners, create_table
+from rdsgate_devstack.sessions_local import LocalRunners, create_table, serve_runners, stop_runners
 from tests.conftest import REGION
 
 TABLE = "rdsgate-sessions-test"
@@ -31,13 +31,9 @@ def session_table(aws: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def runners(aws: dict[str, str]) -> Iterator[LocalRunners]:
-    from rdsgate.sessions.launcher import use_local_launcher
-
-    pool = LocalRunners(timeout_seconds=120)
-    use_local_launcher(pool)
+    pool = serve_runners(timeout_seconds=120)
     yield pool
-    use_local_launcher(None)
-    pool.close()
+    stop_runners(pool)
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 from rdsgate import api
 from rdsgate_devstack.http_server import LocalApiServer
 from rdsgate_devstack.sigv4 import SigV4Verifier, TrustedKey
-from tests.conftest import run_query
+from tests.conftest import ENGINES, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ignored-by-rdsgate"  # IAM auth: accepted, unused
 ALICE = "arn:aws:sts::123456789012:assumed-role/data-engineer/alice"
 

@@ -19,10 +19,9 @@ from rdsgate import dataapi
 from rdsgate.drivers import ExecutionOptions
 from rdsgate.errors import ResultTooLarge, SqlError
 from rdsgate.sql.text import prepare
-from tests.conftest import DATABASE, iam_definition, run_query
+from tests.conftest import DATABASE, ENGINES, iam_definition, run_query
 from tests.integration.test_data_api import SECRET, arn, client, endpoint  # noqa: F401 (fixtures)
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 DOC_DDL = {
     "pg": "CREATE TABLE fidelity_docs (id INT PRIMARY KEY, doc JSONB)",
     "my": "CREATE TABLE fidelity_docs (id INT PRIMARY KEY, doc JSON)",

@@ -13,21 +13,14 @@ import pytest
 
 from rdsgate.edge import http_status
 from rdsgate import errors
-from tests.conftest import DATABASE, IAM_USER, iam_definition, run_query
+from tests.conftest import DATABASE, ENGINES, IAM_USER, iam_definition, run_query
 
 ADDRESSES = ("ada@example.org", "bob@example.net")
-ENGINES = {"postgres": "pg", "mysql": "my"}
-
-
-@pytest.fixture(params=["postgres", "mysql"])
-def engine(request):
-    return request.param
 
 
 @pytest.fixture
-def masked(runtime, connections, postgres, mariadb, engine):
+def masked(runtime, connections, server, engine):
     """``people`` with real addresses, and two connections masking them: by bare name and by source."""
-    server = postgres if engine == "postgres" else mariadb
     for sql in (
         "DROP TABLE IF EXISTS people",
         "DROP TABLE IF EXISTS people_copy",
@@ -152,11 +145,10 @@ def test_hash_masks_only_real_data(runtime, masked):
 
 
 @pytest.mark.parametrize("sql", WRITES)
-def test_copying_masked_values_elsewhere_is_refused(runtime, masked, engine, sql, postgres, mariadb):
+def test_copying_masked_values_elsewhere_is_refused(runtime, masked, engine, sql, server):
     with pytest.raises(errors.GuardrailViolation) as caught:
         run_query(runtime, f"{masked}-mask-bare", sql)
     assert caught.value.details["rule"] == "masked_columns"
-    server = postgres if engine == "postgres" else mariadb
     assert server.execute("SELECT count(*) FROM people_copy", database=DATABASE)[0][0] == 0
 
 
@@ -172,8 +164,7 @@ def test_predicates_on_masked_columns_filter_without_showing(runtime, masked):
     assert found["records"] == [{"n": 1}]
 
 
-def test_detectors_mask_personal_data_in_any_column(runtime, connections, postgres, mariadb, engine):
-    server = postgres if engine == "postgres" else mariadb
+def test_detectors_mask_personal_data_in_any_column(runtime, connections, server, engine):
     name = f"{ENGINES[engine]}-detect"
     connections.put(iam_definition(name, server, engine, mask_detectors=["email", "card", "iban", "aws_access_key"]))
     sql = ("SELECT 'write to ada@example.org' AS note, '4111 1111 1111 1111' AS card, '4111 1111 1111 1112' AS not_card, "

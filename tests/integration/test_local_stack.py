@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from rdsgate_cli.cli import main
-from tests.local_processes import ROOT, Serve
+from tests.local_processes import ROOT, Serve, serve_fixture
 
 
 def processes_naming(folders):
@@ -64,11 +64,7 @@ def cli(capsys, *argv):
     return code, out, err
 
 
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve()
-    yield running
-    running.kill()
+serve = serve_fixture()
 
 
 def test_prints_what_runs_where(serve):

@@ -100,11 +100,6 @@ def small_servers(aws):
             server.stop()
 
 
-@pytest.fixture(params=["postgres", "mysql"])
-def engine(request):
-    return request.param
-
-
 def rows_written(server, engine):
     sql = "SELECT worker, part, note FROM overload_log ORDER BY worker, part"
     return [tuple(row) for row in server.execute(sql, database=DATABASE)]

@@ -6,9 +6,7 @@ import boto3
 import pytest
 
 from rdsgate import errors
-from tests.conftest import run_query
-
-ENGINES = {"postgres": "pg", "mysql": "my"}
+from tests.conftest import ENGINES, run_query
 
 
 @pytest.fixture(params=sorted(ENGINES))

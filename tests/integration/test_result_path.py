@@ -5,18 +5,12 @@ import json
 import pytest
 
 from rdsgate.encoding import dumps
-from tests.conftest import run_query
+from tests.conftest import ENGINES, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 SERIES = {
     "postgres": "SELECT g AS id, 'name-' || g AS name, g * 1.5 AS amount, g % 2 = 0 AS even FROM generate_series(1, {n}) g",
     "mysql": "SELECT seq AS id, CONCAT('name-', seq) AS name, seq * 1.5 AS amount, seq % 2 = 0 AS even FROM seq_1_to_{n}",
 }
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
 
 
 @pytest.mark.parametrize("max_rows", [2_500, 12_000])  # one round trip, and streamed in batches

@@ -12,17 +12,13 @@ import urllib.request
 import pytest
 
 from rdsgate_devstack.http_server import LocalApiServer
-from tests.local_processes import Serve
+from tests.local_processes import serve_fixture
 
 ALICE = "arn:aws:iam::000000000000:user/alice"
 BOB = "arn:aws:iam::000000000000:user/bob"
 
 
-@pytest.fixture(scope="module")
-def serve():
-    running = Serve("--no-mysql")
-    yield running
-    running.kill()
+serve = serve_fixture("--no-mysql")
 
 
 def request(url, method="GET", body=None, identity=None):

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import types
+from decimal import Decimal
 
-import boto3
 import pytest
 
 from rdsgate import api, invoke
 from rdsgate.errors import InvalidRequest
 from rdsgate.runbooks.definition import parse_runbook
 from rdsgate_devstack.http_server import LocalApiServer
+from rdsgate_devstack.moto_aws import DefinitionsTable
 from tests.conftest import ENGINEER_ROLE, ENGINES, iam_definition, load_event, run_query
 from tests.integration.test_governance import ensure_table
 
@@ -42,29 +43,20 @@ GOOD = {"status": "open", "max_price": 99.5, "urgent": True, "due_after": "2026-
         "placed_after": "2026-01-01T00:00:00", "ref": REF, "code": "ABC-%"}
 
 
-class Runbooks:
-    """The runbooks table on moto."""
-
-    def __init__(self, name):
-        self.name = name
-        self.client = boto3.client("dynamodb", region_name="us-east-1")
+class Runbooks(DefinitionsTable):
+    """The runbooks table on moto: ``put`` writes a runbook (numbers as DynamoDB's decimals) and returns it parsed."""
 
     def put(self, item):
-        from boto3.dynamodb.types import TypeSerializer
-        from decimal import Decimal
-
-        plain = json.loads(json.dumps(item), parse_float=Decimal)
-        serializer = TypeSerializer()
-        self.client.put_item(TableName=self.name, Item={k: serializer.serialize(v) for k, v in plain.items()})
+        super().put(json.loads(json.dumps(item), parse_float=Decimal))
         return parse_runbook(item)
 
 
 @pytest.fixture
-def runbooks(runtime, aws, monkeypatch):
+def runbooks(runtime, moto_aws, monkeypatch):
     monkeypatch.setenv("RDSGATE_RUNBOOKS_TABLE", ensure_table(RUNBOOKS_TABLE, "name"))
     monkeypatch.setenv("RDSGATE_AUDIT_TABLE", ensure_table(AUDIT_TABLE, "connection", "at"))
     runtime.reset()
-    return Runbooks(RUNBOOKS_TABLE)
+    return Runbooks(moto_aws, RUNBOOKS_TABLE)
 
 
 @pytest.fixture

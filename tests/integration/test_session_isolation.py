@@ -3,9 +3,7 @@
 import pytest
 
 from rdsgate import errors
-from tests.conftest import run_query
-
-ENGINES = {"postgres": "pg", "mysql": "my"}
+from tests.conftest import ENGINES, run_query
 
 
 @pytest.mark.parametrize("sql", ["SET timezone = 'Asia/Tokyo'", "RESET ALL", "set time_zone = '+09:00'"])

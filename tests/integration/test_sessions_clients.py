@@ -23,11 +23,10 @@ from sqlalchemy import orm
 from rdsgate import api, errors, invoke
 from rdsgate_devstack.http_server import LocalApiServer
 from rdsgate_devstack.sigv4 import SigV4Verifier, TrustedKey
-from tests.conftest import DATABASE, run_query
+from tests.conftest import DATABASE, ENGINES, run_query
 from tests.integration.sessions_fixtures import ALICE, BOB, runners, session_table, sessions  # noqa: F401
 from tests.integration.test_data_api import SECRET, arn, client, endpoint, use_execute_api_signing  # noqa: F401
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 SCHEMES = {"pg": "postgresql", "my": "mysql"}
 
 

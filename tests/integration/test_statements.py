@@ -18,9 +18,8 @@ from rdsgate import api, errors, invoke, result_reader, result_writer, statement
 from rdsgate.worker import LOCAL_RUNNER
 from rdsgate_devstack.http_server import build_event, identity_of
 from rdsgate_devstack.statements_local import create_resources
-from tests.conftest import REGION, iam_definition, run_query
+from tests.conftest import ENGINES, REGION, iam_definition, run_query
 
-ENGINES = {"postgres": "pg", "mysql": "my"}
 ALICE = "arn:aws:sts::123456789012:assumed-role/data-engineer/alice"
 BOB = "arn:aws:sts::123456789012:assumed-role/data-engineer/bob"
 MALLORY = "arn:aws:sts::999999999999:assumed-role/intruder/mallory"
@@ -63,11 +62,6 @@ def env(runtime, results_store, monkeypatch):
     monkeypatch.setenv("RDSGATE_WORKER_TIMEOUT_SECONDS", "120")
     yield runtime
     LOCAL_RUNNER.join(timeout=30)
-
-
-@pytest.fixture(params=sorted(ENGINES))
-def engine(request):
-    return request.param
 
 
 @pytest.fixture

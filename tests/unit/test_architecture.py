@@ -10,8 +10,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 # Where each tree's packages live, and which of its top-level packages are ours.
 TREES = ((ROOT / "functions", None), (ROOT / "local", None), (ROOT, ("infra", "bench")))

@@ -367,10 +367,9 @@ async function runInBackground() {
       const shown = { columns: view.columns, records: page.records, rowCount: view.rowCount, updatedRows: view.updatedRows };
       state.result = { ...shown, connection };
       renderGrid(ui.result, shown);
-      ui.status.className = "status ok";
-      ui.status.innerHTML = `<span data-testid="result-summary">${escapeHtml(summary(shown))}</span>` +
-        `<span class="muted" data-testid="statement-size">(in the background, ${escapeHtml(formatMs(elapsed))}; ` +
-        `${escapeHtml(sizeText(view.bytes))}${page.nextToken ? `; the first ${page.records.length} shown` : ""})</span>`;
+      showSummary(shown, `<span class="muted" data-testid="statement-size">(in the background, ` +
+        `${escapeHtml(formatMs(elapsed))}; ${escapeHtml(sizeText(view.bytes))}` +
+        `${page.nextToken ? `; the first ${page.records.length} shown` : ""})</span>`);
       ui.downloadCsv.disabled = ui.downloadJson.disabled = !(view.columns || []).length;
       ui.downloadStatement.hidden = false;
     },
@@ -392,20 +391,8 @@ async function runInBackground() {
 
 async function run() {
   if (state.running || !state.connection) return;
-  const { selectionStart, selectionEnd, value } = ui.sql;
-  const sql = selectionEnd > selectionStart ? value.slice(selectionStart, selectionEnd) : value;
-  if (!sql.trim()) return;
-  const names = parameterNames(sql, dialect());
-  const parameters = {};
-  const typeHints = {};
-  for (const name of names) {
-    const { value: text = "", hint = "" } = state.params.get(name) || {};
-    parameters[name] = parameterValue(text);
-    if (hint) typeHints[name] = hint;
-  }
-  const body = { sql, shape: "arrays" };
-  if (names.length) body.parameters = parameters;
-  if (Object.keys(typeHints).length) body.typeHints = typeHints;
+  const body = requestBody();
+  if (!body) return;
   const maxRows = parseInt(ui.maxRows.value, 10);
   if (maxRows > 0) body.maxRows = maxRows;
 
@@ -422,7 +409,8 @@ async function run() {
   if (ok) {
     state.result = { ...data, connection };
     renderGrid(ui.result, data);
-    showSummary(data, elapsed);
+    showSummary(data, `<span class="muted" title="round trip, as seen by the browser">` +
+      `(${escapeHtml(formatMs(elapsed))} round trip)</span>`);
     ui.downloadCsv.disabled = ui.downloadJson.disabled = !(data.columns || []).length;
   } else {
     state.result = null;
@@ -433,17 +421,18 @@ async function run() {
     if (data.error?.code === "SignInRequired") signInFlow();
   }
   remember({
-    at: new Date().toISOString(), connection, sql, parameters: Object.fromEntries(names.map((n) =>
-      [n, state.params.get(n)?.value ?? ""])), typeHints,
+    at: new Date().toISOString(), connection, sql: body.sql, parameters: Object.fromEntries(
+      Object.keys(body.parameters || {}).map((n) => [n, state.params.get(n)?.value ?? ""])),
+    typeHints: body.typeHints || {},
     outcome: ok ? "ok" : data.error?.code || `HTTP ${status}`,
     rowCount: ok ? data.rowCount : null, durationMs: ok ? data.durationMs : null,
   });
 }
 
-function showSummary(result, elapsed) {
+/** A result's summary in the status line; ``detail`` is markup (escaped by the caller) on how it was run. */
+function showSummary(result, detail) {
   ui.status.className = "status ok";
-  ui.status.innerHTML = `<span data-testid="result-summary">${escapeHtml(summary(result))}</span>` +
-    `<span class="muted" title="round trip, as seen by the browser">(${escapeHtml(formatMs(elapsed))} round trip)</span>` +
+  ui.status.innerHTML = `<span data-testid="result-summary">${escapeHtml(summary(result))}</span>` + detail +
     (result.truncated ? '<span class="badge warn" data-testid="truncated" title="more rows exist: raise Max rows">' +
       "truncated</span>" : "");
 }
