@@ -44,7 +44,6 @@ class PostgresConnection:
     """One pg8000 connection over TLS, logged in with its definition's session policy; each request applies its own."""
 
     engine = "postgres"
-    _json_as_text = False  # set per request (SessionPolicy.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
@@ -69,9 +68,9 @@ class PostgresConnection:
             prefix = self._apply(policy, prepared)
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
-                rows, truncated = self._admit(context.columns, context.rows, budget)
+                rows, truncated = self._admit(context.columns, context.rows, budget, policy.json_as_text)
             else:
-                context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget)
+                context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget, policy.json_as_text)
         except (socket.timeout, TimeoutError):
             self.close()  # the server never answered in time: this connection cannot be trusted
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
@@ -89,7 +88,7 @@ class PostgresConnection:
         budget = RowBudget(options)
         try:
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
-            return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget)
+            return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget, policy.json_as_text)
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statements ran longer than {timeout_ms} ms") from None
@@ -128,7 +127,6 @@ class PostgresConnection:
         PostgreSQL refuses a few utility commands in a block: a writable request runs one of those
         alone, with the login's timeout.
         """
-        self._json_as_text = policy.json_as_text
         self._wire.set_timeout(policy.socket_timeout())
         if policy.read_only or prepared is None or prepared.statement_type not in _UTILITY_WORDS or not _OUTSIDE_BLOCK.match(prepared.text):
             return postgres_prefix(policy, self.login_session)
@@ -144,29 +142,30 @@ class PostgresConnection:
             encoded=encoded,
         )
 
-    def _results(self, done: list[tuple[bytes, int, Any, Any]], budget: RowBudget, *, in_transaction: bool = False) -> list[StatementResult]:
+    def _results(self, done: list[tuple[bytes, int, Any, Any]], budget: RowBudget, json_as_text: bool, *, in_transaction: bool = False) -> list[StatementResult]:
         """Each pipelined statement's result (``PgWire.run_many``'s ``statements``), as the budget admits its rows."""
         if in_transaction:  # type lookups inside the open transaction, before any row is converted
             self._learn_types([c["type_oid"] for _, _, columns, _ in done for c in columns or []], in_transaction=True)
         results = []
         for tag, count, columns, raw_rows in done:
-            rows, truncated = self._admit(columns, raw_rows, budget, learn=not in_transaction)
+            rows, truncated = self._admit(columns, raw_rows, budget, json_as_text, learn=not in_transaction)
             results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
         return results
 
-    def _stream(self, statement, texts, oids, prefix, budget, *, in_transaction: bool = False):
+    def _stream(self, statement, texts, oids, prefix, budget, json_as_text, *, in_transaction: bool = False):
         """Fetch in batches through the open portal, stopping as soon as the budget is spent."""
         rows: list[list[Any]] = []
         context, truncated = self._portal(
             statement, texts, oids, prefix, budget, STREAM_BATCH_ROWS, lambda context, batch, first: rows.extend(batch),
-            in_transaction=in_transaction,
+            json_as_text, in_transaction=in_transaction,
         )
         return context, rows, truncated
 
-    def _portal(self, statement, texts, oids, prefix, budget, batch_rows, take, *, in_transaction: bool = False):
+    def _portal(self, statement, texts, oids, prefix, budget, batch_rows, take, json_as_text, *, in_transaction: bool = False):
         """Read the statement's rows through its open portal, ``batch_rows`` per round trip, until the budget is spent.
 
-        ``take(context, batch, first)`` gets each batch the budget admits. The request then ends (COMMIT and the
+        ``take(context, batch, first)`` gets each batch the budget admits (json values parsed, or as
+        their text when ``json_as_text``). The request then ends (COMMIT and the
         reset), or, ``in_transaction``, only the round trip (a Sync: the held transaction stays open);
         either raises the statement's error. The context, and whether rows were left unread.
         """
@@ -174,7 +173,7 @@ class PostgresConnection:
         self._wire.read_ahead(context, len(prefix) + 1)
         truncated, first = False, True
         while context.error is None:
-            batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+            batch, truncated = self._admit(context.columns, context.rows, budget, json_as_text, learn=False, start=first)
             take(context, batch, first)
             first = False
             context.rows = []
@@ -190,8 +189,11 @@ class PostgresConnection:
         self._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=in_transaction)
         return context, truncated or suspended
 
-    def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True, start: bool = True) -> tuple[list[list[Any]], bool]:
-        """Convert the fetched rows to JSON values and keep those the budget admits.
+    def _admit(
+        self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, json_as_text: bool,
+        *, learn: bool = True, start: bool = True,
+    ) -> tuple[list[list[Any]], bool]:
+        """Convert the fetched rows to JSON values (json/jsonb as their text if ``json_as_text``) and keep those the budget admits.
 
         While a portal streams, no other query can run on the connection, so types not
         yet known (user-defined enums, domains) keep their text form until it closes.
@@ -203,7 +205,7 @@ class PostgresConnection:
             budget.start([column["name"] for column in columns])
         rows = raw_rows or []
         for index, column in enumerate(columns):  # column by column, in place; text columns stay as they are
-            convert = self._converter(column["type_oid"])
+            convert = self._converter(column["type_oid"], json_as_text)
             if convert is not _identity:
                 for row in rows:
                     value = row[index]
@@ -237,7 +239,7 @@ class PostgresConnection:
                 if batch:
                     sink.rows(batch)
 
-            context, truncated = self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take)
+            context, truncated = self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take, policy.json_as_text)
         except (socket.timeout, TimeoutError):
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
@@ -282,8 +284,8 @@ class PostgresConnection:
             if int(element) and name.startswith("_"):
                 self._array_elements[int(oid)] = int(element)
 
-    def _converter(self, oid: int) -> Callable[[str], Any]:
-        return converter(oid, self._array_elements, self._json_as_text)
+    def _converter(self, oid: int, json_as_text: bool) -> Callable[[str], Any]:
+        return converter(oid, self._array_elements, json_as_text)
 
 
 def _completion(context: Any, prefix: list[str]) -> tuple[bytes, int]:
@@ -313,15 +315,16 @@ class PostgresTransaction(HeldTransactionBase):
         prefix, timeout_ms = self._settings(options)
         budget = RowBudget(options)
         connection = self.connection
+        json_as_text = options.session.json_as_text
 
         def run() -> StatementResult:
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.send(prepared.text, texts, oids, prefix, options.max_rows + 1)
                 self._wire.sync(context)
                 connection._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=True)
-                rows, truncated = connection._admit(context.columns, context.rows, budget, learn=False)
+                rows, truncated = connection._admit(context.columns, context.rows, budget, json_as_text, learn=False)
             else:
-                context, rows, truncated = connection._stream(prepared.text, texts, oids, prefix, budget, in_transaction=True)
+                context, rows, truncated = connection._stream(prepared.text, texts, oids, prefix, budget, json_as_text, in_transaction=True)
             return connection._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
 
         return self._guarded(run, timeout_ms)
@@ -335,7 +338,7 @@ class PostgresTransaction(HeldTransactionBase):
             pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1, in_transaction=True)
             done = context.statements[len(prefix) : len(prefix) + len(statements)]
-            return self.connection._results(done, budget, in_transaction=True)
+            return self.connection._results(done, budget, options.session.json_as_text, in_transaction=True)
 
         return self._guarded(run, timeout_ms, many=True)
 
