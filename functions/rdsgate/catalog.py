@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+from .botoclients import dynamodb_client
 from .caching import TtlCache
 from .definitions import ConnectionDefinition, parse_definition
 from .errors import ConnectionNotFound, DatabaseUnavailable
@@ -23,7 +24,7 @@ class KeyedTable:
 
     def __init__(self, table_name: str | None, client_factory: Callable[[], Any] | None = None) -> None:
         self.table_name = table_name
-        self._client_factory = client_factory or _default_dynamodb_client
+        self._client_factory = client_factory or dynamodb_client
         self._client: Any = None
 
     def _scan_items(self) -> list[dict[str, Any]]:
@@ -86,13 +87,6 @@ class DefinitionCatalog(KeyedTable):
             plain = _from_dynamodb(item)
             span.annotate(connection=name, engine=plain.get("engine") if isinstance(plain.get("engine"), str) else None)
             return plain
-
-
-def _default_dynamodb_client() -> Any:
-    # botocore directly: boto3's import (s3transfer and the resource layer) costs a cold start ~20 ms.
-    from botocore.session import get_session
-
-    return get_session().create_client("dynamodb")
 
 
 def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from ..botoclients import dynamodb_client
 from ..errors import TooManySessions
 from . import payloads
 from .table import (
@@ -40,7 +41,7 @@ class DynamoDBSessionStore:
 
     def __init__(self, table: str, *, client_factory: Callable[[], Any] | None = None) -> None:
         self.table = table
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or dynamodb_client
         self._client: Any = None
 
     @property
@@ -265,9 +266,3 @@ class DynamoDBSessionStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-
-def _default_client() -> Any:
-    from botocore.session import get_session
-
-    return get_session().create_client("dynamodb")
