@@ -166,7 +166,9 @@ class StatementStore:
 
     def create(self, *, connection: str, caller: str | None, request: dict[str, Any], output: Output,
                key: str, statement_id: str | None = None, task_token: str | None = None,
-               deadline_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS) -> dict[str, Any]:
+               deadline_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS, governed: bool = True,
+               review: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The SUBMITTED item, written once; ``governed=False`` and an approved ``review``'s run are recorded in it."""
         now = _now()
         item: dict[str, Any] = {
             "id": statement_id or new_statement_id(),
@@ -183,6 +185,10 @@ class StatementStore:
         }
         if task_token:
             item["taskToken"] = task_token
+        if not governed:
+            item["governed"] = False
+        if review:  # an approved review's run (rdsgate.reviews): which review, and the runbook it runs
+            item["review"] = json.dumps(review)
         self.client.put_item(TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)")
         return item
 

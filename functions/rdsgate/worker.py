@@ -264,13 +264,7 @@ def submit_statement(
     statement_id = new_statement_id()
     item = store.create(connection=name, caller=caller, request=request_document, output=output,
                         key=settings.key_for(statement_id, output), statement_id=statement_id, task_token=task_token,
-                        deadline_seconds=settings.worker_timeout_seconds)
-    if not governed:
-        store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
-        item["governed"] = False
-    if review:  # an approved review's run (rdsgate.reviews): which review, and the runbook it runs
-        store._update(statement_id, {"review": json.dumps(review)}, expect=("SUBMITTED",))
-        item["review"] = json.dumps(review)
+                        deadline_seconds=settings.worker_timeout_seconds, governed=governed, review=review)
     try:
         submit(statement_id, settings, clients)
     except Exception as exc:
