@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .botoclients import Clients
+from .dynamodb_items import plain_item
 from .errors import ConnectionNotFound, InvalidRequest, RdsgateError
 
 __all__ = [
@@ -272,18 +273,15 @@ def _to_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = {}
-    for name, value in item.items():
-        (kind, data), = value.items()
-        if kind == "N":
-            plain[name] = int(data) if data.lstrip("-").isdigit() else float(data)
-        elif kind == "BOOL":
-            plain[name] = data
-        elif name in _JSON_FIELDS:
-            plain[name] = json.loads(data)
-        else:
-            plain[name] = data
+    plain = plain_item(item, _number)
+    for name in _JSON_FIELDS:
+        if isinstance(plain.get(name), str):  # written as their JSON text (_to_value)
+            plain[name] = json.loads(plain[name])
     return plain
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def status_view(item: dict[str, Any]) -> dict[str, Any]:

@@ -240,8 +240,8 @@ class DynamoDBSessionStore:
             if item is None:
                 result[limit_key] = ({}, None)
             else:
-                entries = {k: int(v["N"]) for k, v in item.get("m", {}).get("M", {}).items()}
-                result[limit_key] = (entries, int(item["v"]["N"]))
+                values = plain(item)
+                result[limit_key] = (values.get("m", {}), values["v"])
         return result
 
     def _dead(self, keys: set[str], now: int) -> set[str]:
