@@ -21,11 +21,11 @@ from .. import errors
 from ..sql.constants import MYSQL_IMPLICIT_COMMIT as IMPLICIT_COMMIT
 from ..sql.text import PreparedSql
 from .base import STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .held import STATEMENT_ERRORS, HeldTransactionBase
+from .held import HeldTransactionBase, naming_statement
 from .mysql_errors import map_error
 from .mysql_values import _CONVERSIONS, _lean_converters, _post_converter, _to_python, column_type, json_candidate
 from .pymysql_wire import MysqlWire, read_rows
-from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup
+from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup, mysql_timeout
 
 # Server status bits that tell whether a statement left work uncommitted: after a statement in
 # autocommit mode only AUTOCOMMIT may be set.
@@ -142,10 +142,7 @@ class MysqlConnection:
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            mapped = map_error(exc, login=False, iam=self._iam)
-            if transaction and isinstance(mapped, (errors.SqlError, errors.ReadOnlyViolation, errors.QueryTimeout)):
-                mapped.details["statement"] = index
-            raise mapped from None
+            raise naming_statement(map_error(exc, login=False, iam=self._iam), index if transaction else None) from None
         return results
 
     def _reset(self) -> None:
@@ -327,10 +324,11 @@ class MysqlTransaction(HeldTransactionBase):
         timeout_ms = options.session.within(connection.login_session).statement_timeout_ms
         scoped = ""
         if timeout_ms != connection.session.statement_timeout_ms and timeout_ms:
+            setting = mysql_timeout(timeout_ms, connection.is_mariadb)
             if connection.is_mariadb:
-                scoped = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
+                scoped = f"SET STATEMENT {setting} FOR "
             else:  # a session variable: the reset when the transaction ends restores it
-                self._conn.queue_query(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+                self._conn.queue_query(f"SET SESSION {setting}")
         budget = RowBudget(options)
         results = []
         for index, (prepared, values) in enumerate(statements):
@@ -340,8 +338,7 @@ class MysqlTransaction(HeldTransactionBase):
                     lambda: connection._run(scoped + prepared.text, args, budget, options.session.json_as_text, drain=True), timeout_ms
                 ))
             except errors.RdsgateError as exc:
-                if many and isinstance(exc, STATEMENT_ERRORS):
-                    exc.details["statement"] = index
+                naming_statement(exc, index if many else None)
                 self._after_error()
                 raise
             self._after_success()

@@ -20,11 +20,11 @@ from pg8000.exceptions import DatabaseError
 from .. import errors
 from ..sql.text import PreparedSql
 from .base import SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .held import HeldTransactionBase
+from .held import HeldTransactionBase, naming_statement
 from .pg8000_wire import PgWire, new_context
 from .pg_errors import map_error
 from .pg_values import ARRAY_ELEMENTS, TYPE_NAMES, _identity, _wire_values, converter
-from .session import SessionPolicy, postgres_prefix
+from .session import SessionPolicy, postgres_prefix, postgres_timeout
 
 # Commands PostgreSQL refuses inside a transaction block. Each is a single utility command
 # that runs no procedural COMMIT, so a writable request runs it outside BEGIN … COMMIT
@@ -63,43 +63,31 @@ class PostgresConnection:
         texts, oids = _wire_values(prepared, values)
         budget = RowBudget(options)
         policy = options.session.within(self.login_session)
-        timeout_ms = policy.statement_timeout_ms
-        try:
+
+        def run() -> tuple[Any, list[str], list[list[Any]], bool]:
             prefix = self._apply(policy, prepared)
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
                 rows, truncated = self._admit(context.columns, context.rows, budget, policy.json_as_text)
             else:
                 context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget, policy.json_as_text)
-        except (socket.timeout, TimeoutError):
-            self.close()  # the server never answered in time: this connection cannot be trusted
-            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
-        except Exception as exc:
-            raise map_error(exc, login=False, iam=self._iam) from None
-        finally:
-            self._ensure_idle()
+            return context, prefix, rows, truncated
+
+        context, prefix, rows, truncated = self._guarded(run, policy.statement_timeout_ms)
         return self._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one implicit transaction and one round trip: all commit or none do."""
         policy = options.session.within(self.login_session)
-        prefix, timeout_ms = self._apply(policy), policy.statement_timeout_ms
+        prefix = self._apply(policy)
         pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
         budget = RowBudget(options)
-        try:
+
+        def run() -> list[StatementResult]:
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
             return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget, policy.json_as_text)
-        except (socket.timeout, TimeoutError):
-            self.close()
-            raise errors.QueryTimeout(f"the statements ran longer than {timeout_ms} ms") from None
-        except Exception as exc:
-            mapped = map_error(exc, login=False, iam=self._iam)
-            done = getattr(exc, "completed_statements", None)
-            if done is not None and isinstance(mapped, errors.SqlError | errors.ReadOnlyViolation | errors.QueryTimeout):
-                mapped.details["statement"] = done
-            raise mapped from None
-        finally:
-            self._ensure_idle()
+
+        return self._guarded(run, policy.statement_timeout_ms, what="statements")
 
     def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
         """Parameter types (in ``prepared.names`` order) and result columns, without running the statement."""
@@ -222,9 +210,9 @@ class PostgresConnection:
         """
         texts, oids = _wire_values(prepared, values)
         policy = options.session.within(self.login_session)
-        timeout_ms = policy.statement_timeout_ms
         budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False, session=options.session))
-        try:
+
+        def run() -> tuple[Any, list[str], bool]:
             prefix = self._apply(policy, prepared)
             # Learn the columns' types first (user-defined arrays, enums): no other query can run while the portal streams.
             try:
@@ -239,15 +227,26 @@ class PostgresConnection:
                 if batch:
                     sink.rows(batch)
 
-            context, truncated = self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take, policy.json_as_text)
+            return (*self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take, policy.json_as_text), prefix)
+
+        # A sink that failed mid-stream leaves the portal open: the guard's check then closes the connection.
+        context, truncated, prefix = self._guarded(run, policy.statement_timeout_ms)
+        return self._result(context.columns, [], truncated, _completion(context, prefix))
+
+    def _guarded(self, run: Callable[[], Any], timeout_ms: int | None, *, what: str = "statement") -> Any:
+        """``run()``, its failure as rdsgate's error (a batch's naming the statement that failed); then the idle check.
+
+        A socket timeout closes the connection: the server never answered in time, so it cannot be trusted.
+        """
+        try:
+            return run()
         except (socket.timeout, TimeoutError):
             self.close()
-            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
+            raise errors.QueryTimeout(f"the {what} ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            raise map_error(exc, login=False, iam=self._iam) from None
+            raise naming_statement(map_error(exc, login=False, iam=self._iam), getattr(exc, "completed_statements", None)) from None
         finally:
-            self._ensure_idle()  # a sink that failed mid-stream leaves the portal open: the connection goes
-        return self._result(context.columns, [], truncated, _completion(context, prefix))
+            self._ensure_idle()
 
     def backend_id(self) -> int | None:
         """The server process of this session (what ``pg_cancel_backend`` takes)."""
@@ -364,7 +363,7 @@ class PostgresTransaction(HeldTransactionBase):
 
     def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
         timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
-        return ([f"SET LOCAL statement_timeout = {int(timeout_ms)}"] if timeout_ms else []), timeout_ms
+        return ([postgres_timeout(timeout_ms)] if timeout_ms else []), timeout_ms
 
     def _after_end(self) -> None:
         if self._wire.needs_closing():
