@@ -30,7 +30,9 @@ from .edge import STEP_FUNCTIONS_LIMIT_BYTES, step_functions_name
 from .runtime import LOGGER, SERVICE, ServiceHolder
 from .service import Invocation
 from .result_writer import RecordSink, ResultWriter, discard_result
-from .statements import CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, parse_output
+from .statements import (
+    CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, new_statement_id, parse_output,
+)
 
 __all__ = ["LOCAL_RUNNER", "invoke_to_s3", "run_submitted", "store_for", "submit_statement", "wants_s3"]
 
@@ -94,12 +96,12 @@ def run_submitted(
             request, invocation = approved_run(item["review"], request, invocation)
 
         def on_connection(connection: Any) -> None:
-            backend = connection.backend_id() if hasattr(connection, "backend_id") else None
+            backend = connection.backend_id()
             if not store.started(statement_id, backend):
                 raise StatementCancelled("the statement was cancelled before it started")
             watcher.start(backend)
 
-        sink = RecordSink(writer, output.format, cancelled.is_set)
+        sink = RecordSink(writer, cancelled.is_set)
         document = holder.get().stream(item["connection"], request, invocation, sink,
                                        max_rows=max_rows_for(request), on_connection=on_connection)
         if cancelled.is_set():
@@ -259,8 +261,6 @@ def submit_statement(
     """Record a statement (SUBMITTED) and start the worker on it; the status item."""
     settings = (settings or StatementSettings.resolve()).require()
     store = store_for(settings, clients)
-    from .statements import new_statement_id
-
     statement_id = new_statement_id()
     item = store.create(connection=name, caller=caller, request=request_document, output=output,
                         key=settings.key_for(statement_id, output), statement_id=statement_id, task_token=task_token,
@@ -313,15 +313,13 @@ def invoke_to_s3(event: dict[str, Any], name: str, invocation: Invocation, envel
     settings = StatementSettings.resolve().require()
     # Without "s3": true the result comes back inline when it fits (JSON Lines only), else as the pointer.
     spill_only = not (isinstance(raw_output, dict) and raw_output.get("s3") is True)
-    from .statements import new_statement_id
-
     statement_id = new_statement_id()
     key = settings.key_for(statement_id, output)
     s3 = CLIENTS.get("s3")
     writer = ResultWriter(s3, settings.bucket, key, output=output, kms_key=settings.kms_key)
     if output.format == "csv":
         request = _as_arrays(request)
-    sink = RecordSink(writer, writer.output.format)
+    sink = RecordSink(writer)
     try:
         result = SERVICE.get().stream(name, request, invocation, sink, max_rows=max_rows_for(request))
         if spill_only and output.format == "jsonl":
