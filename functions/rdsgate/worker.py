@@ -26,7 +26,7 @@ from .access import Caller
 from .encoding import json_loads
 from .errors import InternalError, InvalidRequest, RdsgateError
 from .request import QUERY_FIELDS, QueryRequest, parse_query
-from .edge import STEP_FUNCTIONS_LIMIT_BYTES, step_functions_name
+from .edge import STEP_FUNCTIONS_LIMIT_BYTES, remaining_ms, step_functions_name
 from .runtime import LOGGER, SERVICE, ServiceHolder
 from .service import Invocation
 from .result_writer import RecordSink, ResultWriter, discard_result
@@ -48,8 +48,7 @@ def handler(event: Any, context: Any) -> dict[str, Any] | None:
     if not isinstance(event, dict) or not isinstance(event.get("statement"), str):
         LOGGER.error("worker: unexpected event", extra={"keys": sorted(event) if isinstance(event, dict) else None})
         return None
-    remaining = context.get_remaining_time_in_millis if hasattr(context, "get_remaining_time_in_millis") else None  # asked when the run starts
-    return run_submitted(event["statement"], WORKER_SERVICE, remaining=remaining,
+    return run_submitted(event["statement"], WORKER_SERVICE, remaining=lambda: remaining_ms(context),  # asked when the run starts
                          request_id=getattr(context, "aws_request_id", None))
 
 
@@ -62,7 +61,7 @@ def max_rows_for(request: QueryRequest) -> int:
 
 
 def run_submitted(
-    statement_id: str, holder: ServiceHolder, *, remaining: Callable[[], float] | None = None,
+    statement_id: str, holder: ServiceHolder, *, remaining: Callable[[], float | None] | None = None,
     request_id: str | None = None, settings: StatementSettings | None = None, clients: Any = CLIENTS,
 ) -> dict[str, Any] | None:
     """Run a SUBMITTED statement to its end; returns the FINISHED summary, or None."""

@@ -27,6 +27,7 @@ from typing import Any
 from .. import errors
 from ..access import Caller
 from ..drivers.held import ABORTED_MESSAGE
+from ..edge import remaining_ms
 from ..guardrails import check_guardrails
 from ..params import bind_values
 from ..request import AtomicRequest, QueryRequest, Statement
@@ -332,7 +333,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     key = event.get("key") if isinstance(event, dict) else None
     if not isinstance(key, str) or len(key) != 64:
         return {"outcome": "invalid"}
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else 900_000
+    remaining = remaining_ms(context)
+    if remaining is None:  # not Lambda's context: a local runner's time is its own
+        remaining = 900_000
     runner_id = getattr(context, "aws_request_id", None) or f"pid:{os.getpid()}"
     try:
         return {"outcome": ENVIRONMENT.runner().run(key, remaining, runner_id)}
