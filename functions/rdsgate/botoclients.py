@@ -1,4 +1,4 @@
-"""botocore clients made on first use, one session per process: what the statements and reviews modules call AWS with."""
+"""botocore clients made on first use, one session per process: what the statements, reviews and sessions modules call AWS with."""
 
 from __future__ import annotations
 
@@ -31,3 +31,15 @@ class Clients:
         with self._lock:
             self._clients.clear()
             self._session = None
+
+
+# Clients without a Config of their own, shared by the modules that need one (the session runner's Lambda client).
+CLIENTS = Clients()
+
+
+def dynamodb_client() -> Any:
+    """A new DynamoDB client: the default of the tables that are not handed one (botocore directly:
+    boto3's import, s3transfer and the resource layer, costs a cold start ~20 ms)."""
+    from botocore.session import get_session
+
+    return get_session().create_client("dynamodb")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Callable
 
+from .botoclients import dynamodb_client
 from .caching import TtlCache
+from .dynamodb_items import plain_item
 from .definitions import ConnectionDefinition, parse_definition
 from .errors import ConnectionNotFound, DatabaseUnavailable
 from .tracing import TRACING
@@ -23,7 +24,7 @@ class KeyedTable:
 
     def __init__(self, table_name: str | None, client_factory: Callable[[], Any] | None = None) -> None:
         self.table_name = table_name
-        self._client_factory = client_factory or _default_dynamodb_client
+        self._client_factory = client_factory or dynamodb_client
         self._client: Any = None
 
     def _scan_items(self) -> list[dict[str, Any]]:
@@ -31,7 +32,7 @@ class KeyedTable:
         kwargs: dict[str, Any] = {"TableName": self.table_name}
         while True:
             response = self._call("scan", **kwargs)
-            items.extend(_from_dynamodb(item) for item in response.get("Items", []))
+            items.extend(plain_item(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -83,45 +84,6 @@ class DefinitionCatalog(KeyedTable):
             item = response.get("Item")
             if item is None:
                 return None
-            plain = _from_dynamodb(item)
+            plain = plain_item(item)
             span.annotate(connection=name, engine=plain.get("engine") if isinstance(plain.get("engine"), str) else None)
             return plain
-
-
-def _default_dynamodb_client() -> Any:
-    # botocore directly: boto3's import (s3transfer and the resource layer) costs a cold start ~20 ms.
-    from botocore.session import get_session
-
-    return get_session().create_client("dynamodb")
-
-
-def _from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python values from DynamoDB's typed attribute values, as boto3's TypeDeserializer gives them.
-
-    Numbers are ``Decimal`` (the definition parser takes whole ones as integers), sets are
-    Python sets, binary values bytes.
-    """
-    return {key: _plain(value) for key, value in item.items()}
-
-
-def _plain(value: dict[str, Any]) -> Any:
-    (kind, data), = value.items()
-    if kind == "S" or kind == "BOOL":
-        return data
-    if kind == "N":
-        return Decimal(data)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {key: _plain(item) for key, item in data.items()}
-    if kind == "L":
-        return [_plain(item) for item in data]
-    if kind == "SS":
-        return set(data)
-    if kind == "NS":
-        return {Decimal(number) for number in data}
-    if kind == "B":
-        return bytes(data)
-    if kind == "BS":
-        return {bytes(item) for item in data}
-    raise TypeError(f"DynamoDB type {kind} is not supported")

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_SAFE_INTEGER",
     "dumps",
     "encode_within",
+    "int_or_text",
     "iso_duration",
     "json_loads",
     "json_value",
@@ -29,6 +30,12 @@ __all__ = [
 ]
 
 MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def int_or_text(text: str) -> int | str:
+    """A database's whole number from its text: an int while JSON readers keep it exact, else the text."""
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
 
 _PASSTHROUGH = (str, bool, type(None))
 

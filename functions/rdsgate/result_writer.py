@@ -276,11 +276,11 @@ def discard_result(s3: Any, bucket: str, key: str, upload_id: str | None) -> Non
 
 
 class RecordSink:
-    """What ``QueryService.stream`` writes to: records encoded into a ``ResultWriter``; checks for a cancel."""
+    """What ``QueryService.stream`` writes to: records encoded into a ``ResultWriter`` (in its output's format); checks for a cancel."""
 
-    def __init__(self, writer: ResultWriter, fmt: str, cancelled: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, writer: ResultWriter, cancelled: Callable[[], bool] = lambda: False) -> None:
         self.writer = writer
-        self.encoder = RecordEncoder(fmt)
+        self.encoder = RecordEncoder(writer.output.format)
         self.cancelled = cancelled
         self.columns: list[dict[str, Any]] = []
         self._collected = time.monotonic()

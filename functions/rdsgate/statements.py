@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .botoclients import Clients
+from .dynamodb_items import plain_item
 from .errors import ConnectionNotFound, InvalidRequest, RdsgateError
 
 __all__ = [
@@ -166,7 +167,9 @@ class StatementStore:
 
     def create(self, *, connection: str, caller: str | None, request: dict[str, Any], output: Output,
                key: str, statement_id: str | None = None, task_token: str | None = None,
-               deadline_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS) -> dict[str, Any]:
+               deadline_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS, governed: bool = True,
+               review: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The SUBMITTED item, written once; ``governed=False`` and an approved ``review``'s run are recorded in it."""
         now = _now()
         item: dict[str, Any] = {
             "id": statement_id or new_statement_id(),
@@ -183,6 +186,10 @@ class StatementStore:
         }
         if task_token:
             item["taskToken"] = task_token
+        if not governed:
+            item["governed"] = False
+        if review:  # an approved review's run (rdsgate.reviews): which review, and the runbook it runs
+            item["review"] = json.dumps(review)
         self.client.put_item(TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)")
         return item
 
@@ -266,18 +273,15 @@ def _to_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = {}
-    for name, value in item.items():
-        (kind, data), = value.items()
-        if kind == "N":
-            plain[name] = int(data) if data.lstrip("-").isdigit() else float(data)
-        elif kind == "BOOL":
-            plain[name] = data
-        elif name in _JSON_FIELDS:
-            plain[name] = json.loads(data)
-        else:
-            plain[name] = data
+    plain = plain_item(item, _number)
+    for name in _JSON_FIELDS:
+        if isinstance(plain.get(name), str):  # written as their JSON text (_to_value)
+            plain[name] = json.loads(plain[name])
     return plain
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def status_view(item: dict[str, Any]) -> dict[str, Any]:

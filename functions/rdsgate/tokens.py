@@ -20,10 +20,12 @@ class TokenSigner:
 
     By default the token is a SigV4 presigned ``connect`` request signed here
     (``rdsgate.awsauth``, hmac and hashlib) with the credentials of ``credentials``, a
-    callable returning them: by default the environment's (Lambda's execution role), else
-    a botocore session's. It is the same token as ``rds.generate_db_auth_token``, byte for
-    byte, without an ``rds`` client (its service model costs a cold start about 40 ms) or
-    ``botocore.auth``. A ``client_factory`` (an ``rds`` client per region) signs through that client.
+    callable returning them, called at each signing: by default
+    ``awsauth.environment_credentials`` (Lambda's execution role; no botocore chain: the
+    function's runtime passes its own, ``runtime._AwsSession.credentials``). It is the same
+    token as ``rds.generate_db_auth_token``, byte for byte, without an ``rds`` client (its
+    service model costs a cold start about 40 ms) or ``botocore.auth``. A ``client_factory``
+    (an ``rds`` client per region, as ``diagnose`` passes) signs through that client instead.
     """
 
     def __init__(
@@ -35,7 +37,11 @@ class TokenSigner:
     ) -> None:
         self.default_region = default_region
         self._client_factory = client_factory
-        self._credentials = credentials or _SessionCredentials()
+        if credentials is None:
+            from .awsauth import environment_credentials
+
+            credentials = environment_credentials
+        self._credentials = credentials
         self._clients: dict[str | None, Any] = {}
         self.tokens_signed = 0  # counted for the reuse benchmark
 
@@ -58,41 +64,12 @@ class TokenSigner:
                     DBHostname=definition.token_host, Port=definition.port, DBUsername=definition.db_user, Region=region
                 )
             else:
-                token = _sign(self._credentials(), definition.token_host, definition.port, definition.db_user, region)
+                from .awsauth import presign_db_auth_token  # ``host:port/?Action=connect&DBUser=…&X-Amz-…``, valid 15 minutes
+
+                token = presign_db_auth_token(self._credentials(), definition.token_host, definition.port, definition.db_user, region)
         except Exception as exc:  # e.g. NoCredentialsError: say what, never the credentials
             raise AuthenticationFailed(
                 f"connection {definition.name!r}: could not sign an IAM token ({type(exc).__name__})", hint=IAM_LOGIN_HINT
             ) from exc
         self.tokens_signed += 1
         return token
-
-
-def _sign(credentials: Any, host: str, port: int, db_user: str, region: str) -> str:
-    """``host:port/?Action=connect&DBUser=...&X-Amz-...``: a presigned GET for service ``rds-db``, valid 15 minutes."""
-    from .awsauth import presign_db_auth_token
-
-    return presign_db_auth_token(credentials, host, port, db_user, region)
-
-
-class _SessionCredentials:
-    """The environment's credentials (Lambda's execution role), read at each signing; where botocore would not
-    use them (a named profile, none set), the usual credential chain, resolved once.
-
-    Refreshable credentials (assumed roles, container credentials) refresh themselves
-    when frozen for signing, as a client's would.
-    """
-
-    def __init__(self) -> None:
-        self._credentials: Any = None
-
-    def __call__(self) -> Any:
-        from .awsauth import environment_credentials
-
-        found = environment_credentials()
-        if found is not None:
-            return found
-        if self._credentials is None:
-            from botocore.session import get_session
-
-            self._credentials = get_session().get_credentials()
-        return self._credentials

@@ -26,11 +26,13 @@ from .access import Caller
 from .encoding import json_loads
 from .errors import InternalError, InvalidRequest, RdsgateError
 from .request import QUERY_FIELDS, QueryRequest, parse_query
-from .edge import STEP_FUNCTIONS_LIMIT_BYTES, step_functions_name
+from .edge import STEP_FUNCTIONS_LIMIT_BYTES, remaining_ms, step_functions_name
 from .runtime import LOGGER, SERVICE, ServiceHolder
 from .service import Invocation
 from .result_writer import RecordSink, ResultWriter, discard_result
-from .statements import CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, parse_output
+from .statements import (
+    CLIENTS, MAX_EXPORT_ROWS, Output, StatementCancelled, StatementSettings, StatementStore, new_statement_id, parse_output,
+)
 
 __all__ = ["LOCAL_RUNNER", "invoke_to_s3", "run_submitted", "store_for", "submit_statement", "wants_s3"]
 
@@ -46,8 +48,7 @@ def handler(event: Any, context: Any) -> dict[str, Any] | None:
     if not isinstance(event, dict) or not isinstance(event.get("statement"), str):
         LOGGER.error("worker: unexpected event", extra={"keys": sorted(event) if isinstance(event, dict) else None})
         return None
-    remaining = context.get_remaining_time_in_millis if hasattr(context, "get_remaining_time_in_millis") else None  # asked when the run starts
-    return run_submitted(event["statement"], WORKER_SERVICE, remaining=remaining,
+    return run_submitted(event["statement"], WORKER_SERVICE, remaining=lambda: remaining_ms(context),  # asked when the run starts
                          request_id=getattr(context, "aws_request_id", None))
 
 
@@ -60,7 +61,7 @@ def max_rows_for(request: QueryRequest) -> int:
 
 
 def run_submitted(
-    statement_id: str, holder: ServiceHolder, *, remaining: Callable[[], float] | None = None,
+    statement_id: str, holder: ServiceHolder, *, remaining: Callable[[], float | None] | None = None,
     request_id: str | None = None, settings: StatementSettings | None = None, clients: Any = CLIENTS,
 ) -> dict[str, Any] | None:
     """Run a SUBMITTED statement to its end; returns the FINISHED summary, or None."""
@@ -94,12 +95,12 @@ def run_submitted(
             request, invocation = approved_run(item["review"], request, invocation)
 
         def on_connection(connection: Any) -> None:
-            backend = connection.backend_id() if hasattr(connection, "backend_id") else None
+            backend = connection.backend_id()
             if not store.started(statement_id, backend):
                 raise StatementCancelled("the statement was cancelled before it started")
             watcher.start(backend)
 
-        sink = RecordSink(writer, output.format, cancelled.is_set)
+        sink = RecordSink(writer, cancelled.is_set)
         document = holder.get().stream(item["connection"], request, invocation, sink,
                                        max_rows=max_rows_for(request), on_connection=on_connection)
         if cancelled.is_set():
@@ -259,18 +260,10 @@ def submit_statement(
     """Record a statement (SUBMITTED) and start the worker on it; the status item."""
     settings = (settings or StatementSettings.resolve()).require()
     store = store_for(settings, clients)
-    from .statements import new_statement_id
-
     statement_id = new_statement_id()
     item = store.create(connection=name, caller=caller, request=request_document, output=output,
                         key=settings.key_for(statement_id, output), statement_id=statement_id, task_token=task_token,
-                        deadline_seconds=settings.worker_timeout_seconds)
-    if not governed:
-        store._update(statement_id, {"governed": False}, expect=("SUBMITTED",))
-        item["governed"] = False
-    if review:  # an approved review's run (rdsgate.reviews): which review, and the runbook it runs
-        store._update(statement_id, {"review": json.dumps(review)}, expect=("SUBMITTED",))
-        item["review"] = json.dumps(review)
+                        deadline_seconds=settings.worker_timeout_seconds, governed=governed, review=review)
     try:
         submit(statement_id, settings, clients)
     except Exception as exc:
@@ -319,15 +312,13 @@ def invoke_to_s3(event: dict[str, Any], name: str, invocation: Invocation, envel
     settings = StatementSettings.resolve().require()
     # Without "s3": true the result comes back inline when it fits (JSON Lines only), else as the pointer.
     spill_only = not (isinstance(raw_output, dict) and raw_output.get("s3") is True)
-    from .statements import new_statement_id
-
     statement_id = new_statement_id()
     key = settings.key_for(statement_id, output)
     s3 = CLIENTS.get("s3")
     writer = ResultWriter(s3, settings.bucket, key, output=output, kms_key=settings.kms_key)
     if output.format == "csv":
         request = _as_arrays(request)
-    sink = RecordSink(writer, writer.output.format)
+    sink = RecordSink(writer)
     try:
         result = SERVICE.get().stream(name, request, invocation, sink, max_rows=max_rows_for(request))
         if spill_only and output.format == "jsonl":

@@ -20,6 +20,7 @@ from rdsgate.drivers import ExecutionOptions
 from rdsgate.errors import ResultTooLarge, SqlError
 from rdsgate.sql.text import prepare
 from tests.conftest import DATABASE, ENGINES, iam_definition, run_query
+from tests.integration.sessions_fixtures import runners, session_table, sessions  # noqa: F401 (fixtures)
 from tests.integration.test_data_api import SECRET, arn, client, endpoint  # noqa: F401 (fixtures)
 
 DOC_DDL = {
@@ -87,6 +88,22 @@ def test_json_null_is_the_text_null_not_sql_null(client, conn):
     execute(client, conn, "INSERT INTO fidelity_docs (id, doc) VALUES (1, 'null'), (2, NULL)")
     records = execute(client, conn, "SELECT doc FROM fidelity_docs ORDER BY id")["records"]
     assert records == [[{"stringValue": "null"}], [{"isNull": True}]]
+
+
+def test_json_values_are_the_same_inside_a_transaction(client, conn, sessions):
+    """A held transaction (transactionId) returns json as its text too: JSON null stays "null", not isNull."""
+    execute(client, conn, "INSERT INTO fidelity_docs (id, doc) VALUES (1, 'null'), (2, '{\"a\": 1}'), (3, NULL)")
+    sql = "SELECT doc FROM fidelity_docs ORDER BY id"
+    expected = [[{"stringValue": "null"}], [{"stringValue": '{"a":1}'}], [{"isNull": True}]]
+    assert execute(client, conn, sql)["records"] == expected
+    begun = client.begin_transaction(resourceArn=arn(conn), secretArn=SECRET, database=DATABASE)
+    try:
+        inside = execute(client, conn, sql, transactionId=begun["transactionId"])
+        formatted = execute(client, conn, sql, transactionId=begun["transactionId"], formatRecordsAs="JSON")
+    finally:
+        client.rollback_transaction(resourceArn=arn(conn), secretArn=SECRET, transactionId=begun["transactionId"])
+    assert inside["records"] == expected
+    assert json.loads(formatted["formattedRecords"]) == [{"doc": "null"}, {"doc": '{"a":1}'}, {"doc": None}]
 
 
 def test_aurora_data_api_reads_json_decimals_and_timestamps(client, conn):

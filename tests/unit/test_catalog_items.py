@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from rdsgate.catalog import _from_dynamodb
+from rdsgate.dynamodb_items import plain_item as _from_dynamodb
 
 ITEM = {
     "name": "orders",

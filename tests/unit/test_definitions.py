@@ -1,10 +1,12 @@
 """Connection definitions: native fields, Hoop keys, credential forms and field validation."""
 
+import ssl
 from decimal import Decimal
 
 import pytest
 
 from rdsgate.definitions import IamAuth, PasswordAuth, parse_definition
+from rdsgate.drivers.base import ConnectParams
 from rdsgate.errors import InvalidDefinition
 
 IAM_ITEM = {
@@ -56,6 +58,17 @@ def test_static_password_definition():
     assert definition.auth == PasswordAuth("dev", "s3cret")
     assert "s3cret" not in repr(definition)
     assert "password" not in definition.public_view()
+
+
+def test_connect_params_keep_the_password_out_of_their_repr():
+    """What the pool hands a driver (a password, or an IAM token) never reaches a log through repr()."""
+    params = ConnectParams(
+        host="db.internal", port=5432, database="orders", user="dev", password="s3cret-or-token",
+        ssl_context=ssl.create_default_context(), connect_timeout=5.0, iam=False,
+    )
+    assert params.password == "s3cret-or-token"
+    assert "s3cret-or-token" not in repr(params) and "s3cret-or-token" not in str(params)
+    assert "user='dev'" in repr(params)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import select
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from ..encoding import EncodedRecords, dumps, unique_keys, utf8_length
@@ -48,7 +48,7 @@ class ConnectParams:
     port: int
     database: str | None
     user: str
-    password: str
+    password: str = field(repr=False)  # a password or an IAM token: never in a log
     ssl_context: ssl.SSLContext
     connect_timeout: float
     iam: bool  # picks the hint reported when the login is refused

@@ -22,12 +22,19 @@ import socket
 from typing import Any, Callable
 
 from .. import errors
-from .session import SOCKET_GRACE_SECONDS
+from .session import socket_timeout
 
 # Why a commit did not commit: the transaction failed earlier (PostgreSQL's 25P02 state, MySQL's deadlock).
 ABORTED_MESSAGE = "the transaction was aborted by an earlier error and has been rolled back; nothing was committed"
 _LOST = "the session's connection was lost; its transaction was rolled back by the database"
 STATEMENT_ERRORS = (errors.SqlError, errors.ReadOnlyViolation, errors.QueryTimeout)
+
+
+def naming_statement(error: errors.RdsgateError, index: int | None) -> errors.RdsgateError:
+    """``error``, naming the statement of a batch that failed (``index``, if known) when the statement is what failed."""
+    if index is not None and isinstance(error, STATEMENT_ERRORS):
+        error.details["statement"] = index
+    return error
 
 
 class HeldTransactionBase:
@@ -61,7 +68,7 @@ class HeldTransactionBase:
         if self.broken or not self._open():
             self.broken = True
             raise errors.DatabaseUnavailable(_LOST)
-        self._set_timeout(None if timeout_ms is None else timeout_ms / 1000 + SOCKET_GRACE_SECONDS)
+        self._set_timeout(socket_timeout(timeout_ms))
         try:
             return run()
         except (socket.timeout, TimeoutError):
@@ -72,10 +79,7 @@ class HeldTransactionBase:
         except errors.RdsgateError:
             raise
         except Exception as exc:
-            mapped = self._map_error(exc)
-            done = getattr(exc, "completed_statements", None)
-            if many and done is not None and isinstance(mapped, STATEMENT_ERRORS):
-                mapped.details["statement"] = done
+            mapped = naming_statement(self._map_error(exc), getattr(exc, "completed_statements", None) if many else None)
             if isinstance(mapped, errors.DatabaseUnavailable) or not self._open():
                 self.close()
             raise mapped from None

@@ -21,11 +21,11 @@ from .. import errors
 from ..sql.constants import MYSQL_IMPLICIT_COMMIT as IMPLICIT_COMMIT
 from ..sql.text import PreparedSql
 from .base import STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .held import STATEMENT_ERRORS, HeldTransactionBase
+from .held import HeldTransactionBase, naming_statement
 from .mysql_errors import map_error
 from .mysql_values import _CONVERSIONS, _lean_converters, _post_converter, _to_python, column_type, json_candidate
 from .pymysql_wire import MysqlWire, read_rows
-from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup
+from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup, mysql_timeout
 
 # Server status bits that tell whether a statement left work uncommitted: after a statement in
 # autocommit mode only AUTOCOMMIT may be set.
@@ -45,7 +45,6 @@ class MysqlConnection:
     """
 
     engine = "mysql"
-    _json_as_text = False  # set per request (SessionPolicy.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
@@ -113,7 +112,7 @@ class MysqlConnection:
 
     def _execute(self, statements, options: ExecutionOptions, *, transaction: bool, sink: Any = None) -> list[StatementResult]:
         self.apply(options.session)
-        self._json_as_text = self.session.json_as_text
+        json_as_text = self.session.json_as_text
         timeout_ms = self.session.statement_timeout_ms
         if transaction:
             self._conn.queue_query("START TRANSACTION")
@@ -124,7 +123,7 @@ class MysqlConnection:
             try:
                 for index, (prepared, values) in enumerate(statements):
                     args = {name: _to_python(values[name]) for name in prepared.names}
-                    results.append(self._run(prepared.text, args, budget, drain=transaction, sink=sink))
+                    results.append(self._run(prepared.text, args, budget, json_as_text, drain=transaction, sink=sink))
                 if transaction:
                     self._conn.query("COMMIT")
                 elif self._conn.open and self._conn.server_status & _LEFT_OPEN != SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT:
@@ -143,10 +142,7 @@ class MysqlConnection:
             self.close()
             raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            mapped = map_error(exc, login=False, iam=self._iam)
-            if transaction and isinstance(mapped, (errors.SqlError, errors.ReadOnlyViolation, errors.QueryTimeout)):
-                mapped.details["statement"] = index
-            raise mapped from None
+            raise naming_statement(map_error(exc, login=False, iam=self._iam), index if transaction else None) from None
         return results
 
     def _reset(self) -> None:
@@ -169,7 +165,8 @@ class MysqlConnection:
             raise map_error(exc, login=False, iam=self._iam) from None
         return ["unknown"] * len(prepared.names), [self._column(field) for field in fields]
 
-    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, *, drain: bool = False, sink: Any = None) -> StatementResult:
+    def _run(self, sql: str, args: dict[str, Any], budget: RowBudget, json_as_text: bool, *, drain: bool = False, sink: Any = None) -> StatementResult:
+        """Run one statement and read its rows as the budget admits them (JSON as its text if ``json_as_text``)."""
         cursor, result = self._conn.unbuffered(sql, args)
         fields = result.fields if cursor.description else []
         budget.start([field.name for field in fields])
@@ -177,7 +174,7 @@ class MysqlConnection:
         # wait for the result's end; known types convert as rows are read, the others afterwards.
         known = not self._needs_json_lookup(fields)
         columns = [self._column(field) for field in fields] if known else None
-        converters = _lean_converters(result.converters, columns, fields, json_as_text=self._json_as_text) if fields else []
+        converters = _lean_converters(result.converters, columns, fields, json_as_text=json_as_text) if fields else []
         rows: list[list[Any]] = []
         truncated = False
         if sink is not None:
@@ -207,7 +204,7 @@ class MysqlConnection:
         if columns is None:
             columns = [self._column(field) for field in fields] if self._conn.open else [self._column(f, lookup=False) for f in fields]
             for index, column in enumerate(columns):
-                convert = _post_converter(column["type"], fields[index], json_as_text=self._json_as_text)
+                convert = _post_converter(column["type"], fields[index], json_as_text=json_as_text)
                 if convert is not None:
                     encoded = None  # measured before this conversion
                     for row in rows:
@@ -327,19 +324,21 @@ class MysqlTransaction(HeldTransactionBase):
         timeout_ms = options.session.within(connection.login_session).statement_timeout_ms
         scoped = ""
         if timeout_ms != connection.session.statement_timeout_ms and timeout_ms:
+            setting = mysql_timeout(timeout_ms, connection.is_mariadb)
             if connection.is_mariadb:
-                scoped = f"SET STATEMENT max_statement_time = {timeout_ms / 1000:.3f} FOR "
+                scoped = f"SET STATEMENT {setting} FOR "
             else:  # a session variable: the reset when the transaction ends restores it
-                self._conn.queue_query(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+                self._conn.queue_query(f"SET SESSION {setting}")
         budget = RowBudget(options)
         results = []
         for index, (prepared, values) in enumerate(statements):
             args = {name: _to_python(values[name]) for name in prepared.names}
             try:
-                results.append(self._guarded(lambda: connection._run(scoped + prepared.text, args, budget, drain=True), timeout_ms))
+                results.append(self._guarded(
+                    lambda: connection._run(scoped + prepared.text, args, budget, options.session.json_as_text, drain=True), timeout_ms
+                ))
             except errors.RdsgateError as exc:
-                if many and isinstance(exc, STATEMENT_ERRORS):
-                    exc.details["statement"] = index
+                naming_statement(exc, index if many else None)
                 self._after_error()
                 raise
             self._after_success()

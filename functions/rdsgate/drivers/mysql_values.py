@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pymysql
 from pymysql.constants import FIELD_TYPE, FLAG
 
-from ..encoding import MAX_SAFE_INTEGER, json_loads
+from ..encoding import MAX_SAFE_INTEGER, int_or_text, json_loads
 
 TYPE_NAMES = {
     FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal", FIELD_TYPE.TINY: "tinyint",
@@ -70,11 +70,6 @@ def json_candidate(field: Any) -> bool:
     )
 
 
-def _int(text: str) -> int | str:
-    value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
-
-
 def _datetime(text: str) -> str:
     return text.replace(" ", "T", 1)
 
@@ -91,7 +86,7 @@ def _binary_or_text(value: bytes | str) -> str:
 # Absent types (DECIMAL, DATE, TIME, ENUM, …) stay as the exact text the server sent.
 _DECODERS: dict[int, Callable[[Any], Any]] = {
     FIELD_TYPE.TINY: int, FIELD_TYPE.SHORT: int, FIELD_TYPE.LONG: int, FIELD_TYPE.INT24: int,
-    FIELD_TYPE.YEAR: int, FIELD_TYPE.LONGLONG: _int, FIELD_TYPE.FLOAT: float, FIELD_TYPE.DOUBLE: float,
+    FIELD_TYPE.YEAR: int, FIELD_TYPE.LONGLONG: int_or_text, FIELD_TYPE.FLOAT: float, FIELD_TYPE.DOUBLE: float,
     FIELD_TYPE.DATETIME: _datetime, FIELD_TYPE.TIMESTAMP: _datetime, FIELD_TYPE.BIT: _bit,
     FIELD_TYPE.JSON: json_loads, FIELD_TYPE.BLOB: _binary_or_text, FIELD_TYPE.TINY_BLOB: _binary_or_text,
     FIELD_TYPE.MEDIUM_BLOB: _binary_or_text, FIELD_TYPE.LONG_BLOB: _binary_or_text,
@@ -137,7 +132,7 @@ def _lean_converters(
     for index, (encoding, converter) in enumerate(converters):
         if encoding == "ascii" and converter in (int, float):
             encoding = None
-        elif encoding == "ascii" and converter is _int:
+        elif encoding == "ascii" and converter is int_or_text:
             encoding, converter = None, _int_bytes
         elif encoding is not None and converter is _binary_or_text:
             converter = None

@@ -5,7 +5,7 @@ module functions ``_flush``/``_read``/``_write``, the connection's ``_sock``/``_
 ``_transaction_status``, ``_backend_key_data``, ``_send_message``, ``send_PARSE``/``send_BIND``/
 ``send_DESCRIBE_STATEMENT``, ``handle_messages``/``message_types`` and its ``handle_*`` hooks, and
 ``Context``. ``tests/unit/test_driver_contract.py`` checks each against the pinned release.
-Value conversion and error mapping are the driver's (``postgres``), not this module's.
+Value conversion is ``pg_values``'s and error mapping ``pg_errors``'s, not this module's.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from .. import errors
-from ..encoding import MAX_SAFE_INTEGER, json_loads
+from ..encoding import int_or_text, json_loads
 from ..params import JsonText
 from ..sql.text import PreparedSql
 
@@ -104,11 +104,6 @@ def _identity(text: str) -> str:
     return text
 
 
-def _int(text: str) -> int | str:
-    value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else text
-
-
 def _float(text: str) -> float | str:
     return text if text in ("NaN", "Infinity", "-Infinity") else float(text)
 
@@ -140,7 +135,7 @@ def _timestamptz(text: str) -> str:
 
 
 _SCALAR_CONVERTERS: dict[int, Callable[[str], Any]] = {
-    16: _bool, 17: _bytea, 20: _int, 21: int, 23: int, 26: int, 114: json_loads, 3802: json_loads,
+    16: _bool, 17: _bytea, 20: int_or_text, 21: int, 23: int, 26: int, 114: json_loads, 3802: json_loads,
     700: _float, 701: _float, 1114: _timestamp, 1184: _timestamptz, 1266: _timetz,
 }
 

@@ -20,11 +20,11 @@ from pg8000.exceptions import DatabaseError
 from .. import errors
 from ..sql.text import PreparedSql
 from .base import SINGLE_TRIP_ROWS, STREAM_BATCH_ROWS, ConnectParams, ExecutionOptions, RowBudget, StatementResult
-from .held import HeldTransactionBase
+from .held import HeldTransactionBase, naming_statement
 from .pg8000_wire import PgWire, new_context
 from .pg_errors import map_error
 from .pg_values import ARRAY_ELEMENTS, TYPE_NAMES, _identity, _wire_values, converter
-from .session import SessionPolicy, postgres_prefix
+from .session import SessionPolicy, postgres_prefix, postgres_timeout
 
 # Commands PostgreSQL refuses inside a transaction block. Each is a single utility command
 # that runs no procedural COMMIT, so a writable request runs it outside BEGIN … COMMIT
@@ -44,7 +44,6 @@ class PostgresConnection:
     """One pg8000 connection over TLS, logged in with its definition's session policy; each request applies its own."""
 
     engine = "postgres"
-    _json_as_text = False  # set per request (SessionPolicy.json_as_text)
 
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
@@ -64,43 +63,31 @@ class PostgresConnection:
         texts, oids = _wire_values(prepared, values)
         budget = RowBudget(options)
         policy = options.session.within(self.login_session)
-        timeout_ms = policy.statement_timeout_ms
-        try:
+
+        def run() -> tuple[Any, list[str], list[list[Any]], bool]:
             prefix = self._apply(policy, prepared)
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.run(prepared.text, texts, oids, prefix, row_limit=options.max_rows + 1)
-                rows, truncated = self._admit(context.columns, context.rows, budget)
+                rows, truncated = self._admit(context.columns, context.rows, budget, policy.json_as_text)
             else:
-                context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget)
-        except (socket.timeout, TimeoutError):
-            self.close()  # the server never answered in time: this connection cannot be trusted
-            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
-        except Exception as exc:
-            raise map_error(exc, login=False, iam=self._iam) from None
-        finally:
-            self._ensure_idle()
+                context, rows, truncated = self._stream(prepared.text, texts, oids, prefix, budget, policy.json_as_text)
+            return context, prefix, rows, truncated
+
+        context, prefix, rows, truncated = self._guarded(run, policy.statement_timeout_ms)
         return self._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
 
     def execute_many(self, statements: list[tuple[PreparedSql, Mapping[str, Any]]], options: ExecutionOptions) -> list[StatementResult]:
         """Every statement in one implicit transaction and one round trip: all commit or none do."""
         policy = options.session.within(self.login_session)
-        prefix, timeout_ms = self._apply(policy), policy.statement_timeout_ms
+        prefix = self._apply(policy)
         pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
         budget = RowBudget(options)
-        try:
+
+        def run() -> list[StatementResult]:
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1)
-            return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget)
-        except (socket.timeout, TimeoutError):
-            self.close()
-            raise errors.QueryTimeout(f"the statements ran longer than {timeout_ms} ms") from None
-        except Exception as exc:
-            mapped = map_error(exc, login=False, iam=self._iam)
-            done = getattr(exc, "completed_statements", None)
-            if done is not None and isinstance(mapped, errors.SqlError | errors.ReadOnlyViolation | errors.QueryTimeout):
-                mapped.details["statement"] = done
-            raise mapped from None
-        finally:
-            self._ensure_idle()
+            return self._results(context.statements[len(prefix) : len(prefix) + len(pipeline)], budget, policy.json_as_text)
+
+        return self._guarded(run, policy.statement_timeout_ms, what="statements")
 
     def describe(self, prepared: PreparedSql) -> tuple[list[str], list[dict[str, str]]]:
         """Parameter types (in ``prepared.names`` order) and result columns, without running the statement."""
@@ -128,7 +115,6 @@ class PostgresConnection:
         PostgreSQL refuses a few utility commands in a block: a writable request runs one of those
         alone, with the login's timeout.
         """
-        self._json_as_text = policy.json_as_text
         self._wire.set_timeout(policy.socket_timeout())
         if policy.read_only or prepared is None or prepared.statement_type not in _UTILITY_WORDS or not _OUTSIDE_BLOCK.match(prepared.text):
             return postgres_prefix(policy, self.login_session)
@@ -144,29 +130,30 @@ class PostgresConnection:
             encoded=encoded,
         )
 
-    def _results(self, done: list[tuple[bytes, int, Any, Any]], budget: RowBudget, *, in_transaction: bool = False) -> list[StatementResult]:
+    def _results(self, done: list[tuple[bytes, int, Any, Any]], budget: RowBudget, json_as_text: bool, *, in_transaction: bool = False) -> list[StatementResult]:
         """Each pipelined statement's result (``PgWire.run_many``'s ``statements``), as the budget admits its rows."""
         if in_transaction:  # type lookups inside the open transaction, before any row is converted
             self._learn_types([c["type_oid"] for _, _, columns, _ in done for c in columns or []], in_transaction=True)
         results = []
         for tag, count, columns, raw_rows in done:
-            rows, truncated = self._admit(columns, raw_rows, budget, learn=not in_transaction)
+            rows, truncated = self._admit(columns, raw_rows, budget, json_as_text, learn=not in_transaction)
             results.append(self._result(columns, rows, truncated, (tag, count), budget.encoded(rows)))
         return results
 
-    def _stream(self, statement, texts, oids, prefix, budget, *, in_transaction: bool = False):
+    def _stream(self, statement, texts, oids, prefix, budget, json_as_text, *, in_transaction: bool = False):
         """Fetch in batches through the open portal, stopping as soon as the budget is spent."""
         rows: list[list[Any]] = []
         context, truncated = self._portal(
             statement, texts, oids, prefix, budget, STREAM_BATCH_ROWS, lambda context, batch, first: rows.extend(batch),
-            in_transaction=in_transaction,
+            json_as_text, in_transaction=in_transaction,
         )
         return context, rows, truncated
 
-    def _portal(self, statement, texts, oids, prefix, budget, batch_rows, take, *, in_transaction: bool = False):
+    def _portal(self, statement, texts, oids, prefix, budget, batch_rows, take, json_as_text, *, in_transaction: bool = False):
         """Read the statement's rows through its open portal, ``batch_rows`` per round trip, until the budget is spent.
 
-        ``take(context, batch, first)`` gets each batch the budget admits. The request then ends (COMMIT and the
+        ``take(context, batch, first)`` gets each batch the budget admits (json values parsed, or as
+        their text when ``json_as_text``). The request then ends (COMMIT and the
         reset), or, ``in_transaction``, only the round trip (a Sync: the held transaction stays open);
         either raises the statement's error. The context, and whether rows were left unread.
         """
@@ -174,7 +161,7 @@ class PostgresConnection:
         self._wire.read_ahead(context, len(prefix) + 1)
         truncated, first = False, True
         while context.error is None:
-            batch, truncated = self._admit(context.columns, context.rows, budget, learn=False, start=first)
+            batch, truncated = self._admit(context.columns, context.rows, budget, json_as_text, learn=False, start=first)
             take(context, batch, first)
             first = False
             context.rows = []
@@ -190,8 +177,11 @@ class PostgresConnection:
         self._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=in_transaction)
         return context, truncated or suspended
 
-    def _admit(self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, *, learn: bool = True, start: bool = True) -> tuple[list[list[Any]], bool]:
-        """Convert the fetched rows to JSON values and keep those the budget admits.
+    def _admit(
+        self, columns: list[dict[str, Any]] | None, raw_rows: list[list[Any]] | None, budget: RowBudget, json_as_text: bool,
+        *, learn: bool = True, start: bool = True,
+    ) -> tuple[list[list[Any]], bool]:
+        """Convert the fetched rows to JSON values (json/jsonb as their text if ``json_as_text``) and keep those the budget admits.
 
         While a portal streams, no other query can run on the connection, so types not
         yet known (user-defined enums, domains) keep their text form until it closes.
@@ -203,7 +193,7 @@ class PostgresConnection:
             budget.start([column["name"] for column in columns])
         rows = raw_rows or []
         for index, column in enumerate(columns):  # column by column, in place; text columns stay as they are
-            convert = self._converter(column["type_oid"])
+            convert = self._converter(column["type_oid"], json_as_text)
             if convert is not _identity:
                 for row in rows:
                     value = row[index]
@@ -220,9 +210,9 @@ class PostgresConnection:
         """
         texts, oids = _wire_values(prepared, values)
         policy = options.session.within(self.login_session)
-        timeout_ms = policy.statement_timeout_ms
         budget = RowBudget(ExecutionOptions(max_rows=options.max_rows, records_as_objects=False, session=options.session))
-        try:
+
+        def run() -> tuple[Any, list[str], bool]:
             prefix = self._apply(policy, prepared)
             # Learn the columns' types first (user-defined arrays, enums): no other query can run while the portal streams.
             try:
@@ -237,15 +227,26 @@ class PostgresConnection:
                 if batch:
                     sink.rows(batch)
 
-            context, truncated = self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take)
+            return (*self._portal(prepared.text, texts, oids, prefix, budget, EXPORT_BATCH_ROWS, take, policy.json_as_text), prefix)
+
+        # A sink that failed mid-stream leaves the portal open: the guard's check then closes the connection.
+        context, truncated, prefix = self._guarded(run, policy.statement_timeout_ms)
+        return self._result(context.columns, [], truncated, _completion(context, prefix))
+
+    def _guarded(self, run: Callable[[], Any], timeout_ms: int | None, *, what: str = "statement") -> Any:
+        """``run()``, its failure as rdsgate's error (a batch's naming the statement that failed); then the idle check.
+
+        A socket timeout closes the connection: the server never answered in time, so it cannot be trusted.
+        """
+        try:
+            return run()
         except (socket.timeout, TimeoutError):
             self.close()
-            raise errors.QueryTimeout(f"the statement ran longer than {timeout_ms} ms") from None
+            raise errors.QueryTimeout(f"the {what} ran longer than {timeout_ms} ms") from None
         except Exception as exc:
-            raise map_error(exc, login=False, iam=self._iam) from None
+            raise naming_statement(map_error(exc, login=False, iam=self._iam), getattr(exc, "completed_statements", None)) from None
         finally:
-            self._ensure_idle()  # a sink that failed mid-stream leaves the portal open: the connection goes
-        return self._result(context.columns, [], truncated, _completion(context, prefix))
+            self._ensure_idle()
 
     def backend_id(self) -> int | None:
         """The server process of this session (what ``pg_cancel_backend`` takes)."""
@@ -282,8 +283,8 @@ class PostgresConnection:
             if int(element) and name.startswith("_"):
                 self._array_elements[int(oid)] = int(element)
 
-    def _converter(self, oid: int) -> Callable[[str], Any]:
-        return converter(oid, self._array_elements, self._json_as_text)
+    def _converter(self, oid: int, json_as_text: bool) -> Callable[[str], Any]:
+        return converter(oid, self._array_elements, json_as_text)
 
 
 def _completion(context: Any, prefix: list[str]) -> tuple[bytes, int]:
@@ -313,15 +314,16 @@ class PostgresTransaction(HeldTransactionBase):
         prefix, timeout_ms = self._settings(options)
         budget = RowBudget(options)
         connection = self.connection
+        json_as_text = options.session.json_as_text
 
         def run() -> StatementResult:
             if options.max_rows <= SINGLE_TRIP_ROWS:
                 context = self._wire.send(prepared.text, texts, oids, prefix, options.max_rows + 1)
                 self._wire.sync(context)
                 connection._learn_types([column["type_oid"] for column in context.columns or []], in_transaction=True)
-                rows, truncated = connection._admit(context.columns, context.rows, budget, learn=False)
+                rows, truncated = connection._admit(context.columns, context.rows, budget, json_as_text, learn=False)
             else:
-                context, rows, truncated = connection._stream(prepared.text, texts, oids, prefix, budget, in_transaction=True)
+                context, rows, truncated = connection._stream(prepared.text, texts, oids, prefix, budget, json_as_text, in_transaction=True)
             return connection._result(context.columns, rows, truncated, _completion(context, prefix), budget.encoded(rows))
 
         return self._guarded(run, timeout_ms)
@@ -335,7 +337,7 @@ class PostgresTransaction(HeldTransactionBase):
             pipeline = [(prepared.text, *_wire_values(prepared, values)) for prepared, values in statements]
             context = self._wire.run_many(pipeline, prefix, options.max_rows + 1, in_transaction=True)
             done = context.statements[len(prefix) : len(prefix) + len(statements)]
-            return self.connection._results(done, budget, in_transaction=True)
+            return self.connection._results(done, budget, options.session.json_as_text, in_transaction=True)
 
         return self._guarded(run, timeout_ms, many=True)
 
@@ -361,7 +363,7 @@ class PostgresTransaction(HeldTransactionBase):
 
     def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
         timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
-        return ([f"SET LOCAL statement_timeout = {int(timeout_ms)}"] if timeout_ms else []), timeout_ms
+        return ([postgres_timeout(timeout_ms)] if timeout_ms else []), timeout_ms
 
     def _after_end(self) -> None:
         if self._wire.needs_closing():

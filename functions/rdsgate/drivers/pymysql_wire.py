@@ -5,7 +5,7 @@
 ``_execute_command``, ``_next_seq_id``, ``_force_close``, ``_sock``, an unbuffered cursor's
 ``_result`` and that result's ``unbuffered_active``/``_check_packet_is_eof``/``fields``/
 ``converters``. ``tests/unit/test_driver_contract.py`` checks each against the pinned release.
-Value conversion and error mapping are the driver's (``mysql``), not this module's.
+Value conversion is ``mysql_values``'s and error mapping ``mysql_errors``'s, not this module's.
 """
 
 from __future__ import annotations

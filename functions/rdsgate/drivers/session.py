@@ -68,7 +68,12 @@ class SessionPolicy:
 
     def socket_timeout(self) -> float | None:
         """How long the client waits for an answer: past the server's own cancel."""
-        return None if self.statement_timeout_ms is None else self.statement_timeout_ms / 1000 + SOCKET_GRACE_SECONDS
+        return socket_timeout(self.statement_timeout_ms)
+
+
+def socket_timeout(statement_timeout_ms: int | None) -> float | None:
+    """How long the client waits for a statement with this timeout (None: no timeout): past the server's own cancel."""
+    return None if statement_timeout_ms is None else statement_timeout_ms / 1000 + SOCKET_GRACE_SECONDS
 
 
 def postgres_prefix(policy: SessionPolicy, login: SessionPolicy) -> list[str]:
@@ -79,8 +84,13 @@ def postgres_prefix(policy: SessionPolicy, login: SessionPolicy) -> list[str]:
     """
     prefix = ["BEGIN READ ONLY" if policy.read_only else "BEGIN"]
     if policy.statement_timeout_ms != login.statement_timeout_ms:
-        prefix.append(f"SET LOCAL statement_timeout = {int(policy.statement_timeout_ms or 0)}")
+        prefix.append(postgres_timeout(policy.statement_timeout_ms))
     return prefix
+
+
+def postgres_timeout(timeout_ms: int | None) -> str:
+    """The transaction-scoped statement timeout (0 or None: none), ahead of a request's or a held transaction's statements."""
+    return f"SET LOCAL statement_timeout = {int(timeout_ms or 0)}"
 
 
 def mysql_setup(policy: SessionPolicy, is_mariadb: bool) -> str:
@@ -91,13 +101,15 @@ def mysql_setup(policy: SessionPolicy, is_mariadb: bool) -> str:
     settings = ["NAMES utf8mb4", "time_zone = '+00:00'", "autocommit = 1"]
     timeout = policy.statement_timeout_ms
     if timeout:
-        if is_mariadb:
-            settings.append(f"SESSION max_statement_time = {timeout / 1000:.3f}")
-        else:  # MySQL: applies to SELECT statements
-            settings.append(f"SESSION max_execution_time = {int(timeout)}")
+        settings.append(f"SESSION {mysql_timeout(timeout, is_mariadb)}")
     if policy.read_only:
         settings.append(f"SESSION {mysql_read_only_variable(is_mariadb)} = 1")
     return "SET " + ", ".join(settings)
+
+
+def mysql_timeout(timeout_ms: int, is_mariadb: bool) -> str:
+    """The statement timeout's variable and value: MariaDB's max_statement_time (seconds), MySQL's max_execution_time (ms, SELECT only)."""
+    return f"max_statement_time = {timeout_ms / 1000:.3f}" if is_mariadb else f"max_execution_time = {int(timeout_ms)}"
 
 
 def mysql_read_only_variable(is_mariadb: bool) -> str:

@@ -11,7 +11,8 @@ import json
 from typing import Any, Callable
 
 from ..caching import TtlCache
-from ..catalog import KeyedTable, _from_dynamodb
+from ..catalog import KeyedTable
+from ..dynamodb_items import plain_item
 from ..errors import ConnectionNotFound, InvalidDefinition
 from .definition import NAME, Runbook, parse_runbook
 
@@ -84,4 +85,4 @@ class RunbookCatalog(KeyedTable):
 
     def _get_item(self, name: str) -> Any:
         item = self._call("get_item", TableName=self.table_name, Key={"name": {"S": name}}).get("Item")
-        return None if item is None else _from_dynamodb(item)
+        return None if item is None else plain_item(item)

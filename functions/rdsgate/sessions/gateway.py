@@ -21,7 +21,7 @@ from . import codec
 from .launcher import launcher_for
 from .settings import SessionSettings
 from .store import DynamoDBSessionStore
-from .table import ABANDONED, COMMITTED, EXPIRED, FAILED, LOST, OPEN, ROLLED_BACK, STARTING, fingerprint, now_ms
+from .table import COMMITTED, EXPIRED, FAILED, LOST, OPEN, ROLLED_BACK, STARTING, fingerprint, now_ms
 
 # The longest a runner lives: Lambda's 15 minutes. Limit entries of a session count until then at most.
 MAX_LIFE_MS = 900_000
@@ -225,9 +225,7 @@ class SessionGateway:
             return errors.TransactionNotFound(
                 f"{NOT_FOUND}: its runner stopped, and the database rolled its transaction back when the connection closed"
             )
-        if item.state in (STARTING, ABANDONED, FAILED):
-            return errors.TransactionNotFound(NOT_FOUND)
-        return errors.TransactionNotFound(NOT_FOUND)
+        return errors.TransactionNotFound(NOT_FOUND)  # starting, abandoned, failed
 
     def _lost(self, item: Any) -> errors.RdsgateError:
         if self.store.mark_lost(item.key, item.lease_until):

@@ -10,8 +10,10 @@ in worker processes (``rdsgate_devstack.sessions_local``).
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Protocol
 
+from ..botoclients import CLIENTS
 from ..errors import DatabaseUnavailable
 
 __all__ = ["launcher_for", "use_local_launcher"]
@@ -22,7 +24,8 @@ class Launcher(Protocol):
 
 
 class LambdaLauncher:
-    """Invokes the runner function asynchronously (botocore; the client is made on first use)."""
+    """Invokes the runner function asynchronously (botocore; the client is made on first use, by default the
+    process's shared Lambda client: ``botoclients.CLIENTS``)."""
 
     def __init__(self, function: str, client_factory: Any = None) -> None:
         self.function = function
@@ -31,12 +34,7 @@ class LambdaLauncher:
 
     def launch(self, event: dict[str, Any]) -> None:
         if self._client is None:
-            if self._client_factory is not None:
-                self._client = self._client_factory()
-            else:
-                from botocore.session import get_session
-
-                self._client = get_session().create_client("lambda")
+            self._client = self._client_factory() if self._client_factory is not None else CLIENTS.get("lambda")
         try:
             self._client.invoke(FunctionName=self.function, InvocationType="Event", Payload=json.dumps(event).encode())
         except Exception as exc:
@@ -44,6 +42,8 @@ class LambdaLauncher:
 
 
 _LOCAL: Launcher | None = None
+_LAMBDA: dict[str, LambdaLauncher] = {}  # one per runner function, kept for the process: its client serves every BEGIN
+_LAMBDA_LOCK = threading.Lock()
 
 
 def use_local_launcher(launcher: Launcher | None) -> None:
@@ -54,7 +54,11 @@ def use_local_launcher(launcher: Launcher | None) -> None:
 
 def launcher_for(function: str | None) -> Launcher:
     if function:
-        return LambdaLauncher(function)
+        with _LAMBDA_LOCK:
+            launcher = _LAMBDA.get(function)
+            if launcher is None:
+                launcher = _LAMBDA[function] = LambdaLauncher(function)
+        return launcher
     if _LOCAL is not None:
         return _LOCAL
     raise DatabaseUnavailable("sessions have no runner: set RDSGATE_SESSION_RUNNER to the runner function")

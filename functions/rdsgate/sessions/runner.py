@@ -27,6 +27,7 @@ from typing import Any
 from .. import errors
 from ..access import Caller
 from ..drivers.held import ABORTED_MESSAGE
+from ..edge import remaining_ms
 from ..guardrails import check_guardrails
 from ..params import bind_values
 from ..request import AtomicRequest, QueryRequest, Statement
@@ -102,7 +103,7 @@ class SessionRunner:
         idle = self.settings.idle_seconds * 1000
         now = now_ms()
         if not self.store.open(key, runner=runner_id, lease_until=int(now + lease), idle_until=int(now + idle), deadline=deadline):
-            self._end_connection(session, definition.name, commit=False)  # the begin gave up waiting
+            self._end_connection(session, definition.name)  # the begin gave up waiting
             self.store.release(key, item.connection, item.caller)
             return "abandoned"
         self._read_only = bool(item.read_only)
@@ -111,9 +112,9 @@ class SessionRunner:
         heartbeat.start()
         in_session = _InSession(service, session, key)
         try:
-            outcome = self._serve(key, item, in_session, session, definition, deadline)
+            outcome = self._serve(key, in_session, session, definition, deadline)
         except BaseException:
-            self._end_connection(session, definition.name, commit=False)
+            self._end_connection(session, definition.name)
             self.store.end(key, LOST, "the session's runner failed")
             raise
         finally:
@@ -122,7 +123,7 @@ class SessionRunner:
         self._audit(item, "SESSION", outcome, started, runner_id)
         return outcome
 
-    def _serve(self, key: str, item: Any, in_session: _InSession, session: Any, definition: Any, deadline: int) -> str:
+    def _serve(self, key: str, in_session: _InSession, session: Any, definition: Any, deadline: int) -> str:
         fast = self.settings.poll_ms / 1000
         idle_ms = self.settings.idle_seconds * 1000
         last_call = time.monotonic()
@@ -130,13 +131,13 @@ class SessionRunner:
             current = self.store.poll_request(key)
             now = now_ms()
             if current is None or current.state != OPEN:  # declared lost meanwhile: nobody is waiting
-                self._end_connection(session, definition.name, commit=False)
+                self._end_connection(session, definition.name)
                 return LOST
             if current.request is not None and current.seq > current.done:
                 last_call = time.monotonic()
                 op, payload = self.store.unpack(current.request)
                 if now >= deadline:
-                    self._end_connection(session, definition.name, commit=False)
+                    self._end_connection(session, definition.name)
                     self._answer_error(key, current.seq, _expired("its runner reached its time limit"), state=EXPIRED,
                                        reason="time limit")
                     return EXPIRED
@@ -146,12 +147,12 @@ class SessionRunner:
                 continue
             if now >= deadline:
                 if self.store.end(key, EXPIRED, "time limit", only_if_idle=True):
-                    self._end_connection(session, definition.name, commit=False)
+                    self._end_connection(session, definition.name)
                     return EXPIRED
                 continue
             if now >= current.idle_until:
                 if self.store.end(key, EXPIRED, "idle", only_if_idle=True):
-                    self._end_connection(session, definition.name, commit=False)
+                    self._end_connection(session, definition.name)
                     return EXPIRED
                 continue
             quiet = time.monotonic() - last_call
@@ -164,7 +165,7 @@ class SessionRunner:
             try:
                 committed = session.commit()
             except errors.RdsgateError as exc:
-                self._end_connection(session, definition.name, commit=None)
+                self._end_connection(session, definition.name)
                 self._answer_error(key, seq, exc, state=ROLLED_BACK, reason="commit failed")
                 return ROLLED_BACK
             self._after_end(session, definition.name)
@@ -176,7 +177,7 @@ class SessionRunner:
                               state=COMMITTED, reason="commit")
             return COMMITTED
         if op == "rollback":
-            self._end_connection(session, definition.name, commit=False)
+            self._end_connection(session, definition.name)
             self.store.answer(key, seq, "ok", codec.encode_result({"status": ROLLED_BACK}), idle_until=idle_until,
                               state=ROLLED_BACK, reason="rollback")
             return ROLLED_BACK
@@ -212,7 +213,7 @@ class SessionRunner:
         idle_until = int(now_ms() + self.settings.idle_seconds * 1000)
         self.store.answer(key, seq, "error", codec.encode_error(error), idle_until=idle_until, state=state, reason=reason)
 
-    def _end_connection(self, session: Any, name: str, *, commit: bool | None) -> None:
+    def _end_connection(self, session: Any, name: str) -> None:
         """Roll the transaction back (and reset the session); a connection that cannot be is closed."""
         if not session.broken:
             try:
@@ -318,12 +319,10 @@ class _Environment:
         """The statements' metrics (rdsgate.telemetry), written as each answer goes out and when the session ends."""
         from ..runtime import SERVICE
 
-        flush = getattr(getattr(SERVICE, "metrics", None), "flush", None)
-        if flush is not None:
-            try:
-                flush()
-            except Exception:  # noqa: BLE001 - metrics never cost a session
-                pass
+        try:
+            SERVICE.metrics.flush()
+        except Exception:  # noqa: BLE001 - metrics never cost a session
+            pass
 
 
 ENVIRONMENT = _Environment()
@@ -334,7 +333,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     key = event.get("key") if isinstance(event, dict) else None
     if not isinstance(key, str) or len(key) != 64:
         return {"outcome": "invalid"}
-    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else 900_000
+    remaining = remaining_ms(context)
+    if remaining is None:  # not Lambda's context: a local runner's time is its own
+        remaining = 900_000
     runner_id = getattr(context, "aws_request_id", None) or f"pid:{os.getpid()}"
     try:
         return {"outcome": ENVIRONMENT.runner().run(key, remaining, runner_id)}

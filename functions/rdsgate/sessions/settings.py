@@ -1,4 +1,8 @@
-"""Session settings, resolved from the environment (``RDSGATE_SESSION*``) once per environment."""
+"""Session settings, resolved from the environment (``RDSGATE_SESSION*``) at each call on purpose.
+
+The environment can change between invocations (tests, a local server reconfigured); the gateway and
+the runner resolve the settings per call and build their store and runner again only when they differ.
+"""
 
 from __future__ import annotations
 

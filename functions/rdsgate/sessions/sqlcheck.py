@@ -22,7 +22,6 @@ import re
 from ..errors import InvalidRequest
 from ..sql.text import TRANSACTION_CONTROL, PreparedSql, _skip_blank
 
-SAVEPOINT_KINDS = frozenset({"SAVEPOINT", "RELEASE"})
 POSTGRES_SESSION_KINDS = frozenset({"DECLARE", "FETCH", "MOVE", "CLOSE", "LOCK"})
 _ROLLBACK_TO = re.compile(r"ROLLBACK\s+(?:(?:WORK|TRANSACTION)\s+)?TO\s", re.IGNORECASE)
 _RELEASE = {

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from ..botoclients import dynamodb_client
 from ..errors import TooManySessions
 from . import payloads
 from .table import (
@@ -40,7 +41,7 @@ class DynamoDBSessionStore:
 
     def __init__(self, table: str, *, client_factory: Callable[[], Any] | None = None) -> None:
         self.table = table
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or dynamodb_client
         self._client: Any = None
 
     @property
@@ -133,9 +134,7 @@ class DynamoDBSessionStore:
 
     def get(self, key: str) -> SessionItem | None:
         """The session, read strongly consistently; None when there is none."""
-        response = self.client.get_item(TableName=self.table, Key={"id": string_attr(session_id(key))}, ConsistentRead=True)
-        item = response.get("Item")
-        return None if item is None else session_item(key, item)
+        return self._read(key)
 
     def open(self, key: str, *, runner: str, lease_until: int, idle_until: int, deadline: int) -> bool:
         """The runner holds BEGIN: ``starting`` becomes ``open``. False if the begin gave up meanwhile."""
@@ -198,19 +197,16 @@ class DynamoDBSessionStore:
 
     def poll_request(self, key: str) -> SessionItem | None:
         """The runner's read: the session with its pending request, if any."""
-        response = self.client.get_item(
-            TableName=self.table, Key={"id": string_attr(session_id(key))}, ConsistentRead=True,
-            ProjectionExpression="st, seq, done, req, idle, deadline",
-        )
-        item = response.get("Item")
-        return None if item is None else session_item(key, item)
+        return self._read(key, "st, seq, done, req, idle, deadline")
 
     def poll_answer(self, key: str) -> SessionItem | None:
         """The API function's read while it waits: state, lease and the last answer."""
-        response = self.client.get_item(
-            TableName=self.table, Key={"id": string_attr(session_id(key))}, ConsistentRead=True,
-            ProjectionExpression="st, seq, done, res, lease, why, caller, conn",
-        )
+        return self._read(key, "st, seq, done, res, lease, why, caller, conn")
+
+    def _read(self, key: str, projection: str | None = None) -> SessionItem | None:
+        """The session item (only ``projection``'s attributes, if given), read strongly consistently; None when there is none."""
+        extra = {"ProjectionExpression": projection} if projection is not None else {}
+        response = self.client.get_item(TableName=self.table, Key={"id": string_attr(session_id(key))}, ConsistentRead=True, **extra)
         item = response.get("Item")
         return None if item is None else session_item(key, item)
 
@@ -239,8 +235,8 @@ class DynamoDBSessionStore:
             if item is None:
                 result[limit_key] = ({}, None)
             else:
-                entries = {k: int(v["N"]) for k, v in item.get("m", {}).get("M", {}).items()}
-                result[limit_key] = (entries, int(item["v"]["N"]))
+                values = plain(item)
+                result[limit_key] = (values.get("m", {}), values["v"])
         return result
 
     def _dead(self, keys: set[str], now: int) -> set[str]:
@@ -265,9 +261,3 @@ class DynamoDBSessionStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-
-def _default_client() -> Any:
-    from botocore.session import get_session
-
-    return get_session().create_client("dynamodb")

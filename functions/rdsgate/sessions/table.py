@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ..dynamodb_items import plain_item
+
 STARTING, OPEN = "starting", "open"
 COMMITTED, ROLLED_BACK, EXPIRED, FAILED, LOST, ABANDONED = (
     "committed", "rolledback", "expired", "failed", "lost", "abandoned",
@@ -79,7 +81,7 @@ def session_item(key: str, item: dict[str, Any]) -> SessionItem:
         result=_with_key(values.get("res"), key),
         reason=values.get("why"),
         runner=values.get("runner"),
-        error=_json_load(error) if error else None,
+        error=json.loads(error) if error else None,
     )
 
 
@@ -89,39 +91,13 @@ def _with_key(packed: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
     return packed
 
 
-def plain(value: dict[str, Any]) -> Any:
-    """A low-level attribute map as plain Python (S, N as int, B, BOOL, M)."""
-    out = {}
-    for name, attribute in value.items():
-        out[name] = _plain_value(attribute)
-    return out
-
-
-def _plain_value(attribute: dict[str, Any]) -> Any:
-    ((kind, value),) = attribute.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        return int(value)
-    if kind == "B":
-        return bytes(value)
-    if kind == "BOOL":
-        return value
-    if kind == "M":
-        return plain(value)
-    if kind == "NULL":
-        return None
-    if kind == "L":
-        return [_plain_value(v) for v in value]
-    return value
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A low-level attribute map as plain Python: the session table's numbers are whole (N as int)."""
+    return plain_item(item, int)
 
 
 def json_text(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), default=str)
-
-
-def _json_load(text: str) -> Any:
-    return json.loads(text)
 
 
 def session_id(key: str) -> str:
