@@ -313,6 +313,21 @@ def test_the_data_api_database_check_is_the_service_s(world):
         service.authorize("app", Caller(ALICE, governed=True), database="other")
 
 
+def test_every_error_the_api_knows_has_a_data_api_shape():
+    """A code the Data API does not model would answer 500, which boto3 retries (and a retry of a request that
+    needs a review opens another review)."""
+    from rdsgate import edge
+    from rdsgate.dataapi.exceptions import ERROR_SHAPES, error_response
+    from rdsgate.reviews.item import ReviewExpired, ReviewPending, ReviewRejected
+
+    assert set(edge.HTTP_STATUS) <= set(ERROR_SHAPES)
+    status, headers, body = error_response(ReviewPending("review r-1 is PENDING", review_id="r-1", expires_at="x"))
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException") and "r-1" in body["message"]
+    assert error_response(ReviewRejected("x"))[:2] == (403, {"x-amzn-ErrorType": "ForbiddenException"})
+    assert error_response(ReviewExpired("x"))[:2] == (400, {"x-amzn-ErrorType": "BadRequestException"})
+    assert all(status < 500 for code, (_, status) in ERROR_SHAPES.items() if code in edge.HTTP_STATUS and edge.HTTP_STATUS[code] < 500)
+
+
 def test_the_edges_tables_map_every_error():
     from rdsgate import edge
     from rdsgate.reviews.item import ReviewExpired, ReviewNotFound, ReviewPending, ReviewRejected
