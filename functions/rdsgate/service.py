@@ -222,8 +222,8 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             record["statementType"] = "SCHEMA"
             prepared = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
-            policy = SessionPolicy(statement_timeout_ms=self.limits.statement_timeout_ms or definition.statement_timeout_ms)
-            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False, session=policy)
+            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False,
+                                       session=self._policy(definition, None, invocation))
             outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, {}, options))
             schemas: dict[str, dict[str, dict[str, Any]]] = {}
             for schema_name, table, table_type, column, data_type, nullable in outcome.rows:

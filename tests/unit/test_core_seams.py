@@ -313,6 +313,29 @@ def test_the_data_api_database_check_is_the_service_s(world):
         service.authorize("app", Caller(ALICE, governed=True), database="other")
 
 
+def test_the_schema_query_takes_the_definitions_timeout_and_the_deadline():
+    """/schema's catalog query has the session policy of any request: the definition's timeout before the service's
+    default, bounded by the function's time left (a clean 504 rather than the function dying mid-query)."""
+    sessions = []
+
+    class CatalogConnection(FakeConnection):
+        def execute(self, prepared, values, options):
+            sessions.append(options.session)
+            return StatementResult(columns=[], rows=[["public", "t", "BASE TABLE", "id", "int4", "NO"]], truncated=False, updated_rows=None)
+
+    dynamodb = FakeDynamoDB([item("app", statement_timeout_ms=5000)])
+    catalog = DefinitionCatalog("t", ttl_seconds=60, client_factory=lambda: dynamodb)
+    service = QueryService(catalog, ConnectionPool(signer=None, opener=lambda engine, params: CatalogConnection(params)), ListLogger(),
+                           limits=Limits(masking_key=b"k", statement_timeout_ms=30000))
+    caller = Caller(ALICE, governed=True)
+    assert service.schema("app", invocation())["schemas"][0]["tables"][0]["name"] == "t"
+    service.schema("app", Invocation(caller=caller, result_limit_bytes=10**6, remaining_ms=4000.0))
+    assert [s.statement_timeout_ms for s in sessions] == [5000, 2000]
+    with pytest.raises(errors.QueryTimeout):
+        service.schema("app", Invocation(caller=caller, result_limit_bytes=10**6, remaining_ms=1000.0))
+    assert len(sessions) == 2
+
+
 def test_every_error_the_api_knows_has_a_data_api_shape():
     """A code the Data API does not model would answer 500, which boto3 retries (and a retry of a request that
     needs a review opens another review)."""
