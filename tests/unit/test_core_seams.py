@@ -370,3 +370,13 @@ def test_the_edges_tables_map_every_error():
     names = {cls: edge.step_functions_name(cls) for cls in errors.ERROR_TABLE}
     assert names[errors.RequestTooLarge] == "InvalidRequest" and edge.step_functions_name(errors.RequestTooLarge("x")) == "InvalidRequest"
     assert all(name == cls.__name__ for cls, name in names.items() if cls is not errors.RequestTooLarge)
+
+
+def test_the_data_api_counts_only_plain_queries_as_reads():
+    """A result over the limit names whether the statement may have written: the read kinds are the tunnel's."""
+    from rdsgate.dataapi import may_write
+
+    for sql in ("SELECT 1", "show tables", "DESC t", "EXPLAIN SELECT 1", "HELP 'contents'"):
+        assert may_write(sql, "mysql") is False, sql
+    for sql in ("UPDATE t SET a = 1", "CALL p()", "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"):
+        assert may_write(sql, "postgres") is True, sql

@@ -54,3 +54,6 @@ STATEMENT_KINDS = frozenset(
 )  # fmt: skip
 # First words that stand for another kind (the classifier reports, and a rule may name, the other).
 STATEMENT_SYNONYMS = {"DESC": "EXPLAIN", "DESCRIBE": "EXPLAIN", "ANALYSE": "ANALYZE", "START": "BEGIN", "ABORT": "ROLLBACK"}
+
+# First words of a statement that only reads (a plain query): nothing it runs can have changed data.
+READ_KINDS = frozenset({"SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "HELP"})
