@@ -37,7 +37,7 @@ STATEMENT_TYPES = frozenset(
 OTHER_STATEMENT = "OTHER"
 ENGINES = frozenset({"postgres", "mysql"})
 # Subsegment names: fixed, so that no text of a request can become one.
-SPANS = frozenset({"definition", "authorize", "prepare", "sign_token", "connect", "execute", "encode", "audit"})
+SPANS = frozenset({"definition", "sign_token", "connect", "execute", "encode", "audit"})
 
 
 class TraceHeader(NamedTuple):
