@@ -216,7 +216,7 @@ def data_api_end_transaction() -> Response:
 @app.post("/ExecuteSql")
 def data_api_unsupported() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        raise InvalidRequest(dataapi.TRANSACTIONS_UNSUPPORTED)
+        raise InvalidRequest(dataapi.EXECUTE_SQL_UNSUPPORTED)
 
     return _data_api(work)
 

@@ -1,4 +1,4 @@
-"""A query request as both entry points receive it, validated field by field."""
+"""A query request as every entry point receives it (API routes, invoke, Data API), validated field by field."""
 
 from __future__ import annotations
 
