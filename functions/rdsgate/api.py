@@ -19,12 +19,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from . import __version__, edge
-from .access import Caller
 from .edge import API_RESPONSE_LIMIT_BYTES, http_status
 from .encoding import dumps, encode_within, utf8_length
 from .errors import ConnectionNotFound, InternalError, InvalidRequest, RdsgateError
 from .request import parse_query
-from .runtime import LOGGER, SERVICE, begin_invocation, cors_origins, trace_facts
+from .runtime import LOGGER, SERVICE, begin_invocation, cors_origins
 from .service import Invocation
 from .tracing import TRACING
 from .sessions import routes as sessions
@@ -32,22 +31,11 @@ from .statements_api import router as statements_router
 from .runbooks_api import router as runbooks_router
 from .reviews_api import router as reviews_router
 
-# Imported by the routes that use them, not by a cold start (bench/CHANGES.md, cold start).
+# Imported by the routes that use them, not by a cold start (bench/CHANGES.md, cold start): diagnose's
+# socket, ssl and email.utils imports wait for a diagnosis, openapi for the document.
 dataapi = LazyModule("rdsgate.dataapi")
-
-
-def diagnose(*args: Any, **kwargs: Any) -> Any:
-    """rdsgate.diagnose.diagnose (its socket, ssl and email.utils imports wait for a diagnosis)."""
-    from .diagnose import diagnose as run
-
-    return run(*args, **kwargs)
-
-
-def describe_api(*args: Any, **kwargs: Any) -> Any:
-    """rdsgate.openapi.describe_api, imported when the document is asked for."""
-    from .openapi import describe_api as describe
-
-    return describe(*args, **kwargs)
+diagnose_module = LazyModule("rdsgate.diagnose")
+openapi = LazyModule("rdsgate.openapi")
 
 
 SIGV4_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
@@ -79,14 +67,9 @@ def health() -> Response:
     return _json(200, {"status": "ok"})
 
 
-def _caller() -> Caller:
-    """The SigV4 signer API Gateway authenticated (AWS_IAM authorization)."""
-    return edge.caller(app)
-
-
 def _invocation() -> Invocation:
-    # The X-Ray trace id beside the request id: correlation in the logs.
-    return edge.invocation(app, limit_bytes=API_RESPONSE_LIMIT_BYTES, audit_context=trace_facts())
+    # The limit is read here, at the call: tests lower api.API_RESPONSE_LIMIT_BYTES.
+    return edge.invocation(app, limit_bytes=API_RESPONSE_LIMIT_BYTES)
 
 
 @app.get("/connections")
@@ -171,7 +154,7 @@ def _data_api(work: Any) -> Response:
 
 def _data_api_connection(body: dict[str, Any]) -> Any:
     """The definition of the connection a Data API call names, once the caller may use it."""
-    return SERVICE.get().authorize(dataapi.connection_name(body), _caller(), database=body.get("database"))
+    return SERVICE.get().authorize(dataapi.connection_name(body), edge.caller(app), database=body.get("database"))
 
 
 @app.post("/Execute")
@@ -233,7 +216,7 @@ def data_api_end_transaction() -> Response:
 @app.post("/ExecuteSql")
 def data_api_unsupported() -> Response:
     def work(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        raise InvalidRequest(dataapi.TRANSACTIONS_UNSUPPORTED)
+        raise InvalidRequest(dataapi.EXECUTE_SQL_UNSUPPORTED)
 
     return _data_api(work)
 
@@ -248,7 +231,7 @@ def diagnose_connection(name: str) -> Response:
     service = SERVICE.get()
     diagnosis = service.audited(
         name, "DIAGNOSE", _invocation(),
-        lambda _: diagnose(name, service.catalog.get, region=settings.region, connect_timeout=settings.connect_timeout_seconds),
+        lambda _: diagnose_module.diagnose(name, service.catalog.get, region=settings.region, connect_timeout=settings.connect_timeout_seconds),
     )
     return _json(200, diagnosis.to_dict())
 
@@ -256,7 +239,7 @@ def diagnose_connection(name: str) -> Response:
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response:
     """This API's OpenAPI document."""
-    return _json(200, describe_api(app, version=__version__))
+    return _json(200, openapi.describe_api(app, version=__version__))
 
 
 @app.exception_handler(RdsgateError)

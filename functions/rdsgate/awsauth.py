@@ -107,7 +107,6 @@ class ContainerCredentials:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: tuple[str, float, StaticCredentials] | None = None  # uri, expiry (epoch seconds), credentials
-        self.fetches = 0
 
     def get(self, environ: Mapping[str, str] | None = None) -> StaticCredentials | None:
         env = os.environ if environ is None else environ
@@ -123,7 +122,6 @@ class ContainerCredentials:
             expiration = document.get("Expiration")
             expires = dt.datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp() if expiration else time.time() + 3600
             self._cached = (uri, expires, credentials)
-            self.fetches += 1
             return credentials
 
     def _fetch(self, uri: str, env: Mapping[str, str]) -> dict[str, Any]:

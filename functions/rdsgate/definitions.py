@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from .detectors import DETECTORS
 from .errors import InvalidDefinition
 from .masking import parse_pattern
-from .sql import DEFAULT_PORTS
+from .sql.constants import DEFAULT_PORTS, STATEMENT_KINDS, STATEMENT_SYNONYMS
 
 __all__ = ["ConnectionDefinition", "Guardrail", "IamAuth", "PasswordAuth", "STATEMENT_KINDS", "parse_definition"]
 
@@ -198,22 +198,6 @@ def _parse_auth(check: _FieldReader) -> IamAuth | PasswordAuth:
     if not password:
         raise check.error("password", "is required for a non-IAM user")
     return PasswordAuth(user, password)
-
-
-# Statement kinds a guardrail may name: what rdsgate.sql.classify reports for a statement.
-STATEMENT_KINDS = frozenset(
-    {
-        "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
-        "COMMENT", "GRANT", "REVOKE", "COPY", "LOAD", "CALL", "DO", "EXPLAIN", "ANALYZE", "SET", "RESET", "SHOW",
-        "USE", "BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE", "LOCK", "UNLOCK", "DEALLOCATE", "VACUUM",
-        "REINDEX", "REFRESH", "CLUSTER", "CHECKPOINT", "DISCARD", "LISTEN", "UNLISTEN", "NOTIFY", "FLUSH", "OPTIMIZE",
-        "REPAIR", "CHECK", "CHECKSUM", "KILL", "HANDLER", "PURGE", "HELP", "XA", "SIGNAL", "RESIGNAL", "GET", "CLOSE",
-        "FETCH", "MOVE", "SECURITY", "IMPORT", "REASSIGN", "CACHE", "SHUTDOWN",
-        # Never reported (always refused under a statement rule), accepted so that deny lists may name them.
-        "EXECUTE", "PREPARE", "DECLARE", "INSTALL", "UNINSTALL",
-    }
-)  # fmt: skip
-STATEMENT_SYNONYMS = {"DESC": "EXPLAIN", "DESCRIBE": "EXPLAIN", "ANALYSE": "ANALYZE", "START": "BEGIN", "ABORT": "ROLLBACK"}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from .access import Caller
 from .errors import RdsgateError, InvalidRequest, RequestTooLarge
 from .request import decode_json_body
 from .service import Invocation
+from .tracing import trace_facts
 
 __all__ = [
     "API_RESPONSE_LIMIT_BYTES",
@@ -87,7 +88,8 @@ def caller(resolver: Any) -> Caller:
 
 def invocation(resolver: Any, route: str | None = None, *, limit_bytes: int = API_RESPONSE_LIMIT_BYTES,
                deadline: bool = True, audit_context: Mapping[str, Any] | None = None) -> Invocation:
-    """The facts of an API call through ``resolver`` (the app or a router); ``route`` defaults to the resource."""
+    """The facts of an API call through ``resolver`` (the app or a router); ``route`` defaults to the resource.
+    Its audit context carries the X-Ray trace id beside ``audit_context`` (correlation in the logs)."""
     event = resolver.current_event
     return Invocation(
         caller=caller(resolver),
@@ -95,7 +97,7 @@ def invocation(resolver: Any, route: str | None = None, *, limit_bytes: int = AP
         request_id=event.raw_event["requestContext"].get("requestId"),
         remaining_ms=remaining_ms(resolver.lambda_context) if deadline else None,
         route=route or f"{event.http_method} {event.raw_event.get('resource') or event.path}",
-        audit_context=dict(audit_context or {}),
+        audit_context={**trace_facts(), **(audit_context or {})},
     )
 
 

@@ -71,11 +71,6 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def json_row(row: list[Any]) -> list[Any]:
-    """One row of values made JSON-safe."""
-    return [json_value(value) for value in row]
-
-
 def iso_duration(delta: dt.timedelta) -> str:
     """An ISO 8601 duration such as ``P1DT2H3M4.5S`` (negative durations start with ``-``)."""
     sign = "-" if delta < dt.timedelta(0) else ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors
-from .access import Caller
+from .access import TRUSTED
 from .edge import EXECUTION_ARN, STEP_FUNCTIONS_LIMIT_BYTES, remaining_ms, step_functions_name
 from .encoding import encode_within, utf8_length
 from .request import BATCH_FIELDS, QUERY_FIELDS, TRANSACTION_FIELDS, parse_query
@@ -41,9 +41,15 @@ def _record_failure(event: Any, context: Any, error: errors.RdsgateError) -> Non
     if getattr(error, "audited", False):
         return
     name = event.get("connection") if isinstance(event, dict) and isinstance(event.get("connection"), str) else None
+    audit_context: dict[str, Any] = {}
+    if isinstance(event, dict) and "runbook" in event:  # the runbook form: its record names the runbook
+        from .runbooks.connections import runbook_context
+
+        runbook = event["runbook"]
+        audit_context = runbook_context(None, runbook if isinstance(runbook, str) else None)
     invocation = Invocation(
-        caller=Caller(arn=None, governed=False), result_limit_bytes=0,
-        request_id=getattr(context, "aws_request_id", None), route="invoke",
+        caller=TRUSTED, result_limit_bytes=0,
+        request_id=getattr(context, "aws_request_id", None), route="invoke", audit_context=audit_context,
     )
     try:
         SERVICE.get().record_failure(name, invocation, error)
@@ -51,34 +57,39 @@ def _record_failure(event: Any, context: Any, error: errors.RdsgateError) -> Non
         pass
 
 
-def _run(event: Any, context: Any) -> dict[str, Any]:
-    if not isinstance(event, dict):
-        raise errors.InvalidRequest("the input must be a JSON object")
-    if "runbook" in event:  # {"runbook", "parameters"}: a runbook (rdsgate.runbooks_api)
-        from .runbooks_api import invoke_runbook
-
-        return invoke_runbook(event, context)
-    name = event.get("connection")
-    if not isinstance(name, str) or not name:
-        raise errors.InvalidRequest("connection: the connection name is required", field="connection")
+def _invocation(event: dict[str, Any], context: Any) -> Invocation:
+    """The facts of a direct invocation, for every input form. Invoking the function is the authorization
+    (lambda:InvokeFunction): nothing in the event is verified, so the caller it names is recorded as claimed,
+    beside what the function knows. Starts the invocation (log sampling; the trace id)."""
     caller = event.get("caller")
     if caller is not None and not isinstance(caller, str):
         raise errors.InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
     execution = event.get("executionArn")
     if execution is not None and not (isinstance(execution, str) and EXECUTION_ARN.match(execution)):
         raise errors.InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
-    # Invoking the function is the authorization (lambda:InvokeFunction). Nothing in the event is
-    # verified, so the caller it names is recorded as claimed, beside what the function knows.
     context_facts = {"claimedCaller": caller, "invokedFunctionArn": getattr(context, "invoked_function_arn", None), "executionArn": execution,
                      **begin_invocation()}
-    invocation = Invocation(
-        caller=Caller(arn=None, governed=False),
+    return Invocation(
+        caller=TRUSTED,
         result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
         request_id=getattr(context, "aws_request_id", None),
         remaining_ms=remaining_ms(context),
         route="invoke",
         audit_context={key: value for key, value in context_facts.items() if value is not None},
     )
+
+
+def _run(event: Any, context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise errors.InvalidRequest("the input must be a JSON object")
+    invocation = _invocation(event, context)
+    if "runbook" in event:  # {"runbook", "parameters"}: a runbook (rdsgate.runbooks_api)
+        from .runbooks_api import invoke_runbook
+
+        return invoke_runbook(event, invocation)
+    name = event.get("connection")
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidRequest("connection: the connection name is required", field="connection")
     from .sessions import invoke as sessions
 
     if sessions.is_session_event(event):  # a transaction across invocations (rdsgate.sessions.invoke)

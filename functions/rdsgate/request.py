@@ -1,4 +1,4 @@
-"""A query request as both entry points receive it, validated field by field."""
+"""A query request as every entry point receives it (API routes, invoke, Data API), validated field by field."""
 
 from __future__ import annotations
 
@@ -58,17 +58,35 @@ class QueryRequest(RequestOptions):
 
 def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> QueryRequest:
     """Validate a decoded request document; errors name the offending field."""
+    _check_fields(document, allowed)
+    return QueryRequest(
+        sql=_sql(document), parameters=_parameters(document), type_hints=_type_hints(document), **_options(document)
+    )
+
+
+def _check_fields(document: Any, allowed: frozenset[str]) -> None:
     if not isinstance(document, dict):
         raise InvalidRequest("the request must be a JSON object")
     unknown = sorted(set(document) - allowed)
     if unknown:
         raise InvalidRequest(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(allowed))})", field=unknown[0])
+
+
+def _sql(document: dict[str, Any]) -> str:
     sql = document.get("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise InvalidRequest("sql: a non-empty string is required", field="sql")
+    return sql
+
+
+def _parameters(document: dict[str, Any]) -> dict[str, Any]:
     parameters = document.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidRequest("parameters: must be an object of name to value", field="parameters")
+    return parameters
+
+
+def _type_hints(document: dict[str, Any]) -> dict[str, str]:
     type_hints = document.get("typeHints") or {}
     if not isinstance(type_hints, dict):
         raise InvalidRequest("typeHints: must be an object of parameter name to type", field="typeHints")
@@ -77,6 +95,11 @@ def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> Que
             raise InvalidRequest(
                 f"typeHints: {name!r} has unknown type {hint!r} (use one of {', '.join(TYPE_HINTS)})", field="typeHints"
             )
+    return type_hints
+
+
+def _options(document: dict[str, Any]) -> dict[str, Any]:
+    """The fields of RequestOptions, checked (after the unknown fields: a field a request does not allow is absent)."""
     shape = document.get("shape", "objects")
     if shape not in SHAPES:
         raise InvalidRequest("shape: must be 'objects' or 'arrays'", field="shape")
@@ -86,17 +109,14 @@ def parse_query(document: Any, *, allowed: frozenset[str] = QUERY_FIELDS) -> Que
     key = document.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
         raise InvalidRequest("idempotencyKey: must be a string of 1 to 256 characters", field="idempotencyKey")
-    return QueryRequest(
-        sql=sql,
-        parameters=parameters,
-        type_hints=type_hints,
-        shape=shape,
-        max_rows=_positive(document, "maxRows"),
-        max_bytes=_positive(document, "maxBytes"),
-        read_only=read_only,
-        timeout_ms=_positive(document, "timeoutMs"),
-        idempotency_key=key,
-    )
+    return {
+        "shape": shape,
+        "max_rows": _positive(document, "maxRows"),
+        "max_bytes": _positive(document, "maxBytes"),
+        "read_only": read_only,
+        "timeout_ms": _positive(document, "timeoutMs"),
+        "idempotency_key": key,
+    }
 
 
 # Upper bounds: larger values mean nothing (a Lambda function runs 15 minutes at most) and
@@ -193,7 +213,8 @@ STATEMENT_FIELDS = frozenset({"sql", "parameters", "typeHints"})
 
 def parse_batch(document: Any, *, max_sets: int, allowed: frozenset[str] = BATCH_FIELDS) -> AtomicRequest:
     """``{"sql", "parameterSets": [{...}, ...], "typeHints"}``: one statement, many parameter sets."""
-    base = parse_query(_without(document, "parameterSets"), allowed=(allowed - {"parameterSets"}) | {"parameters"})
+    _check_fields(document, allowed)
+    sql, type_hints, options = _sql(document), _type_hints(document), _options(document)
     sets = document.get("parameterSets")
     if not isinstance(sets, list) or not sets:
         raise InvalidRequest("parameterSets: a non-empty list of parameter objects is required", field="parameterSets")
@@ -202,8 +223,8 @@ def parse_batch(document: Any, *, max_sets: int, allowed: frozenset[str] = BATCH
     for index, parameters in enumerate(sets):
         if not isinstance(parameters, dict):
             raise InvalidRequest(f"parameterSets[{index}]: must be an object of name to value", field="parameterSets")
-    statements = tuple(Statement(base.sql, parameters, base.type_hints) for parameters in sets)
-    return AtomicRequest(statements, batch=True, **base.options())  # BATCH_FIELDS has no shape or result limits
+    statements = tuple(Statement(sql, parameters, type_hints) for parameters in sets)
+    return AtomicRequest(statements, batch=True, **options)  # BATCH_FIELDS has no shape or result limits
 
 
 def parse_transaction(document: Any, *, max_statements: int, allowed: frozenset[str] = TRANSACTION_FIELDS) -> AtomicRequest:
@@ -220,11 +241,5 @@ def parse_transaction(document: Any, *, max_statements: int, allowed: frozenset[
         except InvalidRequest as exc:
             raise InvalidRequest(f"statements[{index}].{exc.message}", field="statements") from None
         parsed.append(Statement(one.sql, one.parameters, one.type_hints))
-    options = parse_query({**_without(document, "statements"), "sql": "-"}, allowed=(allowed - {"statements"}) | {"sql"})
-    return AtomicRequest(tuple(parsed), batch=False, **options.options())
-
-
-def _without(document: Any, key: str) -> Any:
-    if not isinstance(document, dict):
-        raise InvalidRequest("the request must be a JSON object")
-    return {k: v for k, v in document.items() if k != key}
+    _check_fields(document, allowed)
+    return AtomicRequest(tuple(parsed), batch=False, **_options(document))

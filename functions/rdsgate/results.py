@@ -4,10 +4,13 @@ and the collector paused while rows are built."""
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .drivers import StatementResult
 from .masking import NO_MASKING
+
+if TYPE_CHECKING:
+    from .definitions import ConnectionDefinition
 
 
 class _PausedGc:
@@ -35,7 +38,8 @@ class _PausedGc:
 class _StreamBatches:
     """The driver's sink for ``QueryService.stream``: masks each batch as ``_document`` does and hands on its records."""
 
-    def __init__(self, service: QueryService, definition: ConnectionDefinition, shape: str, sink: Any) -> None:
+    def __init__(self, service: Any, definition: ConnectionDefinition, shape: str, sink: Any) -> None:
+        # service: the QueryService (rdsgate.service imports this module, so its type is not imported here)
         self.service, self.definition, self.shape, self.sink = service, definition, shape, sink
         self.plan: Any = NO_MASKING
         self.columns: list[dict[str, Any]] | None = None
@@ -47,21 +51,10 @@ class _StreamBatches:
         self.sink.start(self.columns)
 
     def rows(self, rows: list[list[Any]]) -> None:
-        batch = _Batch(self.columns, rows, self.sources)
+        batch = StatementResult(self.columns, rows, False, None, sources=self.sources)
         records = self.service._document(self.definition, batch, self.shape, self.plan)["records"]
         self.count += len(records)
         self.sink.records(records)
-
-
-@dataclass
-class _Batch:
-    columns: Any
-    rows: list[list[Any]]
-    sources: Any = None
-    truncated: bool = False
-    updated_rows: int | None = None
-    encoded: Any = None
-    last_insert_id: int | None = None
 
 
 def _with_insert_id(document: dict[str, Any], outcome: Any) -> dict[str, Any]:

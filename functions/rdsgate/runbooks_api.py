@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from . import edge
 from .access import Caller
-from .edge import API_RESPONSE_LIMIT_BYTES, EXECUTION_ARN, STEP_FUNCTIONS_LIMIT_BYTES
+from .edge import API_RESPONSE_LIMIT_BYTES, STEP_FUNCTIONS_LIMIT_BYTES
 from .encoding import dumps, encode_within
 from .errors import InvalidRequest, RdsgateError
 from .request import SHAPES, _positive
@@ -169,32 +169,17 @@ def run_runbook_route(name: str) -> Response:
 INVOKE_FIELDS = RUN_FIELDS | {"runbook", "caller", "executionArn"}
 
 
-def invoke_runbook(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The invoke handler's runbook form. Invoking the function is the authorization, as for SQL: the
-    runbook's principals are not checked, and ``caller`` is recorded as claimed."""
+def invoke_runbook(event: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+    """The invoke handler's runbook form, with the invocation it read (``rdsgate.invoke``: the claimed caller,
+    the execution). Invoking the function is the authorization, as for SQL: the runbook's principals are
+    not checked."""
     name = event.get("runbook")
-    caller, execution = event.get("caller"), event.get("executionArn")
-    facts = {"claimedCaller": caller if isinstance(caller, str) else None,
-             "invokedFunctionArn": getattr(context, "invoked_function_arn", None),
-             "executionArn": execution if isinstance(execution, str) else None}
-    invocation = Invocation(
-        caller=Caller(arn=None, governed=False),
-        result_limit_bytes=STEP_FUNCTIONS_LIMIT_BYTES,
-        request_id=getattr(context, "aws_request_id", None),
-        remaining_ms=edge.remaining_ms(context),
-        route="invoke",
-        audit_context={key: value for key, value in facts.items() if value is not None},
-    )
     try:
         if not isinstance(name, str) or not name:
             raise InvalidRequest("runbook: the runbook's name is required", field="runbook")
         unknown = sorted(set(event) - INVOKE_FIELDS)
         if unknown:
             raise InvalidRequest(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(INVOKE_FIELDS))})", field=unknown[0])
-        if caller is not None and not isinstance(caller, str):
-            raise InvalidRequest("caller: must be a string (an ARN or a name, recorded for audit)", field="caller")
-        if execution is not None and not (isinstance(execution, str) and EXECUTION_ARN.match(execution)):
-            raise InvalidRequest("executionArn: must be a Step Functions execution ARN ($$.Execution.Id)", field="executionArn")
         values, shape, max_rows = parse_run({k: v for k, v in event.items() if k in RUN_FIELDS})
     except RdsgateError as exc:
         context_facts = {**invocation.audit_context, **runbook_context(None, name if isinstance(name, str) else None)}

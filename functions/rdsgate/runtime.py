@@ -19,6 +19,7 @@ from .pool import ConnectionPool
 from .service import Limits, QueryService, StructuredLogger
 from .telemetry import NoopRecorder, Recorder, recorder
 from .tokens import TokenSigner
+from .tracing import trace_facts
 
 __all__ = [
     "LOGGER",
@@ -260,9 +261,3 @@ def begin_invocation(environ: Mapping[str, str] | None = None) -> dict[str, str]
         LOGGER.refresh_sample_rate_calculation()
     return trace_facts(env)
 
-
-def trace_facts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``{"traceId": …}`` from Lambda's ``_X_AMZN_TRACE_ID`` (Root=…;Parent=…;Sampled=…), when set."""
-    header = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID", "")
-    root = next((part[5:] for part in header.split(";") if part.startswith("Root=")), None)
-    return {"traceId": root} if root else {}

@@ -121,9 +121,9 @@ class QueryService:
         """The definition, if the caller may use it; one the caller may not use does not exist (404).
 
         ``database`` (the Data API's field): the database the caller expects the connection to serve."""
-        definition = self.catalog.get(name)
+        definition = self.catalog.get(name)  # traced where DynamoDB is read (catalog._get_item)
         if not caller.may_use(definition):
-            error = _hidden(name)
+            error = _hidden(name)  # the caller is told 404, as for a name that does not exist; the record says why
             error.audit = {"engine": definition.engine, "reason": "Forbidden"}  # type: ignore[attr-defined]
             raise error
         if database and definition.database and database != definition.database:
@@ -222,8 +222,8 @@ class QueryService:
             definition = self._governed(name, invocation, record)
             record["statementType"] = "SCHEMA"
             prepared = prepare(CATALOG_QUERIES[definition.engine], definition.engine)
-            policy = SessionPolicy(statement_timeout_ms=self.limits.statement_timeout_ms or definition.statement_timeout_ms)
-            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False, session=policy)
+            options = ExecutionOptions(max_rows=self.limits.max_rows_ceiling, records_as_objects=False,
+                                       session=self._policy(definition, None, invocation))
             outcome = self._on_connection(definition, lambda connection: connection.execute(prepared, {}, options))
             schemas: dict[str, dict[str, dict[str, Any]]] = {}
             for schema_name, table, table_type, column, data_type, nullable in outcome.rows:
@@ -330,11 +330,13 @@ class QueryService:
             self._audit(record)
 
     def _governed(self, name: str, invocation: Invocation, record: dict[str, Any]) -> ConnectionDefinition:
-        definition = self.catalog.get(name)  # traced where DynamoDB is read (catalog._get_item)
+        """``authorize`` inside a request: its refusal's facts go into the request's record."""
+        try:
+            definition = self.authorize(name, invocation.caller)
+        except ConnectionNotFound as error:
+            record.update(getattr(error, "audit", None) or {})
+            raise
         record["engine"] = definition.engine
-        if not invocation.caller.may_use(definition):
-            record["reason"] = "Forbidden"  # the caller is told 404, as for a name that does not exist
-            raise _hidden(name)
         return definition
 
     def _checked(self, definition: ConnectionDefinition, statement: QueryRequest | Statement, where: str = "sql"):

@@ -172,8 +172,6 @@ class Recorder(Protocol):
 class NoopRecorder:
     """Metrics off: every call returns at once."""
 
-    enabled = False
-
     def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
         pass
 
@@ -202,6 +200,9 @@ class NoopRecorder:
         pass
 
 
+_UNANSWERED = object()  # EmfRecorder: no request recorded since the last response or flush
+
+
 class EmfRecorder:
     """CloudWatch EMF, one document per (connection, error code) per flush, in the shape of Powertools' EMF
     provider (written here: the provider's checks and enum lookups cost a warm request ~40 µs).
@@ -210,21 +211,19 @@ class EmfRecorder:
     ``[service, connection]``; ``Errors`` and ``Denied`` go to one that adds ``[service, errorCode]``.
     """
 
-    enabled = True
-
     def __init__(self, service: str = NAMESPACE, *, per_connection: bool = True, namespace: str = NAMESPACE) -> None:
         self.service = service
         self.per_connection = per_connection
         self.namespace = namespace
         self._documents: dict[tuple[str | None, str | None], dict[str, list[float]]] = {}
-        self._answered: list[str | None] = []  # the connection dimension of this invocation's last request
+        self._answered: Any = _UNANSWERED  # the connection dimension of this invocation's last request (None: no connection)
 
     # -- what the core reports -------------------------------------------------------------------
 
     def request(self, connection, error_code, duration_ms, database_ms=None, rows=None, response_bytes=None) -> None:
         code = error_code_dimension(error_code)
         name = connection_dimension(connection, code)
-        self._answered[:] = [name]
+        self._answered = name
         self._add(name, None, REQUESTS, 1)
         if duration_ms is not None:  # None: refused before rdsgate timed anything (a malformed body)
             self._add(name, None, DURATION, duration_ms)
@@ -238,8 +237,9 @@ class EmfRecorder:
             self._add(name, code, ERRORS, 1)
 
     def response(self, size) -> None:
-        if self._answered:
-            self._add(self._answered.pop(), None, RESPONSE_BYTES, size)
+        if self._answered is not _UNANSWERED:
+            self._add(self._answered, None, RESPONSE_BYTES, size)
+            self._answered = _UNANSWERED
 
     def connection_opened(self, connection) -> None:
         self._add(connection_dimension(connection), None, CONNECTIONS_OPENED, 1)
@@ -262,7 +262,7 @@ class EmfRecorder:
     def flush(self) -> None:
         """Write what this invocation recorded (one line per document) and start afresh."""
         documents, self._documents = self._documents, {}
-        self._answered.clear()
+        self._answered = _UNANSWERED
         for (connection, code), metrics in documents.items():
             if metrics:
                 self._write(connection, code, metrics)

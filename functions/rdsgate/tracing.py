@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from .telemetry import _ENCODER, NAMESPACE, connection_dimension, env_flag
 
 __all__ = [
     "STATEMENT_TYPES", "OTHER_STATEMENT", "ENGINES", "SPANS", "annotations", "Tracing", "DaemonEmitter",
-    "tracing_available", "TRACING",
+    "tracing_available", "TRACING", "TraceHeader", "trace_header", "trace_facts",
 ]
 
 # Statement types that may be annotated on a trace; any other first word is OTHER_STATEMENT.
@@ -37,8 +37,38 @@ STATEMENT_TYPES = frozenset(
 OTHER_STATEMENT = "OTHER"
 ENGINES = frozenset({"postgres", "mysql"})
 # Subsegment names: fixed, so that no text of a request can become one.
-SPANS = frozenset({"definition", "authorize", "prepare", "sign_token", "connect", "execute", "encode", "audit"})
+SPANS = frozenset({"definition", "sign_token", "connect", "execute", "encode", "audit"})
 
+
+class TraceHeader(NamedTuple):
+    """Lambda's ``_X_AMZN_TRACE_ID`` (``Root=…;Parent=…;Sampled=…``), read."""
+
+    root: str | None  # the trace id: correlation in the audit record and the logs
+    sampled: tuple[str, str] | None  # (trace id, parent segment id) when this invocation is sampled
+
+
+_NO_HEADER = TraceHeader(None, None)
+_last_header: tuple[str | None, TraceHeader] = (None, _NO_HEADER)  # the last header read and its parse
+
+
+def trace_header(environ: Mapping[str, str] | None = None) -> TraceHeader:
+    """This invocation's trace header; it is parsed when it changes (once per invocation at most)."""
+    global _last_header
+    header = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID")
+    seen, parsed = _last_header
+    if header == seen:
+        return parsed
+    fields = dict(part.strip().partition("=")[::2] for part in (header or "").split(";") if "=" in part)
+    root, parent = fields.get("Root") or None, fields.get("Parent") or None
+    parsed = TraceHeader(root, (root, parent) if root and parent and fields.get("Sampled") == "1" else None)
+    _last_header = (header, parsed)
+    return parsed
+
+
+def trace_facts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{"traceId": …}`` for an audit record, when the invocation has a trace header."""
+    root = trace_header(environ).root
+    return {"traceId": root} if root else {}
 
 
 class _NoSubsegment:
@@ -190,21 +220,13 @@ class DaemonEmitter:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
-        self._header: str | None = None
-        self._trace: tuple[str, str] | None = None
         self._socket: Any = None
         self._address: Any = None
         self.sent = 0
 
     def trace(self) -> tuple[str, str] | None:
-        """(trace id, parent segment id) of this invocation when it is sampled; the header is parsed when it changes."""
-        header = self._environ.get("_X_AMZN_TRACE_ID")
-        if header != self._header:
-            fields = dict(part.strip().partition("=")[::2] for part in (header or "").split(";") if "=" in part)
-            root, parent = fields.get("Root"), fields.get("Parent")
-            self._trace = (root, parent) if root and parent and fields.get("Sampled") == "1" else None
-            self._header = header
-        return self._trace
+        """(trace id, parent segment id) of this invocation when it is sampled."""
+        return trace_header(self._environ).sampled
 
     def send(self, span: str, trace: tuple[str, str], started: float, ended: float, values: dict[str, str], failed: bool) -> None:
         document: dict[str, Any] = {

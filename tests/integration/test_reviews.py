@@ -16,13 +16,14 @@ import pytest
 
 from rdsgate import api, invoke, reviews, statements as statements_module
 from rdsgate.reviews.decisions import sweep
-from rdsgate.reviews.item import CLIENTS as REVIEW_CLIENTS
+from rdsgate.reviews.item import CLIENTS as REVIEW_CLIENTS, ReviewStore
 from rdsgate.runbooks.definition import parse_runbook
 from rdsgate.worker import LOCAL_RUNNER
 from rdsgate_devstack import reviews_local
 from rdsgate_devstack.http_server import build_event, identity_of
 from rdsgate_devstack.statements_local import create_resources as create_statement_resources
 from tests.conftest import ENGINEER_ROLE, ENGINES, iam_definition, run_query
+from tests.integration.test_data_api import SECRET, arn, endpoint, use_execute_api_signing  # noqa: F401 (endpoint: a fixture)
 from tests.integration.test_governance import ensure_table
 from tests.integration.test_runbooks import Runbooks
 
@@ -199,6 +200,20 @@ def test_a_tampered_review_does_not_run(env, ledger):
     assert "no longer matches its hash" in answer["error"]["message"]
     LOCAL_RUNNER.join(timeout=10)
     assert owners(env, ledger) == ["ann", "bob"]
+
+
+def test_a_data_api_call_that_needs_a_review_answers_400_and_opens_one_review(env, ledger, endpoint):
+    """boto3's rds-data client with its default retries: a 500 would be retried, each retry opening another review."""
+    client = boto3.client("rds-data", endpoint_url=endpoint, region_name="us-east-1")
+    client.meta.events.register("before-sign.rds-data", use_execute_api_signing)
+    store = ReviewStore.configured()
+    before = {item["id"] for item in store.list_status("PENDING", limit=1000)}
+    with pytest.raises(client.exceptions.BadRequestException, match=r"review r-\S+ is PENDING") as raised:
+        client.execute_statement(resourceArn=arn(ledger.name), secretArn=SECRET, sql="UPDATE rv_ledger SET owner = 'zed' WHERE id = 1")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    opened = [item for item in store.list_status("PENDING", limit=1000) if item["id"] not in before and item["connection"] == ledger.name]
+    assert len(opened) == 1 and opened[0]["id"] in str(raised.value)
+    assert owners(env, ledger) == ["ann", "bob"]  # nothing ran
 
 
 def test_a_reviewed_batch_runs_whole_once_approved(env, ledger):

@@ -206,6 +206,20 @@ def test_the_invoke_form_runs_a_runbook_and_records_the_claim(runtime, orders):
         invoke.handler({"runbook": orders.runbook.name, "parameters": GOOD, "sql": "DELETE FROM rb_orders"}, context)
 
 
+def test_runbook_records_carry_the_trace_id_through_the_router_and_the_invoke_form(runtime, orders, monkeypatch):
+    """The routers' records and the invoke form's runbook records correlate with X-Ray as /query's do."""
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")
+    status, result = run(orders.runbook.name, GOOD, request_id=f"{orders.conn}-traced-route")
+    assert status == 200, result
+    (routed,) = audit(runtime, orders.connection, f"{orders.conn}-traced-route")
+    context = types.SimpleNamespace(aws_request_id=f"{orders.conn}-traced-invoke", invoked_function_arn=None,
+                                    get_remaining_time_in_millis=lambda: 30_000)
+    invoke.handler({"runbook": orders.runbook.name, "parameters": GOOD}, context)
+    (invoked,) = audit(runtime, orders.connection, f"{orders.conn}-traced-invoke")
+    assert routed["traceId"] == invoked["traceId"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert invoked["runbook"] == routed["runbook"] == orders.runbook.name
+
+
 # --- runbook-only connections ----------------------------------------------------------------------------
 
 

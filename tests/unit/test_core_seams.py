@@ -313,6 +313,44 @@ def test_the_data_api_database_check_is_the_service_s(world):
         service.authorize("app", Caller(ALICE, governed=True), database="other")
 
 
+def test_the_schema_query_takes_the_definitions_timeout_and_the_deadline():
+    """/schema's catalog query has the session policy of any request: the definition's timeout before the service's
+    default, bounded by the function's time left (a clean 504 rather than the function dying mid-query)."""
+    sessions = []
+
+    class CatalogConnection(FakeConnection):
+        def execute(self, prepared, values, options):
+            sessions.append(options.session)
+            return StatementResult(columns=[], rows=[["public", "t", "BASE TABLE", "id", "int4", "NO"]], truncated=False, updated_rows=None)
+
+    dynamodb = FakeDynamoDB([item("app", statement_timeout_ms=5000)])
+    catalog = DefinitionCatalog("t", ttl_seconds=60, client_factory=lambda: dynamodb)
+    service = QueryService(catalog, ConnectionPool(signer=None, opener=lambda engine, params: CatalogConnection(params)), ListLogger(),
+                           limits=Limits(masking_key=b"k", statement_timeout_ms=30000))
+    caller = Caller(ALICE, governed=True)
+    assert service.schema("app", invocation())["schemas"][0]["tables"][0]["name"] == "t"
+    service.schema("app", Invocation(caller=caller, result_limit_bytes=10**6, remaining_ms=4000.0))
+    assert [s.statement_timeout_ms for s in sessions] == [5000, 2000]
+    with pytest.raises(errors.QueryTimeout):
+        service.schema("app", Invocation(caller=caller, result_limit_bytes=10**6, remaining_ms=1000.0))
+    assert len(sessions) == 2
+
+
+def test_every_error_the_api_knows_has_a_data_api_shape():
+    """A code the Data API does not model would answer 500, which boto3 retries (and a retry of a request that
+    needs a review opens another review)."""
+    from rdsgate import edge
+    from rdsgate.dataapi.exceptions import ERROR_SHAPES, error_response
+    from rdsgate.reviews.item import ReviewExpired, ReviewPending, ReviewRejected
+
+    assert set(edge.HTTP_STATUS) <= set(ERROR_SHAPES)
+    status, headers, body = error_response(ReviewPending("review r-1 is PENDING", review_id="r-1", expires_at="x"))
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException") and "r-1" in body["message"]
+    assert error_response(ReviewRejected("x"))[:2] == (403, {"x-amzn-ErrorType": "ForbiddenException"})
+    assert error_response(ReviewExpired("x"))[:2] == (400, {"x-amzn-ErrorType": "BadRequestException"})
+    assert all(status < 500 for code, (_, status) in ERROR_SHAPES.items() if code in edge.HTTP_STATUS and edge.HTTP_STATUS[code] < 500)
+
+
 def test_the_edges_tables_map_every_error():
     from rdsgate import edge
     from rdsgate.reviews.item import ReviewExpired, ReviewNotFound, ReviewPending, ReviewRejected
@@ -332,3 +370,13 @@ def test_the_edges_tables_map_every_error():
     names = {cls: edge.step_functions_name(cls) for cls in errors.ERROR_TABLE}
     assert names[errors.RequestTooLarge] == "InvalidRequest" and edge.step_functions_name(errors.RequestTooLarge("x")) == "InvalidRequest"
     assert all(name == cls.__name__ for cls, name in names.items() if cls is not errors.RequestTooLarge)
+
+
+def test_the_data_api_counts_only_plain_queries_as_reads():
+    """A result over the limit names whether the statement may have written: the read kinds are the tunnel's."""
+    from rdsgate.dataapi import may_write
+
+    for sql in ("SELECT 1", "show tables", "DESC t", "EXPLAIN SELECT 1", "HELP 'contents'"):
+        assert may_write(sql, "mysql") is False, sql
+    for sql in ("UPDATE t SET a = 1", "CALL p()", "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"):
+        assert may_write(sql, "postgres") is True, sql

@@ -27,11 +27,11 @@ pays nothing for it).
 from __future__ import annotations
 
 from .exceptions import error_message, error_response
-from .requests import TRANSACTIONS_UNSUPPORTED, check_transaction_body, connection_name, parse_batch_execute, parse_execute
+from .requests import EXECUTE_SQL_UNSUPPORTED, check_transaction_body, connection_name, parse_batch_execute, parse_execute
 from .results import TRUNCATED_HEADER, batch_response, encode_response, execute_response, may_write, result_limits
 
 __all__ = [
-    "TRANSACTIONS_UNSUPPORTED", "TRUNCATED_HEADER", "batch_response", "check_transaction_body", "connection_name",
+    "EXECUTE_SQL_UNSUPPORTED", "TRUNCATED_HEADER", "batch_response", "check_transaction_body", "connection_name",
     "encode_response", "error_message", "error_response", "execute_response", "may_write", "parse_batch_execute",
     "parse_execute", "result_limits",
 ]

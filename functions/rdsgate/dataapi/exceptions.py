@@ -30,8 +30,12 @@ ERROR_SHAPES = {
     "TransactionNotFound": ("TransactionNotFoundException", 404),
     "TransactionExpired": ("TransactionNotFoundException", 404),  # the Data API has no separate "expired"
     "TooManySessions": ("ServiceUnavailableError", 503),
+    # No retry may repeat these: a retried request that needs a review would open another one.
+    "ReviewPending": ("BadRequestException", 400),  # the message names the review; the approved run is an API call
+    "ReviewRejected": ("ForbiddenException", 403),
+    "ReviewExpired": ("BadRequestException", 400),
+    "Cancelled": ("BadRequestException", 400),  # the Data API has no cancelled statement of its own
 }
-
 
 
 def error_response(error: errors.RdsgateError) -> tuple[int, dict[str, str], dict[str, Any]]:

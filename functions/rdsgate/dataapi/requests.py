@@ -15,7 +15,7 @@ from .. import errors
 from ..request import AtomicRequest, QueryRequest, Statement, parse_query
 from .values import parse_parameters
 
-TRANSACTIONS_UNSUPPORTED = (
+EXECUTE_SQL_UNSUPPORTED = (
     "ExecuteSql (Aurora Serverless v1 only, deprecated) is not supported; use ExecuteStatement, with "
     "BeginTransaction, CommitTransaction and RollbackTransaction for a transaction across calls"
 )
@@ -44,9 +44,9 @@ def parse_execute(body: Any) -> tuple[QueryRequest, dict[str, Any]]:
     _check_body(body, _EXECUTE_FIELDS)
     if body.get("continueAfterTimeout") not in (None, False):
         raise errors.InvalidRequest(
-            "continueAfterTimeout: not supported; rdsgate runs a statement only while the call lasts and cannot "
-            "keep it running after the call returns (it has no asynchronous execution yet). Leave the field out, "
-            "or give the connection a longer statement_timeout_ms",
+            "continueAfterTimeout: not supported; an ExecuteStatement runs only while the call lasts. Leave the field "
+            "out, give the connection a longer statement_timeout_ms, or run the statement asynchronously with "
+            "POST /connections/{name}/statements (its result is written to S3)",
             field="continueAfterTimeout",
         )
     values, hints = parse_parameters(body.get("parameters") or [], "parameters")

@@ -14,6 +14,7 @@ from typing import Any
 from .. import errors
 from ..encoding import dumps, utf8_length
 from ..service import ENVELOPE_BYTES, Limits
+from ..sql.constants import READ_KINDS
 from .requests import EXTENSION
 from .values import MASKED, NULL, column_metadata, converter
 
@@ -69,7 +70,7 @@ def may_write(sql: str, engine: str) -> bool:
     """Whether a statement may have changed data (anything but a plain query)."""
     from ..sql.text import prepare
 
-    return prepare(sql, engine).statement_type not in {"SELECT", "SHOW", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE", "DESC"}
+    return prepare(sql, engine).statement_type not in READ_KINDS
 
 
 def execute_response(result: dict[str, Any], output: dict[str, Any], engine: str) -> dict[str, Any]:

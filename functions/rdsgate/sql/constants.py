@@ -37,3 +37,23 @@ SESSION_STATE = {
 # Statements after which MySQL has committed whatever came before them (so they cannot be
 # part of one atomic /transaction there, and a read-only session must refuse them).
 MYSQL_IMPLICIT_COMMIT = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
+
+# Statement kinds a guardrail may name: what rdsgate.sql.classify reports for a statement (rdsgate.definitions
+# checks a rule's names against them; importing them loads no reader).
+STATEMENT_KINDS = frozenset(
+    {
+        "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
+        "COMMENT", "GRANT", "REVOKE", "COPY", "LOAD", "CALL", "DO", "EXPLAIN", "ANALYZE", "SET", "RESET", "SHOW",
+        "USE", "BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE", "LOCK", "UNLOCK", "DEALLOCATE", "VACUUM",
+        "REINDEX", "REFRESH", "CLUSTER", "CHECKPOINT", "DISCARD", "LISTEN", "UNLISTEN", "NOTIFY", "FLUSH", "OPTIMIZE",
+        "REPAIR", "CHECK", "CHECKSUM", "KILL", "HANDLER", "PURGE", "HELP", "XA", "SIGNAL", "RESIGNAL", "GET", "CLOSE",
+        "FETCH", "MOVE", "SECURITY", "IMPORT", "REASSIGN", "CACHE", "SHUTDOWN",
+        # Never reported (always refused under a statement rule), accepted so that deny lists may name them.
+        "EXECUTE", "PREPARE", "DECLARE", "INSTALL", "UNINSTALL",
+    }
+)  # fmt: skip
+# First words that stand for another kind (the classifier reports, and a rule may name, the other).
+STATEMENT_SYNONYMS = {"DESC": "EXPLAIN", "DESCRIBE": "EXPLAIN", "ANALYSE": "ANALYZE", "START": "BEGIN", "ABORT": "ROLLBACK"}
+
+# First words of a statement that only reads (a plain query): nothing it runs can have changed data.
+READ_KINDS = frozenset({"SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "HELP"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import lexer
+from .constants import STATEMENT_SYNONYMS
 from .lexer import OP, PARAM, QUOTED, SEMI, STRING, WORD, Token
 
 PARSE_FAILED = "the sql could not be parsed, so the rule cannot be checked"
@@ -41,7 +42,7 @@ _SIMPLE_BY_DIALECT = {
     ),
 }  # fmt: skip
 _SIMPLE = _SIMPLE_BY_DIALECT["postgres"] | _SIMPLE_BY_DIALECT["mysql"]
-_SYNONYMS = {"ANALYSE": "ANALYZE", "DESC": "EXPLAIN", "DESCRIBE": "EXPLAIN", "ABORT": "ROLLBACK", "START": "BEGIN"}
+_SYNONYMS = STATEMENT_SYNONYMS
 # Words that, inside a body or an unparsed statement, are (or may be) a statement of that kind.
 _NET_WORDS = frozenset(
     {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "TRUNCATE", "DROP", "CREATE", "ALTER", "GRANT", "REVOKE", "COPY", "CALL", "RENAME", "LOAD"}
