@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Callable, Protocol
 
-from .catalog import _default_dynamodb_client
+from .botoclients import dynamodb_client
 from .errors import DatabaseUnavailable, InvalidRequest
 
 MAX_READ_RECORDS = 1000
@@ -69,7 +69,7 @@ class DynamoDBAuditTrail:
     def __init__(self, table_name: str, *, ttl_days: int = 90, client_factory: Callable[[], Any] | None = None) -> None:
         self.table_name = table_name
         self.ttl_days = ttl_days
-        self._client_factory = client_factory or _default_dynamodb_client  # botocore, as the catalog's
+        self._client_factory = client_factory or dynamodb_client  # botocore, as the catalog's
         self._client: Any = None
 
     def write(self, record: dict[str, Any]) -> None:
