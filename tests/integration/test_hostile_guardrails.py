@@ -30,6 +30,10 @@ SELECT_ONLY = [{"name": "select-only", "allow_statements": ["SELECT"]}]
 @pytest.fixture
 def victim(runtime, engine):
     """Tables hg_victim (three rows) and hg_log (empty) on the writable connection; code objects dropped after."""
+    yield from _victim(runtime, engine)
+
+
+def _victim(runtime, engine):
     conn = ENGINES[engine]
     _drop_everything(runtime, conn, engine)
     run_query(runtime, conn, "CREATE TABLE hg_victim (id INT PRIMARY KEY, owner VARCHAR(40), n INT)")
@@ -448,3 +452,57 @@ def test_a_compound_statement_is_one_statement_however_its_head_is_written(runti
     with pytest.raises(errors.InvalidRequest, match="exactly one statement"):  # a compound kind in a name is no head
         run_query(runtime, victim, "CREATE TABLE procedure_hg (a INT); DELETE FROM hg_victim")
     assert table(runtime, victim) == ROWS
+
+
+# Read with standard_conforming_strings on (rdsgate's reading), a SELECT of two strings; read with it off,
+# the backslash escapes the quote and a data-modifying CTE deletes every row of hg_victim.
+STRING_RULE_ATTACK = (
+    "WITH s AS (SELECT 'a\\', ' AS c), d AS (DELETE FROM hg_victim RETURNING 1) SELECT 1, --\n' AS c) SELECT 1 -- '"
+)
+SWITCH_OFF = "SELECT set_config('standard_conforming_strings', 'off', true)"
+
+
+def test_a_statement_cannot_change_how_the_server_reads_the_next(runtime, connections, postgres, victim_pg):
+    """PostgreSQL parses each statement of a transaction after running the one before; one that switches
+    standard_conforming_strings off would make the next one read otherwise than the guardrail did."""
+    name = guarded(connections, postgres, "postgres", NO_WRITES, "reading")
+    request = runtime.get().transaction_request({"statements": [{"sql": SWITCH_OFF}, {"sql": STRING_RULE_ATTACK}]})
+    try:
+        runtime.get().run_atomic(name, request, Invocation(caller=TRUSTED, result_limit_bytes=6_000_000))
+    except errors.RdsgateError:
+        pass  # refused or failed: either way nothing may have been deleted
+    assert len(run_query(runtime, victim_pg, "SELECT id FROM hg_victim")["records"]) == 3
+
+
+def test_a_role_default_cannot_change_how_the_server_reads_strings(runtime, connections, postgres, victim_pg):
+    """standard_conforming_strings off as the IAM user's default: rdsgate's login still reads as it does."""
+    from tests.conftest import DATABASE, IAM_USER
+
+    postgres.execute(f"ALTER ROLE {IAM_USER} IN DATABASE {DATABASE} SET standard_conforming_strings = off")
+    try:
+        name = guarded(connections, postgres, "postgres", NO_WRITES, "role-reading")  # a new connection logs in
+        assert run_query(runtime, name, "SHOW standard_conforming_strings")["records"] == [{"standard_conforming_strings": "on"}]
+        run_query(runtime, name, STRING_RULE_ATTACK)  # two strings, as the guardrail read it
+        assert len(run_query(runtime, victim_pg, "SELECT id FROM hg_victim")["records"]) == 3
+    finally:
+        postgres.execute(f"ALTER ROLE {IAM_USER} IN DATABASE {DATABASE} RESET standard_conforming_strings")
+
+
+def test_a_server_sql_mode_that_reads_quotes_otherwise_is_refused(runtime, connections, mariadb):
+    """ANSI_QUOTES or NO_BACKSLASH_ESCAPES in the server's sql_mode: the connection is refused at login."""
+    original = mariadb.execute("SELECT @@GLOBAL.sql_mode")[0][0]
+    for mode in ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"):
+        mariadb.execute("SET GLOBAL sql_mode = %s", (f"{original},{mode}" if original else mode,))
+        try:
+            name = guarded(connections, mariadb, "mysql", NO_WRITES, f"mode-{mode.lower()}")
+            with pytest.raises(errors.InvalidDefinition, match="sql_mode"):
+                run_query(runtime, name, "SELECT 1 AS one")
+        finally:
+            mariadb.execute("SET GLOBAL sql_mode = %s", (original,))
+    assert run_query(runtime, guarded(connections, mariadb, "mysql", NO_WRITES, "mode-default"), "SELECT 1 AS one")["records"] == [{"one": 1}]
+
+
+@pytest.fixture
+def victim_pg(runtime):
+    """hg_victim on PostgreSQL only."""
+    yield from _victim(runtime, "postgres")

@@ -297,3 +297,24 @@ def test_masking_and_guardrails_apply_in_a_session(sessions, conn, runtime, conn
     assert ids(gateway.run(session, guarded, q("SELECT id FROM tx_items"), alice)) == [1]
     gateway.end(session, alice, commit=False)
     assert outside(runtime, conn) == [1]
+
+
+def test_a_session_statement_cannot_change_how_the_server_reads_the_next(sessions, runtime, connections, postgres):
+    """A session call that switches standard_conforming_strings off: the next call is still read as the guardrail read it."""
+    from tests.integration.test_hostile_guardrails import STRING_RULE_ATTACK, SWITCH_OFF
+
+    yield_table = fresh_table(runtime, "pg", "hg_victim", "id INT PRIMARY KEY")
+    next(yield_table)
+    try:
+        run_query(runtime, "pg", "INSERT INTO hg_victim (id) VALUES (1), (2), (3)")
+        guarded = "pg-session-reading"
+        connections.put(iam_definition(guarded, postgres, "postgres", guardrails=[{"name": "no-delete", "deny_statements": ["DELETE"]}]))
+        gateway, alice = sessions.get(), invocation(ALICE)
+        session = gateway.begin(guarded, alice)["sessionId"]
+        gateway.run(session, guarded, q(SWITCH_OFF), alice)
+        gateway.run(session, guarded, q(STRING_RULE_ATTACK), alice)  # two strings, as the guardrail read it
+        assert len(gateway.run(session, guarded, q("SELECT id FROM hg_victim"), alice)["records"]) == 3
+        gateway.end(session, alice, commit=True)
+        assert len(run_query(runtime, "pg", "SELECT id FROM hg_victim")["records"]) == 3
+    finally:
+        next(yield_table, None)

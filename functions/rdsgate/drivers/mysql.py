@@ -25,7 +25,7 @@ from .held import HeldTransactionBase, naming_statement
 from .mysql_errors import map_error
 from .mysql_values import _CONVERSIONS, _lean_converters, _post_converter, _to_python, column_type, json_candidate
 from .pymysql_wire import MysqlWire, read_rows
-from .session import COM_RESET_CONNECTION, SessionPolicy, mysql_setup, mysql_timeout
+from .session import COM_RESET_CONNECTION, SessionPolicy, check_mysql_sql_mode, mysql_setup, mysql_timeout
 
 # Server status bits that tell whether a statement left work uncommitted: after a statement in
 # autocommit mode only AUTOCOMMIT may be set.
@@ -55,8 +55,14 @@ class MysqlConnection:
             self.is_mariadb = "mariadb" in self._conn.get_server_info().lower()
             self._setup = mysql_setup(self.session, self.is_mariadb)
             self._conn.query(self._setup)
+            sql_mode = self._conn.session_sql_mode()
         except Exception as exc:
             raise map_error(exc, login=True, iam=self._iam) from None
+        try:
+            check_mysql_sql_mode(sql_mode)
+        except errors.InvalidDefinition:
+            self._conn.close()
+            raise
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
 
     def execute(self, prepared: PreparedSql, values: Mapping[str, Any], options: ExecutionOptions) -> StatementResult:

@@ -38,7 +38,7 @@ from pg8000.core import (
 from pg8000.exceptions import DatabaseError
 
 from .base import ConnectParams, socket_is_idle
-from .session import POSTGRES_RESET
+from .session import POSTGRES_READING, POSTGRES_RESET
 
 
 def new_context(statement: str | None = None) -> Context:
@@ -142,25 +142,35 @@ class PgWire(CoreConnection):
 
         ``in_transaction``: only a Sync ends the round trip, and the transaction stays open (a held one).
         The error raised names the statement that failed (``completed_statements``, 0 for the first).
+        ``POSTGRES_READING`` runs between the statements (the server parses each after running the one
+        before); its completions are dropped, so ``statements`` holds the prefix's and the statements'.
         """
         context = new_context()
         context.statements = []
-        self.send_many(statements, prefix, row_limit)
+        self.send_many(statements, prefix, row_limit, between=POSTGRES_READING)
         try:
             if in_transaction:
                 self.sync(context)
             else:
                 self.end_request(context)
         except DatabaseError as exc:
-            exc.completed_statements = len(context.statements) - len(prefix)
+            done = len(context.statements) - len(prefix)  # completions past the prefix: a statement, a reading, …
+            exc.completed_statements = (done + 1) // 2 if done > 0 else done
             raise
+        ran = 2 * len(statements) - 1
+        context.statements[len(prefix) : len(prefix) + ran] = context.statements[len(prefix) : len(prefix) + ran : 2]
         return context
 
-    def send_many(self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int) -> None:
-        """Send the prefix and each statement's Parse/Bind/Describe/Execute, without a Sync."""
+    def send_many(
+        self, statements: list[tuple[str, list[str | None], list[int]]], prefix: list[str], row_limit: int, *, between: bytes | None = None,
+    ) -> None:
+        """Send the prefix and each statement's Parse/Bind/Describe/Execute, without a Sync (``between``: a
+        parameterless statement ahead of each statement but the first)."""
         for setting in prefix:
             self._simple(setting.encode("ascii"))
-        for statement, params, oids in statements:
+        for index, (statement, params, oids) in enumerate(statements):
+            if index and between:
+                self._simple(between)
             self.send_PARSE(NULL_BYTE, statement, oids)
             self.send_BIND(NULL_BYTE, params)
             self._send_message(DESCRIBE, PORTAL + NULL_BYTE)

@@ -24,7 +24,7 @@ from .held import HeldTransactionBase, naming_statement
 from .pg8000_wire import PgWire, new_context
 from .pg_errors import map_error
 from .pg_values import ARRAY_ELEMENTS, TYPE_NAMES, _identity, _wire_values, converter
-from .session import SessionPolicy, postgres_prefix, postgres_timeout
+from .session import POSTGRES_READING, SessionPolicy, postgres_prefix, postgres_timeout
 
 # Commands PostgreSQL refuses inside a transaction block. Each is a single utility command
 # that runs no procedural COMMIT, so a writable request runs it outside BEGIN … COMMIT
@@ -48,7 +48,9 @@ class PostgresConnection:
     def __init__(self, params: ConnectParams) -> None:
         self._iam = params.iam
         self.login_session = params.session  # its timeout rides in the startup packet; DISCARD ALL returns to it
-        startup = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "iso_8601", "extra_float_digits": "1"}
+        # standard_conforming_strings as rdsgate's scanners read strings, over any role or database default.
+        startup = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "iso_8601", "extra_float_digits": "1",
+                   "standard_conforming_strings": "on"}
         if params.session.statement_timeout_ms:
             startup["statement_timeout"] = str(params.session.statement_timeout_ms)
         try:
@@ -362,8 +364,9 @@ class PostgresTransaction(HeldTransactionBase):
         self._after_end()
 
     def _settings(self, options: ExecutionOptions) -> tuple[list[str], int | None]:
+        """The prefix of each call: the reading rule again (an earlier call may have switched it), the timeout."""
         timeout_ms = options.session.within(self.connection.login_session).statement_timeout_ms
-        return ([postgres_timeout(timeout_ms)] if timeout_ms else []), timeout_ms
+        return [POSTGRES_READING.decode(), *([postgres_timeout(timeout_ms)] if timeout_ms else [])], timeout_ms
 
     def _after_end(self) -> None:
         if self._wire.needs_closing():

@@ -46,6 +46,14 @@ class MysqlWire(pymysql.connections.Connection):
             conv=conv, program_name="rdsgate",
         )
 
+    def session_sql_mode(self) -> str:
+        """The session's sql_mode, checked once after login (``session.check_mysql_sql_mode``); PyMySQL's own
+        ``sql_mode`` attribute is only the mode asked for at connect."""
+        with self.cursor() as cursor:
+            cursor.execute("SELECT @@SESSION.sql_mode")
+            value = cursor.fetchone()[0]
+        return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+
     # -- pipelining ---------------------------------------------------------------------------------
 
     def queue_query(self, sql: str) -> None:

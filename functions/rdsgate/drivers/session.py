@@ -13,6 +13,13 @@ policy, and the clean-session reset that runs after every request, are written h
   it, ``COMMIT``, then ``ROLLBACK`` and ``DISCARD ALL`` (``POSTGRES_RESET``), back to the login's.
 - MySQL/MariaDB: ``COM_RESET_CONNECTION`` then one ``SET`` (``mysql_setup``); the driver repeats
   the last request's setup after each reset, so a request whose policy matches sends nothing more.
+
+rdsgate reads SQL text as the servers do with their default quoting rules (``rdsgate.sql``), so the
+settings that change how a server reads a string are pinned too: PostgreSQL's
+``standard_conforming_strings`` at login and again before every statement that follows another in
+one transaction (``POSTGRES_READING``: a statement could switch it off for the next with
+``set_config``), and MySQL's ``sql_mode`` checked at login (``check_mysql_sql_mode``; no request can
+change it: SET is refused, and a routine's sql_mode ends with the routine).
 """
 
 from __future__ import annotations
@@ -20,10 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidDefinition
+
 # The client waits this much longer than the statement timeout: the server cancels first.
 SOCKET_GRACE_SECONDS = 2.0
 # Run after the request's COMMIT and its Sync, in the same write: undoes whatever the request did to the session.
 POSTGRES_RESET = (b"ROLLBACK", b"DISCARD ALL")
+# Backslashes in '' strings are plain characters, as rdsgate's scanners read them; reasserted before each
+# later statement of a transaction, since the server parses each statement after running the one before.
+POSTGRES_READING = b"SET LOCAL standard_conforming_strings = on"
+# MySQL modes under which the server reads quotes and backslashes otherwise than rdsgate's scanners.
+MYSQL_UNREADABLE_MODES = frozenset({"ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"})
 # MySQL's reset: temporary tables, user variables, prepared statements, locks, autocommit, every session variable.
 COM_RESET_CONNECTION = 0x1F  # not among PyMySQL's COMMAND constants
 
@@ -91,6 +105,16 @@ def postgres_prefix(policy: SessionPolicy, login: SessionPolicy) -> list[str]:
 def postgres_timeout(timeout_ms: int | None) -> str:
     """The transaction-scoped statement timeout (0 or None: none), ahead of a request's or a held transaction's statements."""
     return f"SET LOCAL statement_timeout = {int(timeout_ms or 0)}"
+
+
+def check_mysql_sql_mode(sql_mode: str) -> None:
+    """Refuse a server whose sql_mode makes it read strings or quoted names otherwise than rdsgate does."""
+    unreadable = sorted(MYSQL_UNREADABLE_MODES & {mode.strip().upper() for mode in sql_mode.split(",")})
+    if unreadable:
+        raise InvalidDefinition(
+            f"the server's sql_mode includes {', '.join(unreadable)}, under which it reads quotes and backslashes "
+            "otherwise than rdsgate's SQL checks do; remove it from the DB parameter group (or the user's default)"
+        )
 
 
 def mysql_setup(policy: SessionPolicy, is_mariadb: bool) -> str:
