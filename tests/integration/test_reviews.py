@@ -225,10 +225,10 @@ def test_a_reviewed_batch_runs_whole_once_approved(env, ledger):
     assert owners(env, ledger) == ["ann", "bob", "cy", "di"]
 
 
-def test_a_reviewed_runbook_on_a_runbook_only_connection(env, connections, ledger):
+def test_a_reviewed_runbook_on_a_runbook_only_connection(env, connections, ledger, moto_aws):
     name = f"{ledger.conn}-rb-only"
     connections.put(iam_definition(name, ledger.server, ledger.engine, adhoc=False, allowed_principals=[]))
-    runbook = Runbooks(RUNBOOKS_TABLE).put({
+    runbook = Runbooks(moto_aws, RUNBOOKS_TABLE).put({
         "name": f"{ledger.conn}-rename", "connection": name, "sql": "UPDATE rv_ledger SET owner = :owner WHERE id = :id",
         "parameters": [{"name": "owner", "type": "string", "pattern": "[a-z]{2,10}"}, {"name": "id", "type": "integer", "min": 1}],
         "allowed_principals": [ENGINEER_ROLE], "approval": {"required_for": "all", "approvers": [DBA_ROLE]},
